@@ -1,0 +1,25 @@
+//! `local-stack`: serves the whole API on http://127.0.0.1:3000 until Ctrl-C.
+
+#[tokio::main]
+async fn main() {
+    shared::telemetry::init();
+    let config = match local_stack::StackConfig::from_env() {
+        Ok(c) => c,
+        Err(err) => {
+            eprintln!("local-stack: {err}");
+            std::process::exit(2);
+        }
+    };
+    let stack = match local_stack::start(config).await {
+        Ok(s) => s,
+        Err(err) => {
+            eprintln!("local-stack: {err}");
+            std::process::exit(1);
+        }
+    };
+    tracing::info!(dynamodb = %stack.dynamodb_endpoint, "DynamoDB ready");
+    println!("Payments API listening on {}  (Ctrl-C to stop)", stack.url());
+    let _ = tokio::signal::ctrl_c().await;
+    println!("stopping");
+    drop(stack);
+}

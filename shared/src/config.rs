@@ -1,0 +1,20 @@
+//! Configuration read once per Lambda instance from the environment.
+
+/// Names of the DynamoDB tables. Defaults match the local stack; `template.yaml` sets them on AWS.
+#[derive(Debug, Clone)]
+pub struct Tables {
+    pub bookings: String,
+    pub slots: String,
+    pub idempotency: String,
+}
+
+impl Tables {
+    pub fn from_env() -> Self {
+        let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_string());
+        Self {
+            bookings: var("BOOKINGS_TABLE", "bookings"),
+            slots: var("SLOTS_TABLE", "booking-slots"),
+            idempotency: var("IDEMPOTENCY_TABLE", "idempotency"),
+        }
+    }
+}

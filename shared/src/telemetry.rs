@@ -1,0 +1,18 @@
+//! Tracing setup: JSON lines on Lambda (CloudWatch), readable text locally.
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber once; later calls are no-ops so tests can call it freely.
+pub fn init() {
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr);
+    let _ = if on_lambda {
+        builder.json().without_time().with_ansi(false).try_init()
+    } else {
+        builder.try_init()
+    };
+}
