@@ -70,7 +70,12 @@ impl StackConfig {
                 Dynamo::File(PathBuf::from(dir).join("dynamodb.sqlite"))
             }
         };
-        Ok(Self { addr, api_keys, dynamo, tables: Tables::from_env() })
+        Ok(Self {
+            addr,
+            api_keys,
+            dynamo,
+            tables: Tables::from_env(),
+        })
     }
 }
 
@@ -115,7 +120,9 @@ pub async fn start(config: StackConfig) -> Result<RunningStack, String> {
                     dynoxide::Database::new(&path.to_string_lossy())
                         .map_err(|e| format!("cannot open {}: {e}", path.display()))?
                 }
-                _ => dynoxide::Database::memory().map_err(|e| format!("in-memory database: {e}"))?,
+                _ => {
+                    dynoxide::Database::memory().map_err(|e| format!("in-memory database: {e}"))?
+                }
             };
             let listener = TcpListener::bind("127.0.0.1:0")
                 .await
@@ -128,9 +135,17 @@ pub async fn start(config: StackConfig) -> Result<RunningStack, String> {
 
     let mut sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(&endpoint)
-        .region(Region::new(std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into())));
+        .region(Region::new(
+            std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
+        ));
     if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-        sdk = sdk.credentials_provider(Credentials::new("local", "local", None, None, "local-stack"));
+        sdk = sdk.credentials_provider(Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "local-stack",
+        ));
     }
     let client = aws_sdk_dynamodb::Client::new(&sdk.load().await);
     ensure_tables(&client, &config.tables)
@@ -142,9 +157,17 @@ pub async fn start(config: StackConfig) -> Result<RunningStack, String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let app = Arc::new(App { api_keys: config.api_keys, store: store.clone() });
+    let app = Arc::new(App {
+        api_keys: config.api_keys,
+        store: store.clone(),
+    });
     tasks.push(tokio::spawn(serve(listener, app)));
-    Ok(RunningStack { addr, dynamodb_endpoint: endpoint, store, tasks })
+    Ok(RunningStack {
+        addr,
+        dynamodb_endpoint: endpoint,
+        store,
+        tasks,
+    })
 }
 
 async fn serve(listener: TcpListener, app: Arc<App>) {
@@ -162,7 +185,9 @@ async fn serve(listener: TcpListener, app: Arc<App>) {
                 let app = app.clone();
                 async move { Ok::<_, Infallible>(dispatch(&app, req).await) }
             });
-            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }
@@ -216,24 +241,36 @@ async fn to_event(req: hyper::Request<Incoming>) -> Result<Value, hyper::Respons
     let mut headers = BTreeMap::<String, Vec<String>>::new();
     for (name, value) in &parts.headers {
         if let Ok(v) = value.to_str() {
-            headers.entry(name.as_str().to_string()).or_default().push(v.to_string());
+            headers
+                .entry(name.as_str().to_string())
+                .or_default()
+                .push(v.to_string());
         }
     }
     let mut query = BTreeMap::<String, Vec<String>>::new();
     if let Some(q) = parts.uri.query() {
         for (k, v) in form_urlencoded::parse(q.as_bytes()) {
-            query.entry(k.into_owned()).or_default().push(v.into_owned());
+            query
+                .entry(k.into_owned())
+                .or_default()
+                .push(v.into_owned());
         }
     }
     let single = |m: &BTreeMap<String, Vec<String>>| -> Value {
         if m.is_empty() {
             Value::Null
         } else {
-            m.iter().map(|(k, v)| (k.clone(), json!(v.last()))).collect()
+            m.iter()
+                .map(|(k, v)| (k.clone(), json!(v.last())))
+                .collect()
         }
     };
     let multi = |m: &BTreeMap<String, Vec<String>>| -> Value {
-        if m.is_empty() { Value::Null } else { json!(m) }
+        if m.is_empty() {
+            Value::Null
+        } else {
+            json!(m)
+        }
     };
     let method = parts.method.as_str();
     let path = parts.uri.path();

@@ -18,7 +18,10 @@ async fn main() {
         }
     };
     tracing::info!(dynamodb = %stack.dynamodb_endpoint, "DynamoDB ready");
-    println!("Payments API listening on {}  (Ctrl-C to stop)", stack.url());
+    println!(
+        "Payments API listening on {}  (Ctrl-C to stop)",
+        stack.url()
+    );
     let _ = tokio::signal::ctrl_c().await;
     println!("stopping");
     drop(stack);

@@ -10,7 +10,12 @@ const DOC_USER: &str = "650e8400-e29b-41d4-a716-446655440001";
 async fn the_documents_step_1_creates_a_booking_that_get_returns() {
     let app = spawn_app().await;
     let created = app
-        .create_booking(&booking(DOC_ASSET, DOC_USER, "2026-02-05T23:00:00Z", "2026-02-05T23:30:00Z"))
+        .create_booking(&booking(
+            DOC_ASSET,
+            DOC_USER,
+            "2026-02-05T23:00:00Z",
+            "2026-02-05T23:30:00Z",
+        ))
         .await;
     assert_eq!(created.status, 201, "{:?}", created.body);
     let b = &created.body;
@@ -24,7 +29,9 @@ async fn the_documents_step_1_creates_a_booking_that_get_returns() {
     assert_eq!(b["payment_status"], "pending");
     assert!(b["created_at"].as_str().unwrap().ends_with('Z'));
 
-    let fetched = app.get(&format!("/v1/bookings/{}", b["id"].as_str().unwrap())).await;
+    let fetched = app
+        .get(&format!("/v1/bookings/{}", b["id"].as_str().unwrap()))
+        .await;
     assert_eq!(fetched.status, 200);
     assert_eq!(&fetched.body, b);
 }
@@ -33,7 +40,12 @@ async fn the_documents_step_1_creates_a_booking_that_get_returns() {
 async fn times_with_offsets_are_stored_in_utc() {
     let app = spawn_app().await;
     let created = app
-        .create_booking(&booking(&new_id(), &new_id(), "2026-03-01T10:00:00+02:00", "2026-03-01T08:45:30.250Z"))
+        .create_booking(&booking(
+            &new_id(),
+            &new_id(),
+            "2026-03-01T10:00:00+02:00",
+            "2026-03-01T08:45:30.250Z",
+        ))
         .await;
     assert_eq!(created.status, 201, "{:?}", created.body);
     assert_eq!(created.body["start_time"], "2026-03-01T08:00:00Z");
@@ -44,29 +56,54 @@ async fn times_with_offsets_are_stored_in_utc() {
 async fn unknown_and_malformed_booking_ids() {
     let app = spawn_app().await;
     let missing = app.get(&format!("/v1/bookings/{}", new_id())).await;
-    assert_eq!((missing.status, missing.body), (404, json!({"detail": "Booking not found"})));
+    assert_eq!(
+        (missing.status, missing.body),
+        (404, json!({"detail": "Booking not found"}))
+    );
     let bad = app.get("/v1/bookings/not-a-uuid").await;
-    assert_eq!((bad.status, bad.body), (400, json!({"detail": "booking id must be a UUID"})));
+    assert_eq!(
+        (bad.status, bad.body),
+        (400, json!({"detail": "booking id must be a UUID"}))
+    );
     let traversal = app.get("/v1/bookings/..%2F..%2Fetc%2Fpasswd").await;
     assert_eq!(traversal.status, 400);
-    let cancel = app.post_json(&format!("/v1/bookings/{}/cancel", new_id()), &json!({})).await;
-    assert_eq!((cancel.status, cancel.body), (404, json!({"detail": "Booking not found"})));
+    let cancel = app
+        .post_json(&format!("/v1/bookings/{}/cancel", new_id()), &json!({}))
+        .await;
+    assert_eq!(
+        (cancel.status, cancel.body),
+        (404, json!({"detail": "Booking not found"}))
+    );
 }
 
 #[tokio::test]
 async fn missing_or_wrong_api_key_is_401_with_the_documented_body() {
     let app = spawn_app().await;
     let routes = [
-        app.client.get(app.url(&format!("/v1/bookings/{}", new_id()))),
-        app.client.get(app.url(&format!("/v1/bookings?user_id={}", new_id()))),
-        app.client.post(app.url("/v1/bookings")).json(&booking(&new_id(), &new_id(), "2026-02-05T23:00:00Z", "2026-02-05T23:30:00Z")),
-        app.client.post(app.url(&format!("/v1/bookings/{}/cancel", new_id()))),
+        app.client
+            .get(app.url(&format!("/v1/bookings/{}", new_id()))),
+        app.client
+            .get(app.url(&format!("/v1/bookings?user_id={}", new_id()))),
+        app.client.post(app.url("/v1/bookings")).json(&booking(
+            &new_id(),
+            &new_id(),
+            "2026-02-05T23:00:00Z",
+            "2026-02-05T23:30:00Z",
+        )),
+        app.client
+            .post(app.url(&format!("/v1/bookings/{}/cancel", new_id()))),
     ];
     for req in routes {
         let without = app.send(req.try_clone().unwrap()).await;
-        assert_eq!((without.status, &without.body), (401, &json!({"detail": "Invalid API key"})));
+        assert_eq!(
+            (without.status, &without.body),
+            (401, &json!({"detail": "Invalid API key"}))
+        );
         let wrong = app.send(req.header("x-api-key", "test-api-key-1234")).await;
-        assert_eq!((wrong.status, &wrong.body), (401, &json!({"detail": "Invalid API key"})));
+        assert_eq!(
+            (wrong.status, &wrong.body),
+            (401, &json!({"detail": "Invalid API key"}))
+        );
     }
 }
 
@@ -75,7 +112,14 @@ async fn overlapping_bookings_of_one_asset_conflict_but_adjacent_ones_do_not() {
     let app = spawn_app().await;
     let asset = new_id();
     let user = new_id();
-    let first = app.create_booking(&booking(&asset, &user, "2026-05-01T10:00:00Z", "2026-05-01T11:00:00Z")).await;
+    let first = app
+        .create_booking(&booking(
+            &asset,
+            &user,
+            "2026-05-01T10:00:00Z",
+            "2026-05-01T11:00:00Z",
+        ))
+        .await;
     assert_eq!(first.status, 201);
 
     for (start, end) in [
@@ -86,38 +130,81 @@ async fn overlapping_bookings_of_one_asset_conflict_but_adjacent_ones_do_not() {
         ("2026-04-30T12:00:00Z", "2026-05-02T12:00:00Z"),
         ("2026-05-01T12:00:00+02:00", "2026-05-01T12:30:00+02:00"),
     ] {
-        let clash = app.create_booking(&booking(&asset, &new_id(), start, end)).await;
-        assert_eq!(clash.status, 409, "{start}..{end} should clash: {:?}", clash.body);
-        assert!(clash.body["detail"].as_str().unwrap().contains("overlapping"));
+        let clash = app
+            .create_booking(&booking(&asset, &new_id(), start, end))
+            .await;
+        assert_eq!(
+            clash.status, 409,
+            "{start}..{end} should clash: {:?}",
+            clash.body
+        );
+        assert!(clash.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("overlapping"));
     }
     for (start, end) in [
         ("2026-05-01T09:00:00Z", "2026-05-01T10:00:00Z"),
         ("2026-05-01T11:00:00Z", "2026-05-01T12:00:00Z"),
     ] {
-        let ok = app.create_booking(&booking(&asset, &user, start, end)).await;
+        let ok = app
+            .create_booking(&booking(&asset, &user, start, end))
+            .await;
         assert_eq!(ok.status, 201, "{start}..{end} is adjacent: {:?}", ok.body);
     }
-    let other_asset = app.create_booking(&booking(&new_id(), &user, "2026-05-01T10:00:00Z", "2026-05-01T11:00:00Z")).await;
+    let other_asset = app
+        .create_booking(&booking(
+            &new_id(),
+            &user,
+            "2026-05-01T10:00:00Z",
+            "2026-05-01T11:00:00Z",
+        ))
+        .await;
     assert_eq!(other_asset.status, 201);
     // Nothing the 409s tried to write is visible.
-    assert_eq!(app.list(&user, "").await.body["items"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        app.list(&user, "").await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
 }
 
 #[tokio::test]
 async fn a_multi_day_booking_blocks_every_day_it_touches() {
     let app = spawn_app().await;
     let asset = new_id();
-    let long = app.create_booking(&booking(&asset, &new_id(), "2026-06-01T22:00:00Z", "2026-06-04T02:00:00Z")).await;
+    let long = app
+        .create_booking(&booking(
+            &asset,
+            &new_id(),
+            "2026-06-01T22:00:00Z",
+            "2026-06-04T02:00:00Z",
+        ))
+        .await;
     assert_eq!(long.status, 201);
     for (start, end) in [
         ("2026-06-02T12:00:00Z", "2026-06-02T13:00:00Z"),
         ("2026-06-04T01:00:00Z", "2026-06-04T03:00:00Z"),
         ("2026-06-01T23:00:00Z", "2026-06-01T23:30:00Z"),
     ] {
-        assert_eq!(app.create_booking(&booking(&asset, &new_id(), start, end)).await.status, 409);
+        assert_eq!(
+            app.create_booking(&booking(&asset, &new_id(), start, end))
+                .await
+                .status,
+            409
+        );
     }
     assert_eq!(
-        app.create_booking(&booking(&asset, &new_id(), "2026-06-04T02:00:00Z", "2026-06-04T03:00:00Z")).await.status,
+        app.create_booking(&booking(
+            &asset,
+            &new_id(),
+            "2026-06-04T02:00:00Z",
+            "2026-06-04T03:00:00Z"
+        ))
+        .await
+        .status,
         201
     );
 }
@@ -141,7 +228,12 @@ async fn twenty_concurrent_overlapping_bookings_yield_exactly_one_201() {
     let answers = futures::future::join_all(requests).await;
     let created = answers.iter().filter(|a| a.status == 201).count();
     let conflicts = answers.iter().filter(|a| a.status == 409).count();
-    assert_eq!((created, conflicts), (1, 19), "{:?}", answers.iter().map(|a| a.status).collect::<Vec<_>>());
+    assert_eq!(
+        (created, conflicts),
+        (1, 19),
+        "{:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
     let stored = app.list(&user, "").await.body;
     assert_eq!(stored["items"].as_array().unwrap().len(), 1);
 }
@@ -161,14 +253,26 @@ async fn concurrent_non_overlapping_bookings_of_one_asset_all_succeed() {
         async move { app.create_booking(&body).await }
     });
     let answers = futures::future::join_all(requests).await;
-    assert!(answers.iter().all(|a| a.status == 201), "{:?}", answers.iter().map(|a| (a.status, a.body.clone())).collect::<Vec<_>>());
+    assert!(
+        answers.iter().all(|a| a.status == 201),
+        "{:?}",
+        answers
+            .iter()
+            .map(|a| (a.status, a.body.clone()))
+            .collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
 async fn bad_input_is_400_naming_the_field_and_stores_nothing() {
     let app = spawn_app().await;
     let user = new_id();
-    let good = booking(&new_id(), &user, "2026-02-05T23:00:00Z", "2026-02-05T23:30:00Z");
+    let good = booking(
+        &new_id(),
+        &user,
+        "2026-02-05T23:00:00Z",
+        "2026-02-05T23:30:00Z",
+    );
     let with = |field: &str, value: Value| {
         let mut b = good.clone();
         if value.is_null() {
@@ -182,14 +286,35 @@ async fn bad_input_is_400_naming_the_field_and_stores_nothing() {
         (with("asset_id", Value::Null), "asset_id is required"),
         (with("asset_id", json!("123")), "asset_id must be a UUID"),
         (with("asset_id", json!(42)), "asset_id must be a string"),
-        (with("user_id", json!("zzzzzzzz-e29b-41d4-a716-446655440001")), "user_id must be a UUID"),
-        (with("asset_type", json!("bicycle")), "asset_type must be 'charging_station' or 'parking_spot'"),
+        (
+            with("user_id", json!("zzzzzzzz-e29b-41d4-a716-446655440001")),
+            "user_id must be a UUID",
+        ),
+        (
+            with("asset_type", json!("bicycle")),
+            "asset_type must be 'charging_station' or 'parking_spot'",
+        ),
         (with("asset_type", Value::Null), "asset_type is required"),
-        (with("start_time", json!("5 Feb 2026")), "start_time must be an RFC 3339"),
-        (with("end_time", json!(1770334200)), "end_time must be a string"),
-        (with("end_time", json!("2026-02-05T22:00:00Z")), "end_time must be after start_time"),
-        (with("end_time", json!("2026-02-05T23:00:00Z")), "end_time must be after start_time"),
-        (with("end_time", json!("2026-02-13T23:00:00Z")), "end_time must be at most 7 days"),
+        (
+            with("start_time", json!("5 Feb 2026")),
+            "start_time must be an RFC 3339",
+        ),
+        (
+            with("end_time", json!(1770334200)),
+            "end_time must be a string",
+        ),
+        (
+            with("end_time", json!("2026-02-05T22:00:00Z")),
+            "end_time must be after start_time",
+        ),
+        (
+            with("end_time", json!("2026-02-05T23:00:00Z")),
+            "end_time must be after start_time",
+        ),
+        (
+            with("end_time", json!("2026-02-13T23:00:00Z")),
+            "end_time must be at most 7 days",
+        ),
         (with("amount", json!(3.5)), "Unknown field: amount"),
     ];
     for (body, detail) in cases {
@@ -204,12 +329,30 @@ async fn bad_input_is_400_naming_the_field_and_stores_nothing() {
         assert!(answer.body["detail"].is_string());
     }
     let form = app
-        .send(app.client.post(app.url("/v1/bookings")).header("x-api-key", API_KEY).header("content-type", "text/plain").body(good.to_string()))
+        .send(
+            app.client
+                .post(app.url("/v1/bookings"))
+                .header("x-api-key", API_KEY)
+                .header("content-type", "text/plain")
+                .body(good.to_string()),
+        )
         .await;
-    assert_eq!((form.status, form.body), (415, json!({"detail": "Content-Type must be application/json"})));
+    assert_eq!(
+        (form.status, form.body),
+        (
+            415,
+            json!({"detail": "Content-Type must be application/json"})
+        )
+    );
     let huge = format!("{{\"asset_id\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
     let too_big = app
-        .send(app.client.post(app.url("/v1/bookings")).header("x-api-key", API_KEY).header("content-type", "application/json").body(huge))
+        .send(
+            app.client
+                .post(app.url("/v1/bookings"))
+                .header("x-api-key", API_KEY)
+                .header("content-type", "application/json")
+                .body(huge),
+        )
         .await;
     assert_eq!(too_big.status, 413);
     assert_eq!(app.list(&user, "").await.body["items"], json!([]));
@@ -221,14 +364,25 @@ async fn listing_is_newest_first_and_paginates_without_gaps() {
     let user = new_id();
     let mut ids = Vec::new();
     for i in 0..5 {
-        let b = booking(&new_id(), &user, &format!("2026-08-0{}T10:00:00Z", i + 1), &format!("2026-08-0{}T11:00:00Z", i + 1));
+        let b = booking(
+            &new_id(),
+            &user,
+            &format!("2026-08-0{}T10:00:00Z", i + 1),
+            &format!("2026-08-0{}T11:00:00Z", i + 1),
+        );
         let created = app.create_booking(&b).await;
         assert_eq!(created.status, 201);
         ids.push(created.body["id"].as_str().unwrap().to_string());
         tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     }
     // Another user's booking never shows up.
-    app.create_booking(&booking(&new_id(), &new_id(), "2026-08-01T10:00:00Z", "2026-08-01T11:00:00Z")).await;
+    app.create_booking(&booking(
+        &new_id(),
+        &new_id(),
+        "2026-08-01T10:00:00Z",
+        "2026-08-01T11:00:00Z",
+    ))
+    .await;
 
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -251,31 +405,52 @@ async fn listing_is_newest_first_and_paginates_without_gaps() {
     assert_eq!(seen, ids);
 
     let missing_user = app.get("/v1/bookings").await;
-    assert_eq!((missing_user.status, missing_user.body), (400, json!({"detail": "user_id query parameter is required"})));
+    assert_eq!(
+        (missing_user.status, missing_user.body),
+        (
+            400,
+            json!({"detail": "user_id query parameter is required"})
+        )
+    );
     assert_eq!(app.list("nope", "").await.status, 400);
     assert_eq!(app.list(&user, "&limit=0").await.status, 400);
     assert_eq!(app.list(&user, "&limit=101").await.status, 400);
     assert_eq!(app.list(&user, "&limit=abc").await.status, 400);
     let bad_cursor = app.list(&user, "&cursor=garbage").await;
-    assert_eq!((bad_cursor.status, bad_cursor.body), (400, json!({"detail": "cursor is invalid for this user_id"})));
+    assert_eq!(
+        (bad_cursor.status, bad_cursor.body),
+        (400, json!({"detail": "cursor is invalid for this user_id"}))
+    );
 }
 
 #[tokio::test]
 async fn cancelling_frees_the_slot_and_is_idempotent() {
     let app = spawn_app().await;
     let asset = new_id();
-    let body = booking(&asset, &new_id(), "2026-09-01T10:00:00Z", "2026-09-02T11:00:00Z");
+    let body = booking(
+        &asset,
+        &new_id(),
+        "2026-09-01T10:00:00Z",
+        "2026-09-02T11:00:00Z",
+    );
     let first = app.create_booking(&body).await;
     let id = first.body["id"].as_str().unwrap().to_string();
     assert_eq!(app.create_booking(&body).await.status, 409);
 
-    let cancelled = app.post_json(&format!("/v1/bookings/{id}/cancel"), &json!({})).await;
+    let cancelled = app
+        .post_json(&format!("/v1/bookings/{id}/cancel"), &json!({}))
+        .await;
     assert_eq!(cancelled.status, 200);
     assert_eq!(cancelled.body["status"], "cancelled");
     assert!(cancelled.body["cancelled_at"].is_string());
-    let again = app.post_json(&format!("/v1/bookings/{id}/cancel"), &json!({})).await;
+    let again = app
+        .post_json(&format!("/v1/bookings/{id}/cancel"), &json!({}))
+        .await;
     assert_eq!((again.status, &again.body), (200, &cancelled.body));
-    assert_eq!(app.get(&format!("/v1/bookings/{id}")).await.body["status"], "cancelled");
+    assert_eq!(
+        app.get(&format!("/v1/bookings/{id}")).await.body["status"],
+        "cancelled"
+    );
 
     let rebooked = app.create_booking(&body).await;
     assert_eq!(rebooked.status, 201, "{:?}", rebooked.body);
@@ -285,9 +460,18 @@ async fn cancelling_frees_the_slot_and_is_idempotent() {
 async fn idempotency_key_replays_the_first_answer_and_refuses_a_different_body() {
     let app = spawn_app().await;
     let user = new_id();
-    let body = booking(&new_id(), &user, "2026-10-01T10:00:00Z", "2026-10-01T11:00:00Z");
+    let body = booking(
+        &new_id(),
+        &user,
+        "2026-10-01T10:00:00Z",
+        "2026-10-01T11:00:00Z",
+    );
     let post = |b: &Value, key: &str| {
-        app.client.post(app.url("/v1/bookings")).header("x-api-key", API_KEY).header("idempotency-key", key).json(b)
+        app.client
+            .post(app.url("/v1/bookings"))
+            .header("x-api-key", API_KEY)
+            .header("idempotency-key", key)
+            .json(b)
     };
     let first = app.send(post(&body, "key-1")).await;
     assert_eq!(first.status, 201);
@@ -305,35 +489,79 @@ async fn idempotency_key_replays_the_first_answer_and_refuses_a_different_body()
     other["end_time"] = json!("2026-10-01T12:00:00Z");
     let mismatch = app.send(post(&other, "key-1")).await;
     assert_eq!(mismatch.status, 422);
-    assert!(mismatch.body["detail"].as_str().unwrap().contains("Idempotency-Key"));
+    assert!(mismatch.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("Idempotency-Key"));
 
     let bad_key = app.send(post(&body, "")).await;
     assert_eq!(bad_key.status, 400);
-    assert_eq!(app.list(&user, "").await.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        app.list(&user, "").await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
 async fn concurrent_retries_with_one_idempotency_key_create_one_booking() {
     let app = spawn_app().await;
     let user = new_id();
-    let body = booking(&new_id(), &user, "2026-10-02T10:00:00Z", "2026-10-02T11:00:00Z");
+    let body = booking(
+        &new_id(),
+        &user,
+        "2026-10-02T10:00:00Z",
+        "2026-10-02T11:00:00Z",
+    );
     let requests = (0..10).map(|_| {
-        let req = app.client.post(app.url("/v1/bookings")).header("x-api-key", API_KEY).header("idempotency-key", "retry-me").json(&body);
+        let req = app
+            .client
+            .post(app.url("/v1/bookings"))
+            .header("x-api-key", API_KEY)
+            .header("idempotency-key", "retry-me")
+            .json(&body);
         let app = &app;
         async move { app.send(req).await }
     });
     let answers = futures::future::join_all(requests).await;
-    assert!(answers.iter().all(|a| a.status == 201), "{:?}", answers.iter().map(|a| (a.status, a.body.clone())).collect::<Vec<_>>());
+    assert!(
+        answers.iter().all(|a| a.status == 201),
+        "{:?}",
+        answers
+            .iter()
+            .map(|a| (a.status, a.body.clone()))
+            .collect::<Vec<_>>()
+    );
     let first_id = &answers[0].body["id"];
     assert!(answers.iter().all(|a| &a.body["id"] == first_id));
-    assert_eq!(app.list(&user, "").await.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        app.list(&user, "").await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
 async fn unknown_routes_and_methods() {
     let app = spawn_app().await;
     let nowhere = app.get("/v1/nowhere").await;
-    assert_eq!((nowhere.status, nowhere.body), (404, json!({"detail": "Not found"})));
-    let delete = app.send(app.client.delete(app.url(&format!("/v1/bookings/{}", new_id()))).header("x-api-key", API_KEY)).await;
-    assert_eq!((delete.status, delete.body), (405, json!({"detail": "Method not allowed"})));
+    assert_eq!(
+        (nowhere.status, nowhere.body),
+        (404, json!({"detail": "Not found"}))
+    );
+    let delete = app
+        .send(
+            app.client
+                .delete(app.url(&format!("/v1/bookings/{}", new_id())))
+                .header("x-api-key", API_KEY),
+        )
+        .await;
+    assert_eq!(
+        (delete.status, delete.body),
+        (405, json!({"detail": "Method not allowed"}))
+    );
 }

@@ -9,7 +9,14 @@ async fn bookings_survive_a_restart_of_the_local_stack() {
     let db = dir.join("dynamodb.sqlite");
     let app = spawn_app_with(Dynamo::File(db.clone())).await;
     let asset = new_id();
-    let created = app.create_booking(&booking(&asset, &new_id(), "2026-02-05T23:00:00Z", "2026-02-05T23:30:00Z")).await;
+    let created = app
+        .create_booking(&booking(
+            &asset,
+            &new_id(),
+            "2026-02-05T23:00:00Z",
+            "2026-02-05T23:30:00Z",
+        ))
+        .await;
     assert_eq!(created.status, 201);
     drop(app);
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -19,7 +26,14 @@ async fn bookings_survive_a_restart_of_the_local_stack() {
     let fetched = app.get(&format!("/v1/bookings/{id}")).await;
     assert_eq!((fetched.status, &fetched.body), (200, &created.body));
     // The slot is still held after the restart.
-    let clash = app.create_booking(&booking(&asset, &new_id(), "2026-02-05T23:10:00Z", "2026-02-05T23:20:00Z")).await;
+    let clash = app
+        .create_booking(&booking(
+            &asset,
+            &new_id(),
+            "2026-02-05T23:10:00Z",
+            "2026-02-05T23:20:00Z",
+        ))
+        .await;
     assert_eq!(clash.status, 409);
     let _ = std::fs::remove_dir_all(dir);
 }

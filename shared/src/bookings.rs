@@ -81,7 +81,10 @@ async fn create<S: BookingStore>(store: &S, req: &Request) -> Result<Response<Bo
         // A concurrent request with the same key may have won (its booking then overlaps
         // ours): answer as that first request did.
         Err(err @ (StoreError::IdempotencyKeyTaken | StoreError::Overlap)) if key.is_some() => {
-            match store.get_idempotency(key.as_deref().unwrap_or_default()).await? {
+            match store
+                .get_idempotency(key.as_deref().unwrap_or_default())
+                .await?
+            {
                 Some(record) => replay(record, &request_hash),
                 None => Err(err.into()),
             }
@@ -98,13 +101,17 @@ fn replay(record: IdempotencyRecord, request_hash: &str) -> Result<Response<Body
     }
     let status = StatusCode::from_u16(record.status).unwrap_or(StatusCode::OK);
     let mut resp = raw_json_response(status, record.body);
-    resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    resp.headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
     Ok(resp)
 }
 
 async fn get<S: BookingStore>(store: &S, id: &str) -> Result<Response<Body>, ApiError> {
     let id = parse_uuid("booking id", id)?;
-    let booking = store.get_booking(id).await?.ok_or_else(ApiError::booking_not_found)?;
+    let booking = store
+        .get_booking(id)
+        .await?
+        .ok_or_else(ApiError::booking_not_found)?;
     Ok(json_response(StatusCode::OK, &booking.to_json()))
 }
 
@@ -120,14 +127,19 @@ async fn list<S: BookingStore>(store: &S, req: &Request) -> Result<Response<Body
             .parse::<u32>()
             .ok()
             .filter(|l| (1..=MAX_PAGE).contains(l))
-            .ok_or_else(|| ApiError::bad_request(format!("limit must be an integer from 1 to {MAX_PAGE}")))?,
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("limit must be an integer from 1 to {MAX_PAGE}"))
+            })?,
     };
     let page = store
         .list_user_bookings(user_id, limit, params.first("cursor"))
         .await?
         .ok_or_else(|| ApiError::bad_request("cursor is invalid for this user_id"))?;
     let items: Vec<_> = page.items.iter().map(Booking::to_json).collect();
-    Ok(json_response(StatusCode::OK, &json!({ "items": items, "next_cursor": page.next_cursor })))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "items": items, "next_cursor": page.next_cursor }),
+    ))
 }
 
 async fn cancel<S: BookingStore>(store: &S, id: &str) -> Result<Response<Body>, ApiError> {

@@ -10,7 +10,8 @@ pub struct Tables {
 
 impl Tables {
     pub fn from_env() -> Self {
-        let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_string());
+        let var =
+            |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_string());
         Self {
             bookings: var("BOOKINGS_TABLE", "bookings"),
             slots: var("SLOTS_TABLE", "booking-slots"),

@@ -204,7 +204,13 @@ pub struct NewBooking {
     pub slot: Slot,
 }
 
-const NEW_BOOKING_FIELDS: [&str; 5] = ["asset_id", "asset_type", "user_id", "start_time", "end_time"];
+const NEW_BOOKING_FIELDS: [&str; 5] = [
+    "asset_id",
+    "asset_type",
+    "user_id",
+    "start_time",
+    "end_time",
+];
 
 impl NewBooking {
     /// Validates a JSON body field by field so every error names the field at fault.
@@ -214,7 +220,10 @@ impl NewBooking {
         let Value::Object(obj) = value else {
             return Err(ApiError::bad_request("Request body must be a JSON object"));
         };
-        if let Some(unknown) = obj.keys().find(|k| !NEW_BOOKING_FIELDS.contains(&k.as_str())) {
+        if let Some(unknown) = obj
+            .keys()
+            .find(|k| !NEW_BOOKING_FIELDS.contains(&k.as_str()))
+        {
             return Err(ApiError::bad_request(format!("Unknown field: {unknown}")));
         }
         let asset_id = uuid_field(&obj, "asset_id")?;
@@ -340,12 +349,21 @@ mod tests {
     #[test]
     fn each_bad_field_is_named() {
         assert_eq!(err(&[("asset_id", Value::Null)]), "asset_id is required");
-        assert_eq!(err(&[("asset_id", "nope".into())]), "asset_id must be a UUID");
+        assert_eq!(
+            err(&[("asset_id", "nope".into())]),
+            "asset_id must be a UUID"
+        );
         assert_eq!(err(&[("asset_id", 5.into())]), "asset_id must be a string");
-        assert_eq!(err(&[("user_id", "650e8400e29b41d4a716446655440001".into())]), "user_id must be a UUID");
+        assert_eq!(
+            err(&[("user_id", "650e8400e29b41d4a716446655440001".into())]),
+            "user_id must be a UUID"
+        );
         assert!(err(&[("asset_type", "bike".into())]).starts_with("asset_type must be"));
-        assert!(err(&[("start_time", "tomorrow".into())]).starts_with("start_time must be an RFC 3339"));
-        assert!(err(&[("end_time", "2026-02-05 23:30".into())]).starts_with("end_time must be an RFC 3339"));
+        assert!(
+            err(&[("start_time", "tomorrow".into())]).starts_with("start_time must be an RFC 3339")
+        );
+        assert!(err(&[("end_time", "2026-02-05 23:30".into())])
+            .starts_with("end_time must be an RFC 3339"));
         assert_eq!(err(&[("extra", 1.into())]), "Unknown field: extra");
         assert!(err(&[("start_time", "1999-12-31T23:00:00Z".into())]).contains("between the years"));
         assert!(err(&[("start_time", "2026-02-05T23:00:00.0001Z".into())]).contains("millisecond"));
@@ -353,8 +371,14 @@ mod tests {
 
     #[test]
     fn rejects_empty_reversed_and_overlong_slots() {
-        assert_eq!(err(&[("end_time", "2026-02-05T23:00:00Z".into())]), "end_time must be after start_time");
-        assert_eq!(err(&[("end_time", "2026-02-05T22:00:00Z".into())]), "end_time must be after start_time");
+        assert_eq!(
+            err(&[("end_time", "2026-02-05T23:00:00Z".into())]),
+            "end_time must be after start_time"
+        );
+        assert_eq!(
+            err(&[("end_time", "2026-02-05T22:00:00Z".into())]),
+            "end_time must be after start_time"
+        );
         assert!(err(&[("end_time", "2026-02-12T23:00:00.001Z".into())]).contains("at most 7 days"));
         // exactly seven days is allowed
         NewBooking::from_json(&body(&[("end_time", "2026-02-12T23:00:00Z".into())])).unwrap();
@@ -362,9 +386,16 @@ mod tests {
 
     #[test]
     fn rejects_non_objects_and_bad_json() {
-        assert!(matches!(NewBooking::from_json(b"[1]"), Err(ApiError::BadRequest(d)) if d.contains("JSON object")));
-        assert!(matches!(NewBooking::from_json(b"{"), Err(ApiError::BadRequest(d)) if d.contains("not valid JSON")));
-        assert!(matches!(NewBooking::from_json(b""), Err(ApiError::BadRequest(_))));
+        assert!(
+            matches!(NewBooking::from_json(b"[1]"), Err(ApiError::BadRequest(d)) if d.contains("JSON object"))
+        );
+        assert!(
+            matches!(NewBooking::from_json(b"{"), Err(ApiError::BadRequest(d)) if d.contains("not valid JSON"))
+        );
+        assert!(matches!(
+            NewBooking::from_json(b""),
+            Err(ApiError::BadRequest(_))
+        ));
     }
 
     fn slot(s: &str, e: &str) -> Slot {
@@ -386,12 +417,25 @@ mod tests {
     #[test]
     fn days_touched_exclude_an_end_at_midnight() {
         let d = |s: &str| s.parse::<NaiveDate>().unwrap();
-        assert_eq!(slot("2026-02-05T23:00:00Z", "2026-02-06T00:00:00Z").days(), vec![d("2026-02-05")]);
+        assert_eq!(
+            slot("2026-02-05T23:00:00Z", "2026-02-06T00:00:00Z").days(),
+            vec![d("2026-02-05")]
+        );
         assert_eq!(
             slot("2026-02-05T23:00:00Z", "2026-02-06T00:00:00.001Z").days(),
             vec![d("2026-02-05"), d("2026-02-06")]
         );
-        assert_eq!(slot("2026-02-01T00:00:00Z", "2026-02-08T00:00:00Z").days().len(), 7);
-        assert_eq!(slot("2026-02-01T12:00:00Z", "2026-02-08T12:00:00Z").days().len(), 8);
+        assert_eq!(
+            slot("2026-02-01T00:00:00Z", "2026-02-08T00:00:00Z")
+                .days()
+                .len(),
+            7
+        );
+        assert_eq!(
+            slot("2026-02-01T12:00:00Z", "2026-02-08T12:00:00Z")
+                .days()
+                .len(),
+            8
+        );
     }
 }

@@ -58,7 +58,11 @@ impl DynamoStore {
         &self.client
     }
 
-    async fn read_days(&self, asset_id: Uuid, days: &[NaiveDate]) -> Result<Vec<Option<Item>>, StoreError> {
+    async fn read_days(
+        &self,
+        asset_id: Uuid,
+        days: &[NaiveDate],
+    ) -> Result<Vec<Option<Item>>, StoreError> {
         let reads = days.iter().map(|day| {
             self.client
                 .get_item()
@@ -67,7 +71,9 @@ impl DynamoStore {
                 .consistent_read(true)
                 .send()
         });
-        let results = futures::future::try_join_all(reads).await.map_err(unavailable)?;
+        let results = futures::future::try_join_all(reads)
+            .await
+            .map_err(unavailable)?;
         Ok(results.into_iter().map(|r| r.item).collect())
     }
 
@@ -102,7 +108,11 @@ impl DynamoStore {
                 .expression_attribute_names("#b", interval_attr(booking.id))
                 .expression_attribute_values(
                     ":iv",
-                    s(format!("{}/{}", booking.slot.start_ms(), booking.slot.end_ms())),
+                    s(format!(
+                        "{}/{}",
+                        booking.slot.start_ms(),
+                        booking.slot.end_ms()
+                    )),
                 )
                 .expression_attribute_values(":next", num(version.unwrap_or(0) + 1));
             update = match version {
@@ -111,7 +121,11 @@ impl DynamoStore {
                     .condition_expression("version = :v")
                     .expression_attribute_values(":v", num(v)),
             };
-            writes.push(TransactWriteItem::builder().update(update.build().map_err(build_error)?).build());
+            writes.push(
+                TransactWriteItem::builder()
+                    .update(update.build().map_err(build_error)?)
+                    .build(),
+            );
         }
         if let Some(record) = idempotency {
             writes.push(
@@ -142,12 +156,17 @@ impl DynamoStore {
                     return Err(unavailable(err));
                 }
                 // Order of reasons = order of writes: booking, days..., idempotency.
-                if idempotency.is_some() && reasons.last().map(String::as_str) == Some("ConditionalCheckFailed") {
+                if idempotency.is_some()
+                    && reasons.last().map(String::as_str) == Some("ConditionalCheckFailed")
+                {
                     return Ok(Attempt::Failed(StoreError::IdempotencyKeyTaken));
                 }
                 if reasons[0] == "ConditionalCheckFailed" {
                     // A fresh v4 UUID collided: practically impossible, never silently overwrite.
-                    return Err(StoreError::Corrupt(format!("booking id {} already exists", booking.id)));
+                    return Err(StoreError::Corrupt(format!(
+                        "booking id {} already exists",
+                        booking.id
+                    )));
                 }
                 Ok(Attempt::Retry)
             }
@@ -161,7 +180,9 @@ impl DynamoStore {
                 Update::builder()
                     .table_name(&self.tables.bookings)
                     .key("id", s(booking.id.to_string()))
-                    .update_expression("SET #st = :cancelled, updated_at = :now, cancelled_at = :now")
+                    .update_expression(
+                        "SET #st = :cancelled, updated_at = :now, cancelled_at = :now",
+                    )
                     .condition_expression("#st = :confirmed")
                     .expression_attribute_names("#st", "status")
                     .expression_attribute_values(":cancelled", s(BookingStatus::Cancelled.as_str()))
@@ -189,14 +210,24 @@ impl DynamoStore {
                     .build(),
             );
         }
-        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+        {
             Ok(_) => Ok(true),
             Err(err) => {
                 let reasons = cancellation_codes(&err);
                 if reasons.is_empty() {
                     return Err(unavailable(err));
                 }
-                if reasons.iter().skip(1).any(|r| r == "ConditionalCheckFailed") {
+                if reasons
+                    .iter()
+                    .skip(1)
+                    .any(|r| r == "ConditionalCheckFailed")
+                {
                     return Err(StoreError::Corrupt(format!(
                         "slot item missing for confirmed booking {}",
                         booking.id
@@ -269,14 +300,24 @@ impl BookingStore for DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        let items = out.items().iter().map(booking_from_item).collect::<Result<Vec<_>, _>>()?;
+        let items = out
+            .items()
+            .iter()
+            .map(booking_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
         let next_cursor = out.last_evaluated_key().map(encode_cursor);
         Ok(Some(Page { items, next_cursor }))
     }
 
-    async fn cancel_booking(&self, id: Uuid, now: DateTime<Utc>) -> Result<Option<Booking>, StoreError> {
+    async fn cancel_booking(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Booking>, StoreError> {
         for attempt in 0..MAX_ATTEMPTS {
-            let Some(booking) = self.get_booking(id).await? else { return Ok(None) };
+            let Some(booking) = self.get_booking(id).await? else {
+                return Ok(None);
+            };
             if booking.status == BookingStatus::Cancelled {
                 return Ok(Some(booking));
             }
@@ -298,11 +339,15 @@ impl BookingStore for DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        let Some(item) = out.item else { return Ok(None) };
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
         let record = IdempotencyRecord {
             key: key.to_string(),
             request_hash: str_attr(&item, "request_hash")?.to_string(),
-            status: n(&item, "status").and_then(|v| u16::try_from(v).ok()).ok_or_else(|| corrupt("status"))?,
+            status: n(&item, "status")
+                .and_then(|v| u16::try_from(v).ok())
+                .ok_or_else(|| corrupt("status"))?,
             body: str_attr(&item, "body")?.to_string(),
             expires_at: n(&item, "expires_at")
                 .and_then(|t| DateTime::from_timestamp(t, 0))
@@ -327,7 +372,9 @@ fn cancellation_codes(err: &SdkError<TransactWriteItemsError>) -> Vec<String> {
             .map(|r| r.code().unwrap_or("None").to_string())
             .collect(),
         // A conflicting in-flight transaction: safe to retry like a failed condition.
-        Some(TransactWriteItemsError::TransactionInProgressException(_)) => vec!["TransactionConflict".into()],
+        Some(TransactWriteItemsError::TransactionInProgressException(_)) => {
+            vec!["TransactionConflict".into()]
+        }
         _ => Vec::new(),
     }
 }
@@ -342,10 +389,12 @@ fn interval_attr(booking_id: Uuid) -> String {
 
 /// The `(start_ms, end_ms)` intervals recorded on a slot item.
 fn intervals(item: &Item) -> impl Iterator<Item = (i64, i64)> + '_ {
-    item.iter().filter(|(k, _)| k.starts_with("b_")).filter_map(|(_, v)| {
-        let (start, end) = v.as_s().ok()?.split_once('/')?;
-        Some((start.parse().ok()?, end.parse().ok()?))
-    })
+    item.iter()
+        .filter(|(k, _)| k.starts_with("b_"))
+        .filter_map(|(_, v)| {
+            let (start, end) = v.as_s().ok()?.split_once('/')?;
+            Some((start.parse().ok()?, end.parse().ok()?))
+        })
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -365,7 +414,10 @@ fn corrupt(field: &str) -> StoreError {
 }
 
 fn str_attr<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
-    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str).ok_or_else(|| corrupt(name))
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| corrupt(name))
 }
 
 fn unavailable<E: std::error::Error + 'static>(err: SdkError<E>) -> StoreError {
@@ -410,7 +462,8 @@ fn booking_from_item(item: &Item) -> Result<Booking, StoreError> {
     Ok(Booking {
         id: uuid_attr(item, "id")?,
         asset_id: uuid_attr(item, "asset_id")?,
-        asset_type: AssetType::parse(str_attr(item, "asset_type")?).ok_or_else(|| corrupt("asset_type"))?,
+        asset_type: AssetType::parse(str_attr(item, "asset_type")?)
+            .ok_or_else(|| corrupt("asset_type"))?,
         user_id: uuid_attr(item, "user_id")?,
         slot,
         status: BookingStatus::parse(str_attr(item, "status")?).ok_or_else(|| corrupt("status"))?,
@@ -418,7 +471,10 @@ fn booking_from_item(item: &Item) -> Result<Booking, StoreError> {
             .ok_or_else(|| corrupt("payment_status"))?,
         created_at: time_attr(item, "created_at")?,
         updated_at: time_attr(item, "updated_at")?,
-        cancelled_at: item.get("cancelled_at").map(|_| time_attr(item, "cancelled_at")).transpose()?,
+        cancelled_at: item
+            .get("cancelled_at")
+            .map(|_| time_attr(item, "cancelled_at"))
+            .transpose()?,
     })
 }
 
@@ -460,7 +516,11 @@ pub async fn ensure_tables(client: &Client, tables: &Tables) -> Result<(), Store
     let existing = client.list_tables().send().await.map_err(unavailable)?;
     let existing = existing.table_names();
     let key = |name: &str| {
-        KeySchemaElement::builder().attribute_name(name).key_type(KeyType::Hash).build().map_err(build_error)
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(KeyType::Hash)
+            .build()
+            .map_err(build_error)
     };
     let attr = |name: &str| {
         AttributeDefinition::builder()
@@ -480,7 +540,11 @@ pub async fn ensure_tables(client: &Client, tables: &Tables) -> Result<(), Store
                     .build()
                     .map_err(build_error)?,
             )
-            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
             .build()
             .map_err(build_error)?;
         client

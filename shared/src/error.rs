@@ -53,9 +53,9 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Overlap => Self::Conflict(
-                "The asset is already booked for an overlapping time slot".into(),
-            ),
+            StoreError::Overlap => {
+                Self::Conflict("The asset is already booked for an overlapping time slot".into())
+            }
             // The caller resolves idempotency conflicts itself; reaching here means a race we
             // could not settle, which the client can safely retry.
             StoreError::IdempotencyKeyTaken | StoreError::Contention => Self::ServiceUnavailable(
@@ -64,7 +64,9 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(reason) => {
                 // The reason is for the logs, not the client: it may name tables or endpoints.
                 tracing::error!(%reason, "booking store unavailable");
-                Self::ServiceUnavailable("Booking store is temporarily unavailable; please retry".into())
+                Self::ServiceUnavailable(
+                    "Booking store is temporarily unavailable; please retry".into(),
+                )
             }
             StoreError::Corrupt(reason) => {
                 tracing::error!(%reason, "corrupt item in booking store");

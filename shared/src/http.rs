@@ -16,17 +16,23 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
 pub fn raw_json_response(status: StatusCode, body: String) -> Response<Body> {
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
 /// The one place an `ApiError` becomes HTTP.
 pub fn error_response(err: &ApiError) -> Response<Body> {
-    let mut resp = json_response(err.status(), &serde_json::json!({ "detail": err.to_string() }));
+    let mut resp = json_response(
+        err.status(),
+        &serde_json::json!({ "detail": err.to_string() }),
+    );
     if *err == ApiError::MethodNotAllowed {
         // RFC 9110 wants Allow on a 405; our routes are all GET or POST.
-        resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
     }
     resp
 }
@@ -41,7 +47,11 @@ pub fn route_path(req: &Request) -> String {
         None => path,
     };
     let trimmed = route.trim_end_matches('/');
-    if trimmed.is_empty() { "/".into() } else { trimmed.into() }
+    if trimmed.is_empty() {
+        "/".into()
+    } else {
+        trimmed.into()
+    }
 }
 
 /// The raw body of a JSON request, after the content-type and size checks.

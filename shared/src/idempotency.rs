@@ -25,7 +25,9 @@ impl IdempotencyRecord {
 }
 
 /// Reads and checks the header: absent is fine, present must be 1..=255 visible ASCII chars.
-pub fn key_from_header(value: Option<&lambda_http::http::HeaderValue>) -> Result<Option<String>, ApiError> {
+pub fn key_from_header(
+    value: Option<&lambda_http::http::HeaderValue>,
+) -> Result<Option<String>, ApiError> {
     let Some(value) = value else { return Ok(None) };
     let key = value
         .to_str()
@@ -54,7 +56,10 @@ mod tests {
     #[test]
     fn header_validation() {
         assert_eq!(key_from_header(None), Ok(None));
-        assert_eq!(key_from_header(Some(&HeaderValue::from_static("abc-1"))), Ok(Some("abc-1".into())));
+        assert_eq!(
+            key_from_header(Some(&HeaderValue::from_static("abc-1"))),
+            Ok(Some("abc-1".into()))
+        );
         assert!(key_from_header(Some(&HeaderValue::from_static(""))).is_err());
         assert!(key_from_header(Some(&HeaderValue::from_static("a b"))).is_err());
         let long = HeaderValue::from_str(&"k".repeat(256)).unwrap();

@@ -39,7 +39,10 @@ pub trait BookingStore: Send + Sync {
         idempotency: Option<&IdempotencyRecord>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    fn get_booking(&self, id: Uuid) -> impl Future<Output = Result<Option<Booking>, StoreError>> + Send;
+    fn get_booking(
+        &self,
+        id: Uuid,
+    ) -> impl Future<Output = Result<Option<Booking>, StoreError>> + Send;
 
     /// `cursor` is a value previously returned in `Page::next_cursor`; an unreadable cursor is
     /// `Ok(None)` so the caller can answer 400.

@@ -29,8 +29,13 @@ pub async fn spawn_app_with(dynamo: Dynamo) -> TestApp {
             idempotency: "idempotency".into(),
         },
     };
-    let stack = local_stack::start(config).await.expect("local stack starts");
-    TestApp { stack, client: reqwest::Client::new() }
+    let stack = local_stack::start(config)
+        .await
+        .expect("local stack starts");
+    TestApp {
+        stack,
+        client: reqwest::Client::new(),
+    }
 }
 
 pub struct Answer {
@@ -50,11 +55,21 @@ impl TestApp {
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("body is JSON: {text:?}"));
-        Answer { status, headers, body }
+        Answer {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Answer {
-        self.send(self.client.post(self.url(path)).header("x-api-key", API_KEY).json(body)).await
+        self.send(
+            self.client
+                .post(self.url(path))
+                .header("x-api-key", API_KEY)
+                .json(body),
+        )
+        .await
     }
 
     pub async fn post_raw(&self, path: &str, body: &'static str) -> Answer {
@@ -69,7 +84,8 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> Answer {
-        self.send(self.client.get(self.url(path)).header("x-api-key", API_KEY)).await
+        self.send(self.client.get(self.url(path)).header("x-api-key", API_KEY))
+            .await
     }
 
     pub async fn create_booking(&self, body: &Value) -> Answer {
@@ -77,7 +93,8 @@ impl TestApp {
     }
 
     pub async fn list(&self, user_id: &str, extra: &str) -> Answer {
-        self.get(&format!("/v1/bookings?user_id={user_id}{extra}")).await
+        self.get(&format!("/v1/bookings?user_id={user_id}{extra}"))
+            .await
     }
 }
 
