@@ -2,13 +2,25 @@
 #   make dev   serves the whole API locally on http://127.0.0.1:3000 (PORT to change)
 #   make test  runs every test
 CARGO ?= cargo
+PYTHON ?= python3
+VENV ?= .venv
+# The venv's bin first: the local stack and the tests find localstripe there.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: dev test fmt lint check
+.PHONY: dev test tools fmt lint check
 
-dev:
+# Python tools (localstripe, stripe-python, ...) in a project venv, reinstalled when the
+# requirements change.
+tools: $(VENV)/.installed
+$(VENV)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+dev: tools
 	$(CARGO) run -p local-stack
 
-test:
+test: tools
 	$(CARGO) test --workspace
 
 fmt:

@@ -10,5 +10,7 @@ pub mod dynamo;
 pub mod error;
 pub mod http;
 pub mod idempotency;
+pub mod money;
 pub mod store;
 pub mod telemetry;
+pub mod webhook_signature;
