@@ -1,6 +1,8 @@
 //! The whole API on one machine: the same handlers as on Lambda, behind a small HTTP server
-//! that does what API Gateway does in production (routing by path, the `X-API-Key` check),
-//! with DynamoDB embedded (dynoxide) unless `AWS_ENDPOINT_URL_DYNAMODB` names another server.
+//! that does what API Gateway does in production (routing by path, the `X-API-Key` check on
+//! every route but the webhook), with DynamoDB embedded (dynoxide) unless
+//! `AWS_ENDPOINT_URL_DYNAMODB` names another server, and Stripe emulated by localstripe (a
+//! child process) unless `STRIPE_API_BASE` names a real Stripe or another emulator.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -21,8 +23,17 @@ use shared::config::Tables;
 use shared::dynamo::{ensure_tables, DynamoStore};
 use shared::error::ApiError;
 use shared::http::error_response;
+use shared::stripe::{split_secrets, Secret, StripeClient, StripeKeys};
 use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
+
+/// The launcher that serves localstripe on loopback with in-memory state.
+const LOCALSTRIPE_LAUNCHER: &str = include_str!("localstripe.py");
+pub const LOCAL_SECRET_KEY: &str = "sk_test_local_stack";
+pub const LOCAL_WEBHOOK_SECRET: &str = "whsec_local_stack_signing_secret";
+
+const WEBHOOK_PATH: &str = "/v1/payments/webhook";
 
 /// API Gateway refuses payloads over 10 MB; we stop reading well before.
 const MAX_REQUEST_BYTES: usize = 1024 * 1024;
@@ -38,11 +49,24 @@ pub enum Dynamo {
 }
 
 #[derive(Debug, Clone)]
+pub enum Stripe {
+    /// Start localstripe with this Python (which must have it installed) on this port
+    /// (0: any free port).
+    Emulator { python: PathBuf, port: u16 },
+    /// Use the Stripe API at this base URL (a real test account, or an emulator already
+    /// running). Webhooks must then be routed to this stack by whoever owns that Stripe.
+    External { base: String },
+}
+
+#[derive(Debug, Clone)]
 pub struct StackConfig {
     pub addr: SocketAddr,
     pub api_keys: Vec<String>,
     pub dynamo: Dynamo,
     pub tables: Tables,
+    pub stripe: Stripe,
+    pub stripe_secret_key: String,
+    pub webhook_secrets: Vec<String>,
 }
 
 impl StackConfig {
@@ -70,13 +94,48 @@ impl StackConfig {
                 Dynamo::File(PathBuf::from(dir).join("dynamodb.sqlite"))
             }
         };
+        let stripe = match std::env::var("STRIPE_API_BASE") {
+            Ok(base) if !base.is_empty() => Stripe::External { base },
+            _ => Stripe::Emulator {
+                python: std::env::var_os("LOCALSTRIPE_PYTHON")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(default_python),
+                port: std::env::var("LOCALSTRIPE_PORT")
+                    .unwrap_or_else(|_| "8420".into())
+                    .parse()
+                    .map_err(|e| format!("LOCALSTRIPE_PORT: {e}"))?,
+            },
+        };
+        let stripe_secret_key =
+            std::env::var("STRIPE_SECRET_KEY").unwrap_or_else(|_| LOCAL_SECRET_KEY.into());
+        let webhook_secrets = std::env::var("STRIPE_WEBHOOK_SECRETS")
+            .unwrap_or_else(|_| LOCAL_WEBHOOK_SECRET.into())
+            .split(',')
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty())
+            .collect();
         Ok(Self {
             addr,
             api_keys,
             dynamo,
             tables: Tables::from_env(),
+            stripe,
+            stripe_secret_key,
+            webhook_secrets,
         })
     }
+}
+
+/// The project venv's Python (made by `make tools`) if there is one, else `python3`.
+pub fn default_python() -> PathBuf {
+    let candidates = [
+        PathBuf::from(".venv/bin/python"),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"),
+    ];
+    candidates
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("python3"))
 }
 
 /// A running stack; dropping it stops the server and the embedded database.
@@ -84,7 +143,13 @@ pub struct RunningStack {
     pub addr: SocketAddr,
     pub dynamodb_endpoint: String,
     pub store: DynamoStore,
+    /// The Stripe API the functions talk to.
+    pub stripe_base: String,
+    pub stripe_secret_key: String,
+    pub webhook_secrets: Vec<String>,
     tasks: Vec<JoinHandle<()>>,
+    /// localstripe, killed when the stack is dropped.
+    _emulator: Option<Child>,
 }
 
 impl RunningStack {
@@ -104,6 +169,7 @@ impl Drop for RunningStack {
 struct App {
     api_keys: Vec<String>,
     store: DynamoStore,
+    stripe: StripeClient,
 }
 
 pub async fn start(config: StackConfig) -> Result<RunningStack, String> {
@@ -157,17 +223,111 @@ pub async fn start(config: StackConfig) -> Result<RunningStack, String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+
+    let (stripe_base, emulator) = match &config.stripe {
+        Stripe::External { base } => (base.clone(), None),
+        Stripe::Emulator { python, port } => {
+            let (base, child) = start_localstripe(python, *port).await?;
+            register_webhook(&base, addr, &config.webhook_secrets).await?;
+            (base, Some(child))
+        }
+    };
+    let stripe = StripeClient::new(
+        stripe_base.clone(),
+        StripeKeys {
+            secret_key: Secret::new(config.stripe_secret_key.clone()),
+            webhook_secrets: split_secrets(&config.webhook_secrets.join(",")),
+        },
+    );
     let app = Arc::new(App {
         api_keys: config.api_keys,
         store: store.clone(),
+        stripe,
     });
     tasks.push(tokio::spawn(serve(listener, app)));
     Ok(RunningStack {
         addr,
         dynamodb_endpoint: endpoint,
         store,
+        stripe_base,
+        stripe_secret_key: config.stripe_secret_key,
+        webhook_secrets: config.webhook_secrets,
         tasks,
+        _emulator: emulator,
     })
+}
+
+/// Starts localstripe on 127.0.0.1 and waits until it answers.
+async fn start_localstripe(python: &PathBuf, port: u16) -> Result<(String, Child), String> {
+    let port = if port == 0 {
+        // Ask the OS for a free port; the moment between closing it and localstripe
+        // binding it is the only window another process could take it.
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free port for localstripe: {e}"))?
+            .port()
+    } else {
+        port
+    };
+    let mut child = Command::new(python)
+        .arg("-c")
+        .arg(LOCALSTRIPE_LAUNCHER)
+        .arg("127.0.0.1")
+        .arg(port.to_string())
+        .kill_on_drop(true)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "cannot run {} for localstripe ({e}); run `make tools` first",
+                python.display()
+            )
+        })?;
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    for _ in 0..300 {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!(
+                "localstripe exited ({status}); is it installed for {}? run `make tools`",
+                python.display()
+            ));
+        }
+        let probe = http
+            .get(format!("{base}/v1/balance"))
+            .bearer_auth("sk_test_probe")
+            .send()
+            .await;
+        if probe.is_ok() {
+            return Ok((base, child));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Err(format!("localstripe did not answer on {base} within 30 s"))
+}
+
+/// Tells localstripe to deliver every event to this stack's webhook, signed with our secret.
+async fn register_webhook(
+    base: &str,
+    api: SocketAddr,
+    secrets: &[String],
+) -> Result<(), String> {
+    let secret = secrets
+        .first()
+        .ok_or("at least one webhook secret is needed")?;
+    let url = format!("http://{api}/v1/payments/webhook");
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/_config/webhooks/local-stack-{}", api.port()))
+        .form(&[("url", url.as_str()), ("secret", secret.as_str())])
+        .send()
+        .await
+        .map_err(|e| format!("cannot register the webhook with localstripe: {e}"))?;
+    if !resp.status().is_success() {
+        return Err(format!(
+            "localstripe refused the webhook registration: {}",
+            resp.status()
+        ));
+    }
+    Ok(())
 }
 
 async fn serve(listener: TcpListener, app: Arc<App>) {
@@ -203,13 +363,14 @@ async fn dispatch(app: &App, req: hyper::Request<Incoming>) -> hyper::Response<F
 
 async fn route(app: &App, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
     let path = req.uri().path().to_string();
-    // What API Gateway does before Lambda sees anything: the API-key check on every route.
+    // What API Gateway does before Lambda sees anything: the API-key check on every route
+    // but Stripe's webhook (which proves itself with its signature instead).
     let key_ok = req
         .headers()
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|k| app.api_keys.iter().any(|valid| valid == k));
-    if !key_ok {
+    if !key_ok && path != WEBHOOK_PATH {
         return to_hyper(error_response(&ApiError::Unauthorized));
     }
     let event = match to_event(req).await {
@@ -224,7 +385,11 @@ async fn route(app: &App, req: hyper::Request<Incoming>) -> hyper::Response<Full
         }
     };
     if path == "/v1/bookings" || path.starts_with("/v1/bookings/") {
-        to_hyper(shared::bookings::handle(&app.store, request).await)
+        to_hyper(shared::bookings::handle(&app.store, &app.stripe, request).await)
+    } else if path == "/v1/payments/create-intent" {
+        to_hyper(shared::create_intent::handle(&app.store, &app.stripe, request).await)
+    } else if path == WEBHOOK_PATH {
+        to_hyper(shared::webhook::handle(&app.store, &app.stripe, request).await)
     } else {
         to_hyper(error_response(&ApiError::NotFound("Not found".into())))
     }

@@ -6,20 +6,28 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::domain::{parse_uuid, Booking, NewBooking};
+use crate::create_intent::cancel_key;
+use crate::domain::{parse_uuid, Booking, BookingStatus, NewBooking, PaymentStatus};
 use crate::error::ApiError;
 use crate::http::{error_response, json_body, json_response, raw_json_response, route_path};
 use crate::idempotency::{self, IdempotencyRecord};
 use crate::store::{BookingStore, StoreError};
+use crate::stripe::{StripeClient, StripeError};
 
 const DEFAULT_PAGE: u32 = 20;
 const MAX_PAGE: u32 = 100;
 const CREATE_ROUTE: &str = "POST /v1/bookings";
+/// Rounds of read-decide-write for a cancellation before answering "busy, retry".
+const MAX_CANCEL_ROUNDS: u32 = 6;
 
 /// Entry point for every request routed to the bookings function. Never fails: every error
 /// becomes a `{"detail": ...}` response here.
-pub async fn handle<S: BookingStore>(store: &S, req: Request) -> Response<Body> {
-    match route(store, &req).await {
+pub async fn handle<S: BookingStore>(
+    store: &S,
+    stripe: &StripeClient,
+    req: Request,
+) -> Response<Body> {
+    match route(store, stripe, &req).await {
         Ok(resp) => resp,
         Err(err) => {
             if err.status().is_server_error() {
@@ -30,7 +38,11 @@ pub async fn handle<S: BookingStore>(store: &S, req: Request) -> Response<Body> 
     }
 }
 
-async fn route<S: BookingStore>(store: &S, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn route<S: BookingStore>(
+    store: &S,
+    stripe: &StripeClient,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
     let path = route_path(req);
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let method = req.method();
@@ -45,7 +57,7 @@ async fn route<S: BookingStore>(store: &S, req: &Request) -> Result<Response<Bod
             _ => Err(ApiError::MethodNotAllowed),
         },
         ["v1", "bookings", id, "cancel"] => match *method {
-            Method::POST => cancel(store, id).await,
+            Method::POST => cancel(store, stripe, id).await,
             _ => Err(ApiError::MethodNotAllowed),
         },
         _ => Err(ApiError::NotFound("Not found".into())),
@@ -142,12 +154,81 @@ async fn list<S: BookingStore>(store: &S, req: &Request) -> Result<Response<Body
     ))
 }
 
-async fn cancel<S: BookingStore>(store: &S, id: &str) -> Result<Response<Body>, ApiError> {
+/// Cancels a booking and settles its payment first: an unpaid intent is cancelled at Stripe
+/// (so it can no longer be paid), a paid one is refunded. Stripe is asked before the booking
+/// changes, and the booking only changes if nothing moved meanwhile.
+async fn cancel<S: BookingStore>(
+    store: &S,
+    stripe: &StripeClient,
+    id: &str,
+) -> Result<Response<Body>, ApiError> {
     let id = parse_uuid("booking id", id)?;
-    let booking = store
-        .cancel_booking(id, Utc::now())
-        .await?
-        .ok_or_else(ApiError::booking_not_found)?;
-    tracing::info!(booking_id = %booking.id, "booking cancelled");
-    Ok(json_response(StatusCode::OK, &booking.to_json()))
+    for _ in 0..MAX_CANCEL_ROUNDS {
+        let booking = store
+            .get_booking(id)
+            .await?
+            .ok_or_else(ApiError::booking_not_found)?;
+        if booking.status == BookingStatus::Cancelled {
+            return Ok(json_response(StatusCode::OK, &booking.to_json()));
+        }
+        let Some((payment_status, payment)) = settle_payment(stripe, &booking).await? else {
+            continue;
+        };
+        if store
+            .cancel_booking(&booking, Utc::now(), payment_status, payment.as_ref())
+            .await?
+        {
+            tracing::info!(booking_id = %booking.id, payment_status = payment_status.as_str(), "booking cancelled");
+            let booking = store
+                .get_booking(id)
+                .await?
+                .ok_or_else(ApiError::booking_not_found)?;
+            return Ok(json_response(StatusCode::OK, &booking.to_json()));
+        }
+    }
+    Err(StoreError::Contention.into())
+}
+
+/// What the booking's payment becomes when it is cancelled, after acting at Stripe; `None` if
+/// the intent moved under us and the caller should look again.
+async fn settle_payment(
+    stripe: &StripeClient,
+    booking: &Booking,
+) -> Result<Option<(PaymentStatus, Option<crate::domain::Payment>)>, ApiError> {
+    let Some(payment) = &booking.payment else {
+        return Ok(Some((booking.payment_status, None)));
+    };
+    let intent = stripe.retrieve_payment_intent(&payment.intent_id).await?;
+    let mut payment = payment.clone();
+    match intent.status.as_str() {
+        "canceled" => Ok(Some((PaymentStatus::Canceled, Some(payment)))),
+        "succeeded" => {
+            let refund = stripe
+                .refund_payment_intent(&intent.id, &format!("refund-{}", intent.id))
+                .await?;
+            tracing::info!(booking_id = %booking.id, refund_id = %refund.id, "payment refunded");
+            payment.refund_id = Some(refund.id);
+            if payment.amount_received_minor.is_none() {
+                payment.amount_received_minor = intent.amount_received;
+            }
+            Ok(Some((PaymentStatus::Refunded, Some(payment))))
+        }
+        "processing" => Err(ApiError::Conflict(
+            "A payment for this booking is processing; try again shortly".into(),
+        )),
+        _ if intent.is_payable() => {
+            match stripe
+                .cancel_payment_intent(&intent.id, &cancel_key(&intent.id))
+                .await
+            {
+                Ok(_) => Ok(Some((PaymentStatus::Canceled, Some(payment)))),
+                // Paid or cancelled in the meantime: look again.
+                Err(StripeError::Rejected { .. }) => Ok(None),
+                Err(err) => Err(err.into()),
+            }
+        }
+        other => Err(ApiError::Conflict(format!(
+            "The booking's payment is in state {other} and cannot be cancelled"
+        ))),
+    }
 }

@@ -6,6 +6,8 @@ pub struct Tables {
     pub bookings: String,
     pub slots: String,
     pub idempotency: String,
+    /// Processed Stripe event ids (TTL `expires_at`).
+    pub events: String,
 }
 
 impl Tables {
@@ -16,6 +18,13 @@ impl Tables {
             bookings: var("BOOKINGS_TABLE", "bookings"),
             slots: var("SLOTS_TABLE", "booking-slots"),
             idempotency: var("IDEMPOTENCY_TABLE", "idempotency"),
+            events: var("EVENTS_TABLE", "stripe-events"),
         }
     }
+}
+
+/// The AWS SDK configuration as Lambda provides it (region, credentials, and endpoint
+/// overrides such as `AWS_ENDPOINT_URL_DYNAMODB`), loaded once per instance.
+pub async fn aws_sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }

@@ -61,29 +61,78 @@ impl BookingStatus {
     }
 }
 
+/// Where the booking's payment stands, as the webhook and cancellation move it.
+/// `completed` and `refunded` are never left by a Stripe event (see `payment`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
     Pending,
+    RequiresAction,
+    Processing,
     Completed,
     Failed,
+    Canceled,
+    Refunded,
 }
 
 impl PaymentStatus {
+    pub const ALL: [Self; 7] = [
+        Self::Pending,
+        Self::RequiresAction,
+        Self::Processing,
+        Self::Completed,
+        Self::Failed,
+        Self::Canceled,
+        Self::Refunded,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
+            Self::RequiresAction => "requires_action",
+            Self::Processing => "processing",
             Self::Completed => "completed",
             Self::Failed => "failed",
+            Self::Canceled => "canceled",
+            Self::Refunded => "refunded",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(Self::Pending),
-            "completed" => Some(Self::Completed),
-            "failed" => Some(Self::Failed),
-            _ => None,
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// Money was taken (and not given back): no new intent, no Stripe event moves it back.
+    pub fn is_paid(self) -> bool {
+        matches!(self, Self::Completed | Self::Refunded)
+    }
+}
+
+/// The booking's PaymentIntent and what Stripe told us about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    pub intent_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub amount_received_minor: Option<i64>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub failure_reason: Option<String>,
+    pub refund_id: Option<String>,
+    /// `created` (Unix seconds) of the last Stripe event applied, to ignore older ones.
+    pub last_event_at: Option<i64>,
+}
+
+impl Payment {
+    pub fn new(intent_id: String, amount_minor: i64, currency: String) -> Self {
+        Self {
+            intent_id,
+            amount_minor,
+            currency,
+            amount_received_minor: None,
+            paid_at: None,
+            failure_reason: None,
+            refund_id: None,
+            last_event_at: None,
         }
     }
 }
@@ -138,6 +187,7 @@ pub struct Booking {
     pub slot: Slot,
     pub status: BookingStatus,
     pub payment_status: PaymentStatus,
+    pub payment: Option<Payment>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub cancelled_at: Option<DateTime<Utc>>,
@@ -155,6 +205,7 @@ impl Booking {
             slot: req.slot,
             status: BookingStatus::Confirmed,
             payment_status: PaymentStatus::Pending,
+            payment: None,
             created_at: now,
             updated_at: now,
             cancelled_at: None,
@@ -177,8 +228,39 @@ impl Booking {
         if let Some(at) = self.cancelled_at {
             v["cancelled_at"] = Value::String(format_stored_time(at));
         }
+        if let Some(p) = &self.payment {
+            v["payment_intent_id"] = Value::String(p.intent_id.clone());
+            v["currency"] = Value::String(p.currency.clone());
+            v["amount_minor"] = Value::from(p.amount_minor);
+            if let Some(amount) = decimal_amount(p.amount_minor, &p.currency) {
+                v["amount"] = amount;
+            }
+            if let Some(received) = p.amount_received_minor {
+                v["amount_received_minor"] = Value::from(received);
+                if let Some(amount) = decimal_amount(received, &p.currency) {
+                    v["amount_received"] = amount;
+                }
+            }
+            if let Some(at) = p.paid_at {
+                v["paid_at"] = Value::String(format_stored_time(at));
+            }
+            if let Some(reason) = &p.failure_reason {
+                v["payment_failure_reason"] = Value::String(reason.clone());
+            }
+            if let Some(refund) = &p.refund_id {
+                v["refund_id"] = Value::String(refund.clone());
+            }
+        }
         v
     }
+}
+
+/// An amount as the exact decimal JSON number the client sent (350 usd -> `3.50`), never
+/// through a float.
+fn decimal_amount(minor: i64, currency: &str) -> Option<Value> {
+    let currency = crate::money::currency(currency).ok()?;
+    let text = crate::money::format_minor(minor, &currency);
+    serde_json::from_str::<Value>(&text).ok()
 }
 
 /// Times the client gave: seconds, plus milliseconds only when present.

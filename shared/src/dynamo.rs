@@ -24,10 +24,11 @@ use uuid::Uuid;
 
 use crate::config::Tables;
 use crate::domain::{
-    format_stored_time, format_time, AssetType, Booking, BookingStatus, PaymentStatus, Slot,
+    format_stored_time, format_time, AssetType, Booking, BookingStatus, Payment, PaymentStatus,
+    Slot,
 };
 use crate::idempotency::IdempotencyRecord;
-use crate::store::{BookingStore, Page, StoreError};
+use crate::store::{BookingStore, Expected, Page, PaymentWrite, ProcessedEvent, StoreError};
 
 /// GSI on the bookings table listing a user's bookings by creation time.
 pub const USER_INDEX: &str = "user_id-created_at-index";
@@ -49,9 +50,8 @@ impl DynamoStore {
 
     /// The client as Lambda builds it: region, credentials and `AWS_ENDPOINT_URL_DYNAMODB`
     /// all come from the environment.
-    pub async fn from_env() -> Self {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Self::new(Client::new(&config), Tables::from_env())
+    pub fn from_env(aws: &aws_config::SdkConfig) -> Self {
+        Self::new(Client::new(aws), Tables::from_env())
     }
 
     pub fn client(&self) -> &Client {
@@ -173,24 +173,22 @@ impl DynamoStore {
         }
     }
 
-    async fn try_cancel(&self, booking: &Booking, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let now = format_stored_time(now);
+    async fn try_cancel(
+        &self,
+        booking: &Booking,
+        now: DateTime<Utc>,
+        payment_status: PaymentStatus,
+        payment: Option<&Payment>,
+    ) -> Result<bool, StoreError> {
+        let expected = Expected {
+            status: Some(BookingStatus::Confirmed),
+            ..Expected::from_booking(booking)
+        };
+        let mut update = PaymentUpdate::new(&expected, payment_status, payment, now);
+        update.set("#st", "status", s(BookingStatus::Cancelled.as_str()));
+        update.set_value("cancelled_at", s(format_stored_time(now)));
         let mut writes = vec![TransactWriteItem::builder()
-            .update(
-                Update::builder()
-                    .table_name(&self.tables.bookings)
-                    .key("id", s(booking.id.to_string()))
-                    .update_expression(
-                        "SET #st = :cancelled, updated_at = :now, cancelled_at = :now",
-                    )
-                    .condition_expression("#st = :confirmed")
-                    .expression_attribute_names("#st", "status")
-                    .expression_attribute_values(":cancelled", s(BookingStatus::Cancelled.as_str()))
-                    .expression_attribute_values(":confirmed", s(BookingStatus::Confirmed.as_str()))
-                    .expression_attribute_values(":now", s(now))
-                    .build()
-                    .map_err(build_error)?,
-            )
+            .update(update.build(&self.tables.bookings, booking.id)?)
             .build()];
         // Freeing an interval needs no version check: removing can only make room, and a racing
         // booker that still saw the interval merely gets a conservative 409.
@@ -236,6 +234,125 @@ impl DynamoStore {
                 Ok(false)
             }
         }
+    }
+}
+
+/// The payment attributes of a booking item, in one place for writes and reads.
+const PAYMENT_ATTRS: [&str; 8] = [
+    "payment_intent_id",
+    "amount_minor",
+    "currency",
+    "amount_received_minor",
+    "paid_at",
+    "payment_failure_reason",
+    "refund_id",
+    "payment_last_event_at",
+];
+
+fn payment_values(p: &Payment) -> Vec<(&'static str, AttributeValue)> {
+    let mut v = vec![
+        ("payment_intent_id", s(p.intent_id.clone())),
+        ("amount_minor", num(p.amount_minor)),
+        ("currency", s(p.currency.clone())),
+    ];
+    if let Some(x) = p.amount_received_minor {
+        v.push(("amount_received_minor", num(x)));
+    }
+    if let Some(x) = p.paid_at {
+        v.push(("paid_at", s(format_stored_time(x))));
+    }
+    if let Some(x) = &p.failure_reason {
+        v.push(("payment_failure_reason", s(x.clone())));
+    }
+    if let Some(x) = &p.refund_id {
+        v.push(("refund_id", s(x.clone())));
+    }
+    if let Some(x) = p.last_event_at {
+        v.push(("payment_last_event_at", num(x)));
+    }
+    v
+}
+
+/// An UpdateItem on a booking that rewrites its payment, conditioned on `Expected`.
+struct PaymentUpdate {
+    sets: Vec<String>,
+    removes: Vec<String>,
+    conditions: Vec<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl PaymentUpdate {
+    fn new(
+        expected: &Expected,
+        payment_status: PaymentStatus,
+        payment: Option<&Payment>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let mut u = Self {
+            sets: Vec::new(),
+            removes: Vec::new(),
+            conditions: vec!["attribute_exists(id)".into(), "#ps = :expected_ps".into()],
+            names: HashMap::from([("#ps".into(), "payment_status".into())]),
+            values: HashMap::from([(
+                ":expected_ps".into(),
+                s(expected.payment_status.as_str()),
+            )]),
+        };
+        match &expected.intent_id {
+            None => u
+                .conditions
+                .push("attribute_not_exists(payment_intent_id)".into()),
+            Some(id) => {
+                u.conditions.push("payment_intent_id = :expected_pi".into());
+                u.values.insert(":expected_pi".into(), s(id.clone()));
+            }
+        }
+        if let Some(status) = expected.status {
+            u.conditions.push("#st = :expected_st".into());
+            u.names.insert("#st".into(), "status".into());
+            u.values.insert(":expected_st".into(), s(status.as_str()));
+        }
+        u.set("#ps", "payment_status", s(payment_status.as_str()));
+        u.set_value("updated_at", s(format_stored_time(now)));
+        let given = payment.map(payment_values).unwrap_or_default();
+        for attr in PAYMENT_ATTRS {
+            match given.iter().find(|(name, _)| *name == attr) {
+                Some((_, value)) => u.set_value(attr, value.clone()),
+                None if payment.is_some() => u.removes.push(attr.to_string()),
+                None => {}
+            }
+        }
+        u
+    }
+
+    fn set(&mut self, placeholder: &str, name: &str, value: AttributeValue) {
+        let value_ph = format!(":v_{}", name);
+        self.names.insert(placeholder.into(), name.into());
+        self.sets.push(format!("{placeholder} = {value_ph}"));
+        self.values.insert(value_ph, value);
+    }
+
+    fn set_value(&mut self, name: &str, value: AttributeValue) {
+        let value_ph = format!(":v_{}", name);
+        self.sets.push(format!("{name} = {value_ph}"));
+        self.values.insert(value_ph, value);
+    }
+
+    fn build(self, table: &str, id: Uuid) -> Result<Update, StoreError> {
+        let mut expr = format!("SET {}", self.sets.join(", "));
+        if !self.removes.is_empty() {
+            expr.push_str(&format!(" REMOVE {}", self.removes.join(", ")));
+        }
+        Update::builder()
+            .table_name(table)
+            .key("id", s(id.to_string()))
+            .update_expression(expr)
+            .condition_expression(self.conditions.join(" AND "))
+            .set_expression_attribute_names(Some(self.names))
+            .set_expression_attribute_values(Some(self.values))
+            .build()
+            .map_err(build_error)
     }
 }
 
@@ -311,22 +428,75 @@ impl BookingStore for DynamoStore {
 
     async fn cancel_booking(
         &self,
-        id: Uuid,
+        booking: &Booking,
         now: DateTime<Utc>,
-    ) -> Result<Option<Booking>, StoreError> {
-        for attempt in 0..MAX_ATTEMPTS {
-            let Some(booking) = self.get_booking(id).await? else {
-                return Ok(None);
-            };
-            if booking.status == BookingStatus::Cancelled {
-                return Ok(Some(booking));
-            }
-            if self.try_cancel(&booking, now).await? {
-                return self.get_booking(id).await;
-            }
-            backoff(attempt).await;
+        payment_status: PaymentStatus,
+        payment: Option<&Payment>,
+    ) -> Result<bool, StoreError> {
+        self.try_cancel(booking, now, payment_status, payment).await
+    }
+
+    async fn update_payment(
+        &self,
+        booking_id: Uuid,
+        expected: &Expected,
+        payment_status: PaymentStatus,
+        payment: &Payment,
+        event: Option<&ProcessedEvent>,
+        now: DateTime<Utc>,
+    ) -> Result<PaymentWrite, StoreError> {
+        let update = PaymentUpdate::new(expected, payment_status, Some(payment), now)
+            .build(&self.tables.bookings, booking_id)?;
+        let mut writes = vec![TransactWriteItem::builder().update(update).build()];
+        if let Some(event) = event {
+            writes.push(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.tables.events)
+                            .item("pk", s(event.event_id.clone()))
+                            .item("expires_at", num(event.expires_at.timestamp()))
+                            .item("booking_id", s(booking_id.to_string()))
+                            .condition_expression("attribute_not_exists(pk)")
+                            .build()
+                            .map_err(build_error)?,
+                    )
+                    .build(),
+            );
         }
-        Err(StoreError::Contention)
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(PaymentWrite::Written),
+            Err(err) => {
+                let reasons = cancellation_codes(&err);
+                if reasons.is_empty() {
+                    return Err(unavailable(err));
+                }
+                if event.is_some() && reasons.get(1).map(String::as_str) == Some("ConditionalCheckFailed") {
+                    return Ok(PaymentWrite::Duplicate);
+                }
+                // A failed booking condition, or a racing transaction: decide again.
+                Ok(PaymentWrite::Conflict)
+            }
+        }
+    }
+
+    async fn event_processed(&self, event_id: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.events)
+            .key("pk", s(event_id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item.is_some())
     }
 
     async fn get_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
@@ -445,7 +615,33 @@ fn booking_to_item(b: &Booking) -> Item {
     if let Some(at) = b.cancelled_at {
         item.insert("cancelled_at".into(), s(format_stored_time(at)));
     }
+    if let Some(p) = &b.payment {
+        item.extend(payment_values(p).into_iter().map(|(k, v)| (k.to_string(), v)));
+    }
     item
+}
+
+fn payment_from_item(item: &Item) -> Result<Option<Payment>, StoreError> {
+    let Some(intent_id) = item.get("payment_intent_id") else {
+        return Ok(None);
+    };
+    let opt_str = |name: &str| -> Option<String> { item.get(name)?.as_s().ok().cloned() };
+    Ok(Some(Payment {
+        intent_id: intent_id
+            .as_s()
+            .map_err(|_| corrupt("payment_intent_id"))?
+            .clone(),
+        amount_minor: n(item, "amount_minor").ok_or_else(|| corrupt("amount_minor"))?,
+        currency: str_attr(item, "currency")?.to_string(),
+        amount_received_minor: n(item, "amount_received_minor"),
+        paid_at: item
+            .get("paid_at")
+            .map(|_| time_attr(item, "paid_at"))
+            .transpose()?,
+        failure_reason: opt_str("payment_failure_reason"),
+        refund_id: opt_str("refund_id"),
+        last_event_at: n(item, "payment_last_event_at"),
+    }))
 }
 
 fn time_attr(item: &Item, name: &str) -> Result<DateTime<Utc>, StoreError> {
@@ -469,6 +665,7 @@ fn booking_from_item(item: &Item) -> Result<Booking, StoreError> {
         status: BookingStatus::parse(str_attr(item, "status")?).ok_or_else(|| corrupt("status"))?,
         payment_status: PaymentStatus::parse(str_attr(item, "payment_status")?)
             .ok_or_else(|| corrupt("payment_status"))?,
+        payment: payment_from_item(item)?,
         created_at: time_attr(item, "created_at")?,
         updated_at: time_attr(item, "updated_at")?,
         cancelled_at: item
@@ -560,7 +757,7 @@ pub async fn ensure_tables(client: &Client, tables: &Tables) -> Result<(), Store
             .await
             .map_err(unavailable)?;
     }
-    for table in [&tables.slots, &tables.idempotency] {
+    for table in [&tables.slots, &tables.idempotency, &tables.events] {
         if !existing.contains(table) {
             client
                 .create_table()
@@ -573,10 +770,13 @@ pub async fn ensure_tables(client: &Client, tables: &Tables) -> Result<(), Store
                 .map_err(unavailable)?;
         }
     }
-    if !existing.contains(&tables.idempotency) {
+    for table in [&tables.idempotency, &tables.events] {
+        if existing.contains(table) {
+            continue;
+        }
         client
             .update_time_to_live()
-            .table_name(&tables.idempotency)
+            .table_name(table)
             .time_to_live_specification(
                 TimeToLiveSpecification::builder()
                     .attribute_name("expires_at")

@@ -2,7 +2,9 @@
 
 use lambda_http::http::StatusCode;
 
+use crate::money::MoneyError;
 use crate::store::StoreError;
+use crate::stripe::StripeError;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ApiError {
@@ -24,6 +26,12 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("{0}")]
     ServiceUnavailable(String),
+    /// A downstream service (Stripe) failed or answered nonsense.
+    #[error("{0}")]
+    BadGateway(String),
+    /// Our own misconfiguration; the detail never names secrets.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl ApiError {
@@ -42,6 +50,8 @@ impl ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -71,6 +81,34 @@ impl From<StoreError> for ApiError {
             StoreError::Corrupt(reason) => {
                 tracing::error!(%reason, "corrupt item in booking store");
                 Self::ServiceUnavailable("Booking store returned an unreadable item".into())
+            }
+        }
+    }
+}
+
+impl From<MoneyError> for ApiError {
+    fn from(err: MoneyError) -> Self {
+        Self::BadRequest(err.to_string())
+    }
+}
+
+impl From<StripeError> for ApiError {
+    fn from(err: StripeError) -> Self {
+        match err {
+            // Stripe's own message, as the API document promises: it is written for humans
+            // and never contains our keys.
+            StripeError::Rejected { message, .. } => Self::BadRequest(message),
+            StripeError::Unavailable(reason) => {
+                tracing::error!(%reason, "Stripe unavailable");
+                Self::BadGateway("Payment provider is unavailable; please retry".into())
+            }
+            StripeError::Protocol(reason) => {
+                tracing::error!(%reason, "unexpected Stripe response");
+                Self::BadGateway("Unexpected response from the payment provider".into())
+            }
+            StripeError::NotConfigured(reason) => {
+                tracing::error!(%reason, "Stripe not configured");
+                Self::Internal("Payments are not configured".into())
             }
         }
     }

@@ -5,7 +5,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::Booking;
+use crate::domain::{Booking, BookingStatus, Payment, PaymentStatus};
 use crate::idempotency::IdempotencyRecord;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -20,6 +20,43 @@ pub enum StoreError {
     Unavailable(String),
     #[error("corrupt item: {0}")]
     Corrupt(String),
+}
+
+/// What a payment write expects the booking to still look like (optimistic concurrency: if
+/// anything moved since it was read, the write is refused and the caller decides again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    pub payment_status: PaymentStatus,
+    /// The booking's current PaymentIntent id, `None` if it has none.
+    pub intent_id: Option<String>,
+    /// Required booking status, if it matters for this write.
+    pub status: Option<BookingStatus>,
+}
+
+impl Expected {
+    pub fn from_booking(booking: &Booking) -> Self {
+        Self {
+            payment_status: booking.payment_status,
+            intent_id: booking.payment.as_ref().map(|p| p.intent_id.clone()),
+            status: None,
+        }
+    }
+}
+
+/// A Stripe event id, kept for a while so a redelivery is recognised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessedEvent {
+    pub event_id: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentWrite {
+    Written,
+    /// The booking changed since it was read (or is gone).
+    Conflict,
+    /// The event was already processed.
+    Duplicate,
 }
 
 /// One page of a user's bookings, newest first.
@@ -53,13 +90,35 @@ pub trait BookingStore: Send + Sync {
         cursor: Option<&str>,
     ) -> impl Future<Output = Result<Option<Page>, StoreError>> + Send;
 
-    /// Cancels a confirmed booking and frees its slot atomically. Returns the booking as it is
-    /// afterwards (already-cancelled bookings are returned unchanged), or `None` if unknown.
+    /// Cancels `booking` (as read, still confirmed) and frees its slot atomically, setting the
+    /// payment to `payment_status` / `payment`. `Ok(false)` if the booking changed since it
+    /// was read.
     fn cancel_booking(
         &self,
-        id: Uuid,
+        booking: &Booking,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Option<Booking>, StoreError>> + Send;
+        payment_status: PaymentStatus,
+        payment: Option<&Payment>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Sets the booking's payment to `payment_status` / `payment` if it is still as
+    /// `expected`, recording `event` in the same transaction when given (so an event is
+    /// processed at most once, and never recorded without its effect).
+    fn update_payment(
+        &self,
+        booking_id: Uuid,
+        expected: &Expected,
+        payment_status: PaymentStatus,
+        payment: &Payment,
+        event: Option<&ProcessedEvent>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<PaymentWrite, StoreError>> + Send;
+
+    /// Has this Stripe event been processed already?
+    fn event_processed(
+        &self,
+        event_id: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     fn get_idempotency(
         &self,

@@ -1,17 +1,21 @@
-//! Lambda entry point for `/v1/bookings...`: builds the store once, then serves requests.
+//! Lambda entry point for `/v1/bookings...`: builds the clients once per instance, then hands every
+//! request to `shared::bookings`.
 
 use std::convert::Infallible;
 
 use lambda_http::{run, service_fn, Error, Request};
 use shared::dynamo::DynamoStore;
+use shared::stripe::StripeClient;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let store = DynamoStore::from_env().await;
-    let store = &store;
+    let aws = shared::config::aws_sdk_config().await;
+    let store = DynamoStore::from_env(&aws);
+    let stripe = StripeClient::from_env(&aws);
+    let (store, stripe) = (&store, &stripe);
     run(service_fn(move |req: Request| async move {
-        Ok::<_, Infallible>(shared::bookings::handle(store, req).await)
+        Ok::<_, Infallible>(shared::bookings::handle(store, stripe, req).await)
     }))
     .await
 }

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use local_stack::{Dynamo, RunningStack, StackConfig};
+use local_stack::{default_python, Dynamo, RunningStack, StackConfig, Stripe};
 use serde_json::{json, Value};
 use shared::config::Tables;
 
@@ -27,7 +27,15 @@ pub async fn spawn_app_with(dynamo: Dynamo) -> TestApp {
             bookings: "bookings".into(),
             slots: "booking-slots".into(),
             idempotency: "idempotency".into(),
+            events: "stripe-events".into(),
         },
+        // Every test app gets its own localstripe, so webhooks never cross between tests.
+        stripe: Stripe::Emulator {
+            python: default_python(),
+            port: 0,
+        },
+        stripe_secret_key: local_stack::LOCAL_SECRET_KEY.into(),
+        webhook_secrets: vec![local_stack::LOCAL_WEBHOOK_SECRET.into()],
     };
     let stack = local_stack::start(config)
         .await

@@ -1,0 +1,21 @@
+//! Lambda entry point for `POST /v1/payments/webhook` (API Gateway and the Function URL Stripe calls): builds the clients once per instance, then hands every
+//! request to `shared::webhook`.
+
+use std::convert::Infallible;
+
+use lambda_http::{run, service_fn, Error, Request};
+use shared::dynamo::DynamoStore;
+use shared::stripe::StripeClient;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let aws = shared::config::aws_sdk_config().await;
+    let store = DynamoStore::from_env(&aws);
+    let stripe = StripeClient::from_env(&aws);
+    let (store, stripe) = (&store, &stripe);
+    run(service_fn(move |req: Request| async move {
+        Ok::<_, Infallible>(shared::webhook::handle(store, stripe, req).await)
+    }))
+    .await
+}
