@@ -306,17 +306,16 @@ async fn start_localstripe(python: &PathBuf, port: u16) -> Result<(String, Child
 }
 
 /// Tells localstripe to deliver every event to this stack's webhook, signed with our secret.
-async fn register_webhook(
-    base: &str,
-    api: SocketAddr,
-    secrets: &[String],
-) -> Result<(), String> {
+async fn register_webhook(base: &str, api: SocketAddr, secrets: &[String]) -> Result<(), String> {
     let secret = secrets
         .first()
         .ok_or("at least one webhook secret is needed")?;
     let url = format!("http://{api}/v1/payments/webhook");
     let resp = reqwest::Client::new()
-        .post(format!("{base}/_config/webhooks/local-stack-{}", api.port()))
+        .post(format!(
+            "{base}/_config/webhooks/local-stack-{}",
+            api.port()
+        ))
         .form(&[("url", url.as_str()), ("secret", secret.as_str())])
         .send()
         .await

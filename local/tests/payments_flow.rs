@@ -59,7 +59,9 @@ async fn a_declined_card_marks_the_booking_failed_with_stripes_reason() {
     assert_eq!(declined.status, 402, "{:?}", declined.body);
     let failed = app.wait_for_payment_status(&booking_id, "failed").await;
     assert!(
-        failed["payment_failure_reason"].as_str().is_some_and(|r| !r.is_empty()),
+        failed["payment_failure_reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
         "{failed}"
     );
 }
@@ -122,7 +124,10 @@ async fn twenty_concurrent_create_intent_calls_leave_one_live_intent() {
         .filter(|pi| pi["status"] != "canceled")
         .collect();
     assert_eq!(live.len(), 1, "{intents:#?}");
-    assert_eq!(live[0]["id"].as_str(), ids.iter().next().map(String::as_str));
+    assert_eq!(
+        live[0]["id"].as_str(),
+        ids.iter().next().map(String::as_str)
+    );
     assert_eq!(
         app.booking(&booking_id).await["payment_intent_id"],
         live[0]["id"]
@@ -191,18 +196,33 @@ async fn create_intent_errors() {
     );
 
     let booking_id = app.new_booking().await;
-    for amount in [json!(0), json!(-1), json!(0.001), json!(0.49), json!("3.50"), json!(null), json!(1e300)] {
+    for amount in [
+        json!(0),
+        json!(-1),
+        json!(0.001),
+        json!(0.49),
+        json!("3.50"),
+        json!(null),
+        json!(1e300),
+    ] {
         let bad = app
             .create_intent(&json!({"amount": amount, "booking_id": booking_id}))
             .await;
         assert_eq!(bad.status, 400, "{amount}: {:?}", bad.body);
-        assert!(bad.body["detail"].as_str().unwrap().contains("amount"), "{:?}", bad.body);
+        assert!(
+            bad.body["detail"].as_str().unwrap().contains("amount"),
+            "{:?}",
+            bad.body
+        );
     }
     let bad_currency = app
         .create_intent(&json!({"amount": 3.5, "currency": "zzz", "booking_id": booking_id}))
         .await;
     assert_eq!(bad_currency.status, 400);
-    assert!(bad_currency.body["detail"].as_str().unwrap().contains("currency"));
+    assert!(bad_currency.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("currency"));
     // Nothing reached Stripe for any of them.
     assert!(app.stripe_intents_for(&booking_id).await.is_empty());
 
@@ -212,10 +232,16 @@ async fn create_intent_errors() {
     assert_eq!(jpy.status, 200, "{:?}", jpy.body);
     let pi = jpy.body["payment_intent_id"].as_str().unwrap();
     let intent = app.stripe_intent(pi).await;
-    assert_eq!((intent["amount"].clone(), intent["currency"].clone()), (json!(500), json!("jpy")));
+    assert_eq!(
+        (intent["amount"].clone(), intent["currency"].clone()),
+        (json!(500), json!("jpy"))
+    );
 
     let no_key = app
-        .post_json_no_key("/v1/payments/create-intent", &json!({"amount": 3.5, "booking_id": booking_id}))
+        .post_json_no_key(
+            "/v1/payments/create-intent",
+            &json!({"amount": 3.5, "booking_id": booking_id}),
+        )
         .await;
     assert_eq!(
         (no_key.status, no_key.body),

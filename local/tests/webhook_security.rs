@@ -78,7 +78,10 @@ async fn a_header_signed_with_an_old_and_the_current_secret_is_accepted() {
     let resp = app.deliver(&payload, Some(header)).await;
     assert_eq!(resp.status, 200, "{:?}", resp.body);
     assert_eq!(resp.body["result"], "applied");
-    assert_eq!(app.booking(&booking_id).await["payment_status"], "completed");
+    assert_eq!(
+        app.booking(&booking_id).await["payment_status"],
+        "completed"
+    );
 }
 
 #[tokio::test]
@@ -103,7 +106,10 @@ async fn a_replayed_event_is_applied_once() {
         assert_eq!(resp.status, 200);
         assert_eq!(resp.body["result"], "duplicate", "{:?}", resp.body);
     }
-    assert_eq!(app.booking(&booking_id).await["updated_at"], before["updated_at"]);
+    assert_eq!(
+        app.booking(&booking_id).await["updated_at"],
+        before["updated_at"]
+    );
 }
 
 #[tokio::test]
@@ -127,7 +133,10 @@ async fn late_and_out_of_order_events_never_move_a_completed_booking_back() {
             assert_eq!(resp.body["result"], "ignored", "{kind}: {:?}", resp.body);
         }
     }
-    assert_eq!(app.booking(&booking_id).await["payment_status"], "completed");
+    assert_eq!(
+        app.booking(&booking_id).await["payment_status"],
+        "completed"
+    );
 
     // Before any payment: an older event cannot overwrite a newer one.
     let (other, intent) = booking_with_intent(&app).await;
@@ -158,7 +167,11 @@ async fn events_for_other_intents_unknown_bookings_and_types_are_acknowledged_an
         event("payment_intent.succeeded", now(), &claimed),
         event("payment_intent.succeeded", now(), &orphan),
         event("payment_intent.succeeded", now(), &bare),
-        event("charge.succeeded", now(), &json!({"id": "ch_1", "object": "charge"})),
+        event(
+            "charge.succeeded",
+            now(),
+            &json!({"id": "ch_1", "object": "charge"}),
+        ),
     ];
     for payload in cases {
         let resp = app.deliver(&payload, Some(app.sign_now(&payload))).await;
@@ -173,7 +186,10 @@ async fn malformed_and_oversized_bodies() {
     let app = spawn_app().await;
     let junk = "{not json";
     let resp = app.deliver(junk, Some(app.sign_now(junk))).await;
-    assert_eq!((resp.status, resp.body), (400, json!({"detail": "Malformed event"})));
+    assert_eq!(
+        (resp.status, resp.body),
+        (400, json!({"detail": "Malformed event"}))
+    );
 
     let huge = format!("{{\"pad\": \"{}\"}}", "x".repeat(300 * 1024));
     let resp = app.deliver(&huge, Some(app.sign_now(&huge))).await;

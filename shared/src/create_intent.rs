@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use chrono::Utc;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde_json::value::RawValue;
 use serde_json::json;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::domain::{parse_uuid, Booking, BookingStatus, Payment, PaymentStatus};
@@ -230,7 +230,10 @@ async fn release(stripe: &StripeClient, intent_id: &str) {
         .cancel_payment_intent(intent_id, &cancel_key(intent_id))
         .await
     {
-        Ok(_) => tracing::info!(payment_intent_id = intent_id, "cancelled the intent that lost a race"),
+        Ok(_) => tracing::info!(
+            payment_intent_id = intent_id,
+            "cancelled the intent that lost a race"
+        ),
         Err(err) => {
             tracing::error!(payment_intent_id = intent_id, error = %err, "could not cancel a losing intent")
         }
@@ -282,17 +285,50 @@ mod tests {
             ("{".to_string(), "JSON object"),
             (format!(r#"{{"booking_id": "{ID}"}}"#), "amount"),
             (r#"{"amount": 3.5}"#.to_string(), "booking_id"),
-            (r#"{"amount": 3.5, "booking_id": "nope"}"#.to_string(), "booking_id"),
-            (r#"{"amount": 3.5, "booking_id": 7}"#.to_string(), "booking_id"),
-            (format!(r#"{{"amount": "3.50", "booking_id": "{ID}"}}"#), "amount"),
-            (format!(r#"{{"amount": 0, "booking_id": "{ID}"}}"#), "amount"),
-            (format!(r#"{{"amount": -3.5, "booking_id": "{ID}"}}"#), "amount"),
-            (format!(r#"{{"amount": 0.005, "booking_id": "{ID}"}}"#), "amount"),
-            (format!(r#"{{"amount": 0.49, "booking_id": "{ID}"}}"#), "amount"),
-            (format!(r#"{{"amount": 1e308, "booking_id": "{ID}"}}"#), "amount"),
-            (format!(r#"{{"amount": 3.5, "currency": "xyz", "booking_id": "{ID}"}}"#), "currency"),
-            (format!(r#"{{"amount": 3.5, "currency": 5, "booking_id": "{ID}"}}"#), "currency"),
-            (format!(r#"{{"amount": 3.5, "booking_id": "{ID}", "tip": 1}}"#), "tip"),
+            (
+                r#"{"amount": 3.5, "booking_id": "nope"}"#.to_string(),
+                "booking_id",
+            ),
+            (
+                r#"{"amount": 3.5, "booking_id": 7}"#.to_string(),
+                "booking_id",
+            ),
+            (
+                format!(r#"{{"amount": "3.50", "booking_id": "{ID}"}}"#),
+                "amount",
+            ),
+            (
+                format!(r#"{{"amount": 0, "booking_id": "{ID}"}}"#),
+                "amount",
+            ),
+            (
+                format!(r#"{{"amount": -3.5, "booking_id": "{ID}"}}"#),
+                "amount",
+            ),
+            (
+                format!(r#"{{"amount": 0.005, "booking_id": "{ID}"}}"#),
+                "amount",
+            ),
+            (
+                format!(r#"{{"amount": 0.49, "booking_id": "{ID}"}}"#),
+                "amount",
+            ),
+            (
+                format!(r#"{{"amount": 1e308, "booking_id": "{ID}"}}"#),
+                "amount",
+            ),
+            (
+                format!(r#"{{"amount": 3.5, "currency": "xyz", "booking_id": "{ID}"}}"#),
+                "currency",
+            ),
+            (
+                format!(r#"{{"amount": 3.5, "currency": 5, "booking_id": "{ID}"}}"#),
+                "currency",
+            ),
+            (
+                format!(r#"{{"amount": 3.5, "booking_id": "{ID}", "tip": 1}}"#),
+                "tip",
+            ),
         ];
         for (body, field) in cases {
             let err = parse(&body).unwrap_err();
@@ -308,8 +344,14 @@ mod tests {
             amount_minor: 450,
             ..r.clone()
         };
-        assert_eq!(intent_key(r.booking_id, None, &r), intent_key(r.booking_id, None, &r));
-        assert_ne!(intent_key(r.booking_id, None, &r), intent_key(r.booking_id, None, &other));
+        assert_eq!(
+            intent_key(r.booking_id, None, &r),
+            intent_key(r.booking_id, None, &r)
+        );
+        assert_ne!(
+            intent_key(r.booking_id, None, &r),
+            intent_key(r.booking_id, None, &other)
+        );
         assert_ne!(
             intent_key(r.booking_id, None, &r),
             intent_key(r.booking_id, Some("pi_1"), &r)

@@ -294,10 +294,7 @@ impl PaymentUpdate {
             removes: Vec::new(),
             conditions: vec!["attribute_exists(id)".into(), "#ps = :expected_ps".into()],
             names: HashMap::from([("#ps".into(), "payment_status".into())]),
-            values: HashMap::from([(
-                ":expected_ps".into(),
-                s(expected.payment_status.as_str()),
-            )]),
+            values: HashMap::from([(":expected_ps".into(), s(expected.payment_status.as_str()))]),
         };
         match &expected.intent_id {
             None => u
@@ -477,7 +474,9 @@ impl BookingStore for DynamoStore {
                 if reasons.is_empty() {
                     return Err(unavailable(err));
                 }
-                if event.is_some() && reasons.get(1).map(String::as_str) == Some("ConditionalCheckFailed") {
+                if event.is_some()
+                    && reasons.get(1).map(String::as_str) == Some("ConditionalCheckFailed")
+                {
                     return Ok(PaymentWrite::Duplicate);
                 }
                 // A failed booking condition, or a racing transaction: decide again.
@@ -616,7 +615,11 @@ fn booking_to_item(b: &Booking) -> Item {
         item.insert("cancelled_at".into(), s(format_stored_time(at)));
     }
     if let Some(p) = &b.payment {
-        item.extend(payment_values(p).into_iter().map(|(k, v)| (k.to_string(), v)));
+        item.extend(
+            payment_values(p)
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v)),
+        );
     }
     item
 }

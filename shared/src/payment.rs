@@ -96,7 +96,11 @@ mod tests {
         for status in [Completed, Refunded] {
             for event in events() {
                 for last in [None, Some(0), Some(100), Some(200)] {
-                    assert_eq!(transition(status, last, &event, 100), None, "{status:?} {event:?}");
+                    assert_eq!(
+                        transition(status, last, &event, 100),
+                        None,
+                        "{status:?} {event:?}"
+                    );
                 }
             }
         }
@@ -160,7 +164,12 @@ mod tests {
             IntentEvent::from_stripe("payment_intent.canceled", None, None),
             Some(IntentEvent::Canceled)
         );
-        for other in ["charge.succeeded", "payment_intent.created", "", "customer.created"] {
+        for other in [
+            "charge.succeeded",
+            "payment_intent.created",
+            "",
+            "customer.created",
+        ] {
             assert_eq!(IntentEvent::from_stripe(other, None, None), None);
         }
     }

@@ -176,8 +176,12 @@ impl StripeClient {
             .filter(|b| !b.is_empty())
             .unwrap_or_else(|| "https://api.stripe.com".into());
         let source = match (
-            std::env::var("STRIPE_SECRET_KEY").ok().filter(|k| !k.is_empty()),
-            std::env::var("STRIPE_SECRET_ARN").ok().filter(|a| !a.is_empty()),
+            std::env::var("STRIPE_SECRET_KEY")
+                .ok()
+                .filter(|k| !k.is_empty()),
+            std::env::var("STRIPE_SECRET_ARN")
+                .ok()
+                .filter(|a| !a.is_empty()),
         ) {
             (Some(key), _) => KeySource::Static(StripeKeys {
                 secret_key: Secret::new(key),
@@ -346,9 +350,8 @@ impl StripeClient {
                     .map_err(|e| StripeError::Protocol(format!("{path}: {e}")));
             }
             last_error = error_from(status, &bytes);
-            let retry = should_retry.unwrap_or(
-                status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error(),
-            );
+            let retry = should_retry
+                .unwrap_or(status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error());
             tracing::warn!(%method, path, attempt, status = status.as_u16(), retry, "Stripe answered an error");
             if !retry {
                 break;

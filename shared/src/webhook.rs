@@ -118,8 +118,8 @@ async fn receive<S: BookingStore>(
     }
     // Signed by Stripe, so a parse failure is our problem or a new format: 400 keeps it
     // visible in Stripe's dashboard without a retry storm.
-    let event: Event = serde_json::from_slice(body)
-        .map_err(|_| ApiError::bad_request("Malformed event"))?;
+    let event: Event =
+        serde_json::from_slice(body).map_err(|_| ApiError::bad_request("Malformed event"))?;
     let intent = &event.data.object;
     let reason = intent
         .last_payment_error
@@ -127,8 +127,7 @@ async fn receive<S: BookingStore>(
         .and_then(|e| e.get("message"))
         .and_then(|m| m.as_str())
         .map(str::to_string);
-    let Some(change) = IntentEvent::from_stripe(&event.kind, intent.amount_received, reason)
-    else {
+    let Some(change) = IntentEvent::from_stripe(&event.kind, intent.amount_received, reason) else {
         tracing::info!(event_id = %event.id, event_type = %event.kind, "event type not handled");
         return Ok(outcome("ignored", "event type not handled"));
     };
@@ -155,7 +154,10 @@ async fn receive<S: BookingStore>(
             tracing::warn!(event_id = %event.id, %booking_id, "event for an unknown booking");
             return Ok(outcome("ignored", "unknown booking"));
         };
-        let Some(payment) = booking.payment.as_ref().filter(|p| &p.intent_id == intent_id)
+        let Some(payment) = booking
+            .payment
+            .as_ref()
+            .filter(|p| &p.intent_id == intent_id)
         else {
             if matches!(change, IntentEvent::Succeeded { .. }) {
                 // Cannot happen when intents are replaced through create-intent (the old one
@@ -163,7 +165,10 @@ async fn receive<S: BookingStore>(
                 tracing::error!(event_id = %event.id, %booking_id, payment_intent_id = %intent_id,
                     "payment succeeded on an intent that is not the booking's; refund it manually");
             }
-            return Ok(outcome("ignored", "not the booking's current payment intent"));
+            return Ok(outcome(
+                "ignored",
+                "not the booking's current payment intent",
+            ));
         };
         let Some(status) = transition(
             booking.payment_status,

@@ -172,7 +172,12 @@ impl TestApp {
 
     /// A call to the Stripe emulator with the secret key (the tests play Stripe.js's part:
     /// localstripe refuses the publishable-key confirm that Stripe.js does).
-    pub async fn stripe(&self, method: reqwest::Method, path: &str, form: &[(&str, &str)]) -> Answer {
+    pub async fn stripe(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Answer {
         let req = self
             .client
             .request(method, format!("{}{}", self.stack.stripe_base, path))
