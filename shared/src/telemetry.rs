@@ -13,6 +13,8 @@ pub fn init() {
     let _ = if on_lambda {
         builder.json().without_time().with_ansi(false).try_init()
     } else {
-        builder.try_init()
+        // Colours only for a person at a terminal, not in files or CI logs.
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        builder.with_ansi(ansi).try_init()
     };
 }
