@@ -289,3 +289,27 @@ async fn cancelling_cancels_an_unpaid_intent_and_refunds_a_paid_one() {
     assert_eq!(refund.body["payment_intent"], pi.as_str());
     assert_eq!(refund.body["amount"], 450);
 }
+
+#[tokio::test]
+async fn stripe_unreachable_is_a_502_and_changes_nothing() {
+    let app = support::spawn_app_with_stripe(
+        local_stack::Dynamo::Memory,
+        local_stack::Stripe::External {
+            base: "http://127.0.0.1:1".into(),
+        },
+    )
+    .await;
+    let booking_id = app.new_booking().await;
+    let before = app.booking(&booking_id).await;
+    let resp = app
+        .create_intent(&json!({"amount": 3.50, "booking_id": booking_id}))
+        .await;
+    assert_eq!(
+        (resp.status, resp.body),
+        (
+            502,
+            json!({"detail": "Payment provider is unavailable; please retry"})
+        )
+    );
+    assert_eq!(app.booking(&booking_id).await, before);
+}

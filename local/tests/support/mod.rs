@@ -19,6 +19,18 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(dynamo: Dynamo) -> TestApp {
+    spawn_app_with_stripe(
+        dynamo,
+        // Every test app gets its own localstripe, so webhooks never cross between tests.
+        Stripe::Emulator {
+            python: default_python(),
+            port: 0,
+        },
+    )
+    .await
+}
+
+pub async fn spawn_app_with_stripe(dynamo: Dynamo, stripe: Stripe) -> TestApp {
     let config = StackConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
         api_keys: vec![API_KEY.to_string()],
@@ -29,11 +41,7 @@ pub async fn spawn_app_with(dynamo: Dynamo) -> TestApp {
             idempotency: "idempotency".into(),
             events: "stripe-events".into(),
         },
-        // Every test app gets its own localstripe, so webhooks never cross between tests.
-        stripe: Stripe::Emulator {
-            python: default_python(),
-            port: 0,
-        },
+        stripe,
         stripe_secret_key: local_stack::LOCAL_SECRET_KEY.into(),
         webhook_secrets: vec![local_stack::LOCAL_WEBHOOK_SECRET.into()],
     };

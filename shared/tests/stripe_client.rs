@@ -1,0 +1,203 @@
+//! The Stripe client against a scripted fake server: what it sends, when it retries, and
+//! what errors it gives.
+
+use std::sync::{Arc, Mutex};
+
+use shared::stripe::{NewIntent, Secret, StripeClient, StripeError, StripeKeys};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// Serves the canned responses in order, one per connection, and records each request.
+async fn scripted(responses: Vec<String>) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        for response in responses {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 16384];
+            let mut request = Vec::new();
+            // Read headers, then the body by Content-Length.
+            loop {
+                let n = stream.read(&mut buf).await.unwrap();
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if request.len() >= end + 4 + len || n == 0 {
+                        break;
+                    }
+                }
+            }
+            log.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&request).to_string());
+            if response == "HANGUP" {
+                continue; // drop the connection without answering
+            }
+            stream.write_all(response.as_bytes()).await.unwrap();
+            stream.shutdown().await.ok();
+        }
+    });
+    (format!("http://{addr}"), seen)
+}
+
+fn http(status: &str, headers: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n{headers}\r\n{body}",
+        body.len()
+    )
+}
+
+const INTENT: &str = r#"{"id":"pi_123","object":"payment_intent","status":"requires_payment_method","amount":350,"currency":"usd","client_secret":"pi_123_secret_abc","metadata":{"booking_id":"b-1"}}"#;
+
+fn client(base: &str) -> StripeClient {
+    StripeClient::new(
+        base,
+        StripeKeys {
+            secret_key: Secret::new("sk_test_client_test"),
+            webhook_secrets: vec![],
+        },
+    )
+}
+
+fn new_intent() -> NewIntent<'static> {
+    NewIntent {
+        amount_minor: 350,
+        currency: "usd",
+        booking_id: "b-1",
+    }
+}
+
+#[tokio::test]
+async fn sends_a_form_with_key_version_and_idempotency_key() {
+    let (base, seen) = scripted(vec![http("200 OK", "", INTENT)]).await;
+    let pi = client(&base)
+        .create_payment_intent(&new_intent(), "key-1")
+        .await
+        .unwrap();
+    assert_eq!(pi.id, "pi_123");
+    assert_eq!(pi.client_secret.unwrap().expose(), "pi_123_secret_abc");
+    let req = seen.lock().unwrap()[0].to_ascii_lowercase();
+    assert!(req.starts_with("post /v1/payment_intents "), "{req}");
+    assert!(req.contains("authorization: bearer sk_test_client_test"));
+    assert!(req.contains("idempotency-key: key-1"));
+    assert!(req.contains("stripe-version: "));
+    assert!(req.contains("content-type: application/x-www-form-urlencoded"));
+    assert!(
+        req.contains("amount=350&currency=usd&metadata%5bbooking_id%5d=b-1"),
+        "{req}"
+    );
+}
+
+#[tokio::test]
+async fn retries_5xx_429_and_hangups_with_the_same_idempotency_key() {
+    let (base, seen) = scripted(vec![
+        http("500 Internal Server Error", "", "{}"),
+        "HANGUP".to_string(),
+        http("200 OK", "", INTENT),
+    ])
+    .await;
+    let pi = client(&base)
+        .create_payment_intent(&new_intent(), "key-2")
+        .await
+        .unwrap();
+    assert_eq!(pi.id, "pi_123");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 3);
+    for req in seen.iter() {
+        assert!(req.to_ascii_lowercase().contains("idempotency-key: key-2"));
+    }
+
+    let (base, seen) = scripted(vec![
+        http("429 Too Many Requests", "", "{}"),
+        http("200 OK", "", INTENT),
+    ])
+    .await;
+    assert!(client(&base)
+        .create_payment_intent(&new_intent(), "k")
+        .await
+        .is_ok());
+    assert_eq!(seen.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn honours_stripe_should_retry() {
+    // A 409 Stripe says to retry (e.g. a lock timeout)...
+    let (base, seen) = scripted(vec![
+        http(
+            "409 Conflict",
+            "stripe-should-retry: true\r\n",
+            r#"{"error":{"message":"lock"}}"#,
+        ),
+        http("200 OK", "", INTENT),
+    ])
+    .await;
+    assert!(client(&base)
+        .create_payment_intent(&new_intent(), "k")
+        .await
+        .is_ok());
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    // ...and a 503 Stripe says not to.
+    let (base, seen) = scripted(vec![http(
+        "503 Service Unavailable",
+        "stripe-should-retry: false\r\n",
+        "{}",
+    )])
+    .await;
+    let err = client(&base)
+        .create_payment_intent(&new_intent(), "k")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StripeError::Unavailable(_)), "{err:?}");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_4xx_is_not_retried_and_keeps_stripes_message() {
+    let (base, seen) = scripted(vec![http(
+        "400 Bad Request",
+        "",
+        r#"{"error":{"type":"invalid_request_error","message":"Amount must be at least $0.50 usd"}}"#,
+    )])
+    .await;
+    let err = client(&base)
+        .create_payment_intent(&new_intent(), "k")
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "Amount must be at least $0.50 usd");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn gives_up_after_three_attempts_and_never_leaks_the_key() {
+    let (base, seen) = scripted(vec![
+        http("502 Bad Gateway", "", "{}"),
+        http("502 Bad Gateway", "", "{}"),
+        http("502 Bad Gateway", "", "{}"),
+        http("200 OK", "", INTENT),
+    ])
+    .await;
+    let err = client(&base)
+        .create_payment_intent(&new_intent(), "k")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StripeError::Unavailable(_)));
+    assert_eq!(seen.lock().unwrap().len(), 3);
+    assert!(!format!("{err} {err:?}").contains("sk_test_client_test"));
+
+    // Nobody listening at all.
+    let err = client("http://127.0.0.1:1")
+        .retrieve_payment_intent("pi_1")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StripeError::Unavailable(_)), "{err:?}");
+}
