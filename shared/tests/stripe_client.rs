@@ -111,10 +111,12 @@ async fn retries_5xx_429_and_hangups_with_the_same_idempotency_key() {
         .await
         .unwrap();
     assert_eq!(pi.id, "pi_123");
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), 3);
-    for req in seen.iter() {
-        assert!(req.to_ascii_lowercase().contains("idempotency-key: key-2"));
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 3);
+        for req in seen.iter() {
+            assert!(req.to_ascii_lowercase().contains("idempotency-key: key-2"));
+        }
     }
 
     let (base, seen) = scripted(vec![
