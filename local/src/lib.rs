@@ -258,7 +258,7 @@ pub async fn start(config: StackConfig) -> Result<RunningStack, String> {
 }
 
 /// Starts localstripe on 127.0.0.1 and waits until it answers.
-async fn start_localstripe(python: &PathBuf, port: u16) -> Result<(String, Child), String> {
+pub async fn start_localstripe(python: &PathBuf, port: u16) -> Result<(String, Child), String> {
     let port = if port == 0 {
         // Ask the OS for a free port; the moment between closing it and localstripe
         // binding it is the only window another process could take it.
@@ -306,7 +306,7 @@ async fn start_localstripe(python: &PathBuf, port: u16) -> Result<(String, Child
 }
 
 /// Tells localstripe to deliver every event to this stack's webhook, signed with our secret.
-async fn register_webhook(base: &str, api: SocketAddr, secrets: &[String]) -> Result<(), String> {
+pub async fn register_webhook(base: &str, api: SocketAddr, secrets: &[String]) -> Result<(), String> {
     let secret = secrets
         .first()
         .ok_or("at least one webhook secret is needed")?;
