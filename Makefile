@@ -31,3 +31,24 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 check: lint test
+
+# Deploy checks, offline (no AWS account or credentials): cfn-lint, the SAM translator
+# (`sam validate`), `sam validate --lint`, and pytest on the translated CloudFormation
+# (tests/deploy). SAM CLI and cfn-lint live in their own venv: their pins conflict with
+# localstripe's.
+DEPLOY_VENV ?= .venv-deploy
+DEPLOY_ENV = AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0
+
+.PHONY: deploy-tools deploy-checks
+
+deploy-tools: $(DEPLOY_VENV)/.installed
+$(DEPLOY_VENV)/.installed: requirements-deploy.txt
+	$(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-deploy.txt
+	touch $@
+
+deploy-checks: deploy-tools
+	$(DEPLOY_ENV) $(DEPLOY_VENV)/bin/cfn-lint template.yaml
+	$(DEPLOY_ENV) $(DEPLOY_VENV)/bin/sam validate --template template.yaml
+	$(DEPLOY_ENV) $(DEPLOY_VENV)/bin/sam validate --lint --template template.yaml
+	$(DEPLOY_ENV) $(DEPLOY_VENV)/bin/pytest -q tests/deploy

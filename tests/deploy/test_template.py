@@ -1,0 +1,573 @@
+"""Offline checks of template.yaml, mostly on the CloudFormation the SAM transform produces.
+
+What is asserted here is what API Gateway, Lambda, IAM and DynamoDB will actually be given:
+API-key auth per route, the `{"detail": ...}` error bodies API Gateway answers itself, the
+public webhook, least-privilege IAM per function, table keys matching the Rust code.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import tomllib
+
+import pytest
+from conftest import ROOT, TEMPLATE, translate
+
+# ----------------------------------------------------------------------------- expectations
+
+FUNCTIONS = {
+    # logical id: (cargo binary, Lambda timeout in seconds)
+    "BookingsFunction": ("bookings", 15),
+    "CreateIntentFunction": ("create-intent", 15),
+    "WebhookFunction": ("webhook", 10),
+}
+
+ROUTES = {
+    ("POST", "/v1/bookings"): "BookingsFunction",
+    ("GET", "/v1/bookings"): "BookingsFunction",
+    ("GET", "/v1/bookings/{id}"): "BookingsFunction",
+    ("POST", "/v1/bookings/{id}/cancel"): "BookingsFunction",
+    ("POST", "/v1/payments/create-intent"): "CreateIntentFunction",
+    ("POST", "/v1/payments/webhook"): "WebhookFunction",
+}
+# Stripe authenticates with its signature; every other route needs X-API-Key.
+ROUTES_WITHOUT_API_KEY = {("POST", "/v1/payments/webhook")}
+
+USER_INDEX = "user_id-created_at-index"
+SECRET = "Ref:StripeSecretArn"
+
+# Exactly the DynamoDB actions each function's role may use, per table (or index) ARN. A table
+# that is absent is a table the function must not be granted at all.
+DYNAMODB_GRANTS = {
+    "BookingsFunction": {
+        "BookingsTable": {"GetItem", "PutItem", "UpdateItem", "ConditionCheckItem"},
+        f"BookingsTable/index/{USER_INDEX}": {"Query"},
+        "SlotsTable": {"GetItem", "PutItem", "UpdateItem", "ConditionCheckItem"},
+        "IdempotencyTable": {"GetItem", "PutItem"},
+    },
+    "CreateIntentFunction": {
+        "BookingsTable": {"GetItem", "UpdateItem"},
+    },
+    "WebhookFunction": {
+        "BookingsTable": {"GetItem", "UpdateItem", "ConditionCheckItem"},
+        "EventsTable": {"GetItem", "PutItem"},
+    },
+}
+
+COMMON_ENV = {
+    "RUST_LOG": "info",
+    "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH": "true",
+    "STRIPE_API_BASE": {"Ref": "StripeApiBase"},
+    "STRIPE_SECRET_ARN": {"Ref": "StripeSecretArn"},
+}
+ENVIRONMENT = {
+    "BookingsFunction": {
+        **COMMON_ENV,
+        "BOOKINGS_TABLE": {"Ref": "BookingsTable"},
+        "SLOTS_TABLE": {"Ref": "SlotsTable"},
+        "IDEMPOTENCY_TABLE": {"Ref": "IdempotencyTable"},
+    },
+    "CreateIntentFunction": {**COMMON_ENV, "BOOKINGS_TABLE": {"Ref": "BookingsTable"}},
+    "WebhookFunction": {
+        **COMMON_ENV,
+        "BOOKINGS_TABLE": {"Ref": "BookingsTable"},
+        "EVENTS_TABLE": {"Ref": "EventsTable"},
+    },
+}
+
+# Mirrors `ensure_tables` in shared/src/dynamo.rs, which creates the local stack's tables (named
+# by the defaults of `Tables::from_env` in shared/src/config.rs). The events table is the one
+# the webhook dedupes Stripe event ids in. Keep the two in step: a key the code expects and the
+# template does not create fails on AWS only.
+RUST_TABLES = {
+    "bookings": {
+        "hash": "id",
+        "range": None,
+        "attributes": {"id": "S", "user_id": "S", "created_at": "S"},
+        "indexes": {USER_INDEX: {"hash": "user_id", "range": "created_at", "projection": "ALL"}},
+        "ttl": None,
+    },
+    "booking-slots": {
+        "hash": "pk",
+        "range": None,
+        "attributes": {"pk": "S"},
+        "indexes": {},
+        "ttl": None,
+    },
+    "idempotency": {
+        "hash": "pk",
+        "range": None,
+        "attributes": {"pk": "S"},
+        "indexes": {},
+        "ttl": "expires_at",
+    },
+    "stripe-events": {
+        "hash": "pk",
+        "range": None,
+        "attributes": {"pk": "S"},
+        "indexes": {},
+        "ttl": "expires_at",
+    },
+}
+# Rust default table name -> (template logical id, env var the functions read it from).
+TABLES = {
+    "bookings": ("BookingsTable", "BOOKINGS_TABLE"),
+    "booking-slots": ("SlotsTable", "SLOTS_TABLE"),
+    "idempotency": ("IdempotencyTable", "IDEMPOTENCY_TABLE"),
+    "stripe-events": ("EventsTable", "EVENTS_TABLE"),
+}
+
+# Every gateway response type API Gateway (REST) knows; anything else is a typo (e.g. "API_KEY"
+# for INVALID_API_KEY) that would silently leave API Gateway's default body in place.
+GATEWAY_RESPONSE_TYPES = {
+    "ACCESS_DENIED", "API_CONFIGURATION_ERROR", "AUTHORIZER_CONFIGURATION_ERROR",
+    "AUTHORIZER_FAILURE", "BAD_REQUEST_PARAMETERS", "BAD_REQUEST_BODY", "DEFAULT_4XX",
+    "DEFAULT_5XX", "EXPIRED_TOKEN", "INTEGRATION_FAILURE", "INTEGRATION_TIMEOUT",
+    "INVALID_API_KEY", "INVALID_SIGNATURE", "MISSING_AUTHENTICATION_TOKEN", "QUOTA_EXCEEDED",
+    "REQUEST_TOO_LARGE", "RESOURCE_NOT_FOUND", "THROTTLED", "UNAUTHORIZED",
+    "UNSUPPORTED_MEDIA_TYPE", "WAF_FILTERED",
+}  # fmt: skip
+
+SAM_MANAGED_POLICIES = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+}
+
+HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "x-amazon-apigateway-any-method"}
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def of_type(resources: dict, type_: str) -> dict:
+    return {k: v for k, v in resources.items() if v["Type"] == type_}
+
+
+def rest_api_body(resources: dict) -> dict:
+    apis = of_type(resources, "AWS::ApiGateway::RestApi")
+    assert len(apis) == 1, f"expected one REST API, got {sorted(apis)}"
+    return next(iter(apis.values()))["Properties"]["Body"]
+
+
+def operations(body: dict):
+    for path, item in body["paths"].items():
+        for method, op in item.items():
+            if method in HTTP_METHODS:
+                yield ("ANY" if method.endswith("any-method") else method.upper()), path, op
+
+
+def routes_missing_api_key(resources: dict) -> set:
+    """Routes that must require X-API-Key but do not (or vice versa for the webhook)."""
+    wrong = set()
+    for method, path, op in operations(rest_api_body(resources)):
+        requires_key = op.get("security") == [{"api_key": []}]
+        if requires_key == ((method, path) in ROUTES_WITHOUT_API_KEY):
+            wrong.add((method, path))
+    return wrong
+
+
+def integration_function(op: dict) -> str:
+    uri = op["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+    match = re.search(r"\$\{(\w+)\.Arn\}", uri)
+    assert match, uri
+    return match.group(1)
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def resource_id(arn) -> str:
+    """A policy Resource as a short name: table logical id, table/index/<name>, or Ref:<param>."""
+    if isinstance(arn, str):
+        assert "*" not in arn, f"wildcard resource {arn!r}"
+        return arn
+    if "Fn::GetAtt" in arn and arn["Fn::GetAtt"][1] == "Arn":
+        return arn["Fn::GetAtt"][0]
+    if "Fn::Sub" in arn and isinstance(arn["Fn::Sub"], str):
+        sub = arn["Fn::Sub"]
+        assert "*" not in sub, f"wildcard resource {sub!r}"
+        match = re.fullmatch(r"\$\{(\w+)\.Arn\}(/index/[\w.-]+)", sub)
+        assert match, f"unexpected resource {sub!r}"
+        return match.group(1) + match.group(2)
+    if "Ref" in arn:
+        return f"Ref:{arn['Ref']}"
+    raise AssertionError(f"unexpected resource {arn!r}")
+
+
+def grants(resources: dict, function_id: str) -> dict[str, dict[str, set[str]]]:
+    """{service: {resource: {actions}}} from the function role's inline policies."""
+    role_id = resources[function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
+    role = resources[role_id]["Properties"]
+    out: dict[str, dict[str, set[str]]] = {}
+    for policy in role.get("Policies", []):
+        for statement in as_list(policy["PolicyDocument"]["Statement"]):
+            assert statement["Effect"] == "Allow"
+            assert not {"NotAction", "NotResource", "NotPrincipal"} & statement.keys(), statement
+            for action in as_list(statement["Action"]):
+                assert "*" not in action, f"{function_id}: wildcard action {action!r}"
+                service, name = action.split(":")
+                for arn in as_list(statement["Resource"]):
+                    out.setdefault(service, {}).setdefault(resource_id(arn), set()).add(name)
+    return out
+
+
+def detail_body(template: str) -> dict:
+    """A gateway response template as JSON; `$context.error.messageString` is API Gateway's
+    already-quoted message, so it stands for a JSON string."""
+    return json.loads(template.replace("$context.error.messageString", '"message"'))
+
+
+def sub_suffix(value, prefix: str) -> str:
+    """`Fn::Sub` text after the given prefix, e.g. sub_suffix(x, "${AWS::StackName}-")."""
+    assert isinstance(value, dict) and "Fn::Sub" in value, value
+    text = value["Fn::Sub"]
+    assert text.startswith(prefix), text
+    return text[len(prefix) :]
+
+
+# ----------------------------------------------------------------------------- API Gateway
+
+
+def test_exactly_the_documented_routes_exist_and_reach_their_function(resources):
+    seen = {
+        (method, path): integration_function(op)
+        for method, path, op in operations(rest_api_body(resources))
+    }
+    assert seen == ROUTES
+    assert not of_type(resources, "AWS::ApiGatewayV2::Api"), "API keys need a REST API"
+
+
+def test_every_route_requires_the_api_key_except_the_webhook(resources):
+    body = rest_api_body(resources)
+    for method, path, op in operations(body):
+        if (method, path) in ROUTES_WITHOUT_API_KEY:
+            assert not op.get("security"), f"{method} {path} must not require an API key"
+        else:
+            assert op.get("security") == [{"api_key": []}], f"{method} {path}: {op.get('security')}"
+    assert routes_missing_api_key(resources) == set()
+    scheme = body["components"]["securitySchemes"]["api_key"]
+    assert scheme == {"type": "apiKey", "name": "x-api-key", "in": "header"}
+
+
+def test_a_missing_or_wrong_api_key_is_401_invalid_api_key(resources):
+    responses = rest_api_body(resources)["x-amazon-apigateway-gateway-responses"]
+    # Missing and wrong keys are both INVALID_API_KEY (403 "Forbidden" by default on AWS).
+    invalid_key = responses["INVALID_API_KEY"]
+    assert invalid_key["statusCode"] == "401"
+    assert json.loads(invalid_key["responseTemplates"]["application/json"]) == {
+        "detail": "Invalid API key"
+    }
+
+
+def test_api_gateway_errors_have_the_detail_shape(resources):
+    responses = rest_api_body(resources)["x-amazon-apigateway-gateway-responses"]
+    assert set(responses) <= GATEWAY_RESPONSE_TYPES, set(responses) - GATEWAY_RESPONSE_TYPES
+    required = {
+        "INVALID_API_KEY": "401",
+        "MISSING_AUTHENTICATION_TOKEN": "404",  # unknown route
+        "THROTTLED": "429",
+        "QUOTA_EXCEEDED": "429",
+        "REQUEST_TOO_LARGE": "413",
+        "DEFAULT_4XX": None,
+        "DEFAULT_5XX": None,
+    }
+    for name, status in required.items():
+        assert name in responses, f"gateway response {name} missing"
+        assert responses[name].get("statusCode") == status, name
+    for name, response in responses.items():
+        templates = response["responseTemplates"]
+        assert set(templates) == {"application/json"}, name
+        body = detail_body(templates["application/json"])
+        assert set(body) == {"detail"} and isinstance(body["detail"], str), (name, body)
+    assert detail_body(
+        responses["MISSING_AUTHENTICATION_TOKEN"]["responseTemplates"]["application/json"]
+    ) == {"detail": "Not found"}
+
+
+def test_usage_plan_throttles_the_generated_key_and_stage(resources):
+    (plan_id, plan), = of_type(resources, "AWS::ApiGateway::UsagePlan").items()
+    (api_id,) = of_type(resources, "AWS::ApiGateway::RestApi")
+    (stage_id, stage), = of_type(resources, "AWS::ApiGateway::Stage").items()
+    props = plan["Properties"]
+    assert props["ApiStages"] == [{"ApiId": {"Ref": api_id}, "Stage": {"Ref": stage_id}}]
+    assert props["Throttle"]["BurstLimit"] > 0 and props["Throttle"]["RateLimit"] > 0
+    (key_id, key), = of_type(resources, "AWS::ApiGateway::ApiKey").items()
+    assert key["Properties"]["Enabled"] is True
+    assert "Value" not in key["Properties"], "the key value is generated, never in the template"
+    (link,) = of_type(resources, "AWS::ApiGateway::UsagePlanKey").values()
+    assert link["Properties"]["KeyId"] == {"Ref": key_id}
+    assert link["Properties"]["UsagePlanId"] == {"Ref": plan_id}
+    # The stage: named after the Stage parameter, traced, throttled as a whole (the key-less
+    # webhook route is not covered by the usage plan).
+    stage = stage["Properties"]
+    assert stage["StageName"] == {"Ref": "Stage"}
+    assert stage["TracingEnabled"] is True
+    (settings,) = stage["MethodSettings"]
+    assert settings["ResourcePath"] == "/*" and settings["HttpMethod"] == "*"
+    assert settings["ThrottlingBurstLimit"] > 0 and settings["ThrottlingRateLimit"] > 0
+
+
+# ----------------------------------------------------------------------------- webhook URL
+
+
+def test_webhook_has_a_public_function_url_and_no_other_function_does(resources):
+    urls = of_type(resources, "AWS::Lambda::Url")
+    assert [u["Properties"] for u in urls.values()] == [
+        {"TargetFunctionArn": {"Ref": "WebhookFunction"}, "AuthType": "NONE"}
+    ]
+    public = [
+        p["Properties"]
+        for p in of_type(resources, "AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "*"
+    ]
+    # A public Function URL needs both permissions (lambda:InvokeFunction since October 2025).
+    assert {p["Action"] for p in public} == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}
+    for p in public:
+        assert p["FunctionName"] == {"Ref": "WebhookFunction"}
+        if p["Action"] == "lambda:InvokeFunctionUrl":
+            assert p["FunctionUrlAuthType"] == "NONE"
+        else:
+            assert p["InvokedViaFunctionUrl"] is True
+
+
+# ----------------------------------------------------------------------------- functions
+
+
+@pytest.mark.parametrize("function_id", sorted(FUNCTIONS))
+def test_function_runtime_tracing_and_logging(resources, function_id):
+    binary, timeout = FUNCTIONS[function_id]
+    props = resources[function_id]["Properties"]
+    assert props["Runtime"] == "provided.al2023"
+    assert props["Architectures"] == ["arm64"]
+    assert props["Handler"] == "bootstrap"
+    assert props["MemorySize"] == 128
+    assert props["Timeout"] == timeout
+    assert props["Timeout"] < 29, "API Gateway gives up at 29 s"
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert sub_suffix(props["FunctionName"], "${AWS::StackName}-") == binary
+    logging = props["LoggingConfig"]
+    assert logging["LogFormat"] == "JSON"
+    log_group = resources[logging["LogGroup"]["Ref"]]
+    assert log_group["Type"] == "AWS::Logs::LogGroup"
+    assert log_group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    # The group Lambda writes to by default, so nothing ever lands in an unmanaged one.
+    assert sub_suffix(log_group["Properties"]["LogGroupName"], "/aws/lambda/${AWS::StackName}-") == binary
+
+
+@pytest.mark.parametrize("function_id", sorted(FUNCTIONS))
+def test_function_environment(resources, function_id):
+    env = resources[function_id]["Properties"]["Environment"]["Variables"]
+    assert env == ENVIRONMENT[function_id]
+    # On AWS the Stripe keys come from Secrets Manager only.
+    assert not {"STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRETS"} & env.keys()
+
+
+def test_env_var_names_are_the_ones_the_rust_code_reads():
+    sources = "\n".join(
+        p.read_text() for p in sorted((ROOT / "shared" / "src").rglob("*.rs"))
+    )
+    names = {name for env in ENVIRONMENT.values() for name in env}
+    names -= {"AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH"}  # read by lambda_http itself
+    missing = sorted(n for n in names if f'"{n}"' not in sources)
+    assert not missing, f"set by template.yaml, read nowhere in shared/src: {missing}"
+
+
+@pytest.mark.parametrize("function_id", sorted(FUNCTIONS))
+def test_function_is_built_by_cargo_lambda_from_the_workspace(sam_template, function_id):
+    binary, _ = FUNCTIONS[function_id]
+    function = sam_template["Resources"][function_id]
+    assert function["Metadata"] == {
+        "BuildMethod": "rust-cargolambda",
+        "BuildProperties": {"Binary": binary},
+    }
+    assert function["Properties"]["CodeUri"] == "."
+    workspace = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["members"]
+    packages = {
+        tomllib.loads((ROOT / member / "Cargo.toml").read_text())["package"]["name"]
+        for member in workspace
+    }
+    assert binary in packages, f"no workspace package named {binary!r}"
+
+
+@pytest.mark.parametrize("function_id", sorted(FUNCTIONS))
+def test_iam_is_least_privilege(resources, function_id):
+    granted = grants(resources, function_id)
+    assert set(granted) <= {"dynamodb", "secretsmanager"}, sorted(granted)
+    assert granted.get("dynamodb") == DYNAMODB_GRANTS[function_id]
+    # The Stripe secret, and only it, readable and nothing else about it.
+    assert granted.get("secretsmanager") == {SECRET: {"GetSecretValue"}}
+    role_id = resources[function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
+    role = resources[role_id]["Properties"]
+    assert set(role["ManagedPolicyArns"]) == SAM_MANAGED_POLICIES
+    assert "RoleName" not in role  # so CAPABILITY_IAM (not _NAMED_IAM) suffices
+
+
+def test_iam_checks_reject_wildcards():
+    with pytest.raises(AssertionError):
+        resource_id("*")
+    with pytest.raises(AssertionError):
+        resource_id({"Fn::Sub": "${BookingsTable.Arn}/index/*"})
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def describe_table(props: dict) -> dict:
+    def keys(schema):
+        by_type = {k["KeyType"]: k["AttributeName"] for k in schema}
+        return by_type["HASH"], by_type.get("RANGE")
+
+    hash_key, range_key = keys(props["KeySchema"])
+    indexes = {}
+    for index in props.get("GlobalSecondaryIndexes", []):
+        index_hash, index_range = keys(index["KeySchema"])
+        indexes[index["IndexName"]] = {
+            "hash": index_hash,
+            "range": index_range,
+            "projection": index["Projection"]["ProjectionType"],
+        }
+    ttl = props.get("TimeToLiveSpecification")
+    return {
+        "hash": hash_key,
+        "range": range_key,
+        "attributes": {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]},
+        "indexes": indexes,
+        "ttl": ttl["AttributeName"] if ttl and ttl["Enabled"] else None,
+    }
+
+
+def test_tables_match_what_the_rust_code_creates_locally(resources):
+    tables = of_type(resources, "AWS::DynamoDB::Table")
+    assert set(tables) == {logical_id for logical_id, _ in TABLES.values()}
+    for rust_name, (logical_id, _) in TABLES.items():
+        props = tables[logical_id]["Properties"]
+        assert describe_table(props) == RUST_TABLES[rust_name], logical_id
+        assert sub_suffix(props["TableName"], "${AWS::StackName}-") == rust_name
+
+
+def test_tables_are_on_demand_recoverable_and_encrypted(resources):
+    for logical_id, table in of_type(resources, "AWS::DynamoDB::Table").items():
+        props = table["Properties"]
+        assert props["BillingMode"] == "PAY_PER_REQUEST", logical_id
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert props["SSESpecification"] == {"SSEEnabled": True}, logical_id
+
+
+@pytest.mark.parametrize("logical_id", ["BookingsTable", "SlotsTable"])
+def test_money_and_slot_state_survive_stack_mistakes(resources, logical_id):
+    table = resources[logical_id]
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["UpdateReplacePolicy"] == "Retain"
+    assert table["Properties"]["DeletionProtectionEnabled"] is True
+
+
+# ----------------------------------------------------------------------------- parameters, outputs
+
+
+def test_no_parameter_carries_a_secret(sam_template):
+    params = sam_template["Parameters"]
+    assert set(params) == {"Stage", "StripeApiBase", "StripeSecretArn", "LogRetentionDays"}
+    for name, param in params.items():
+        assert not param.get("NoEcho"), f"{name}: secrets go to Secrets Manager, not parameters"
+        if re.search(r"key|secret|token|password|credential", name, re.I):
+            assert name == "StripeSecretArn", name
+    arn = params["StripeSecretArn"]
+    assert "Default" not in arn
+    assert arn["AllowedPattern"].startswith("^arn:aws")
+    assert re.fullmatch(
+        arn["AllowedPattern"],
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:payments-api/dev/stripe-AbC123",
+    )
+    assert not re.fullmatch(arn["AllowedPattern"], "sk_live_51Hxxxxxxxxxxxxxxxxxxxx")
+    assert params["Stage"]["AllowedValues"] == ["dev", "prod"]
+
+
+def test_no_secret_or_key_value_in_the_template():
+    text = TEMPLATE.read_text()
+    assert not re.search(r"\b(sk|rk)_(live|test)_[A-Za-z0-9]{6,}", text)
+    assert not re.search(r"\bwhsec_[A-Za-z0-9]{6,}", text)
+    assert "test-api-key-123" not in text, "the document's key is for the local stack only"
+
+
+def test_outputs(cfn, resources):
+    outputs = cfn["Outputs"]
+    expected = {
+        "ApiUrl", "StripeWebhookApiUrl", "WebhookFunctionUrl", "ApiKeyId",
+        "BookingsTableName", "SlotsTableName", "IdempotencyTableName", "EventsTableName",
+    }  # fmt: skip
+    assert set(outputs) == expected
+    assert outputs["ApiUrl"]["Value"] == {
+        "Fn::Sub": "https://${PaymentsApi}.execute-api.${AWS::Region}.amazonaws.com/${Stage}"
+    }
+    assert outputs["StripeWebhookApiUrl"]["Value"]["Fn::Sub"].endswith("/v1/payments/webhook")
+    url = outputs["WebhookFunctionUrl"]["Value"]["Fn::Sub"]
+    match = re.fullmatch(r"\$\{(\w+)\.FunctionUrl\}v1/payments/webhook", url)
+    assert match and resources[match.group(1)]["Type"] == "AWS::Lambda::Url", url
+    key = outputs["ApiKeyId"]["Value"]["Ref"]
+    assert resources[key]["Type"] == "AWS::ApiGateway::ApiKey"
+    for output, logical_id in [
+        ("BookingsTableName", "BookingsTable"),
+        ("SlotsTableName", "SlotsTable"),
+        ("IdempotencyTableName", "IdempotencyTable"),
+        ("EventsTableName", "EventsTable"),
+    ]:
+        assert outputs[output]["Value"] == {"Ref": logical_id}
+
+
+def test_prod_stage_translates(sam_template):
+    prod = translate(sam_template, {"Stage": "prod"})
+    assert of_type(prod["Resources"], "AWS::ApiGateway::Stage")
+
+
+# ----------------------------------------------------------------------------- the checks bite
+
+
+def test_api_key_checks_bite(sam_template):
+    # Dropping the API-wide ApiKeyRequired is already refused by the translator (the webhook's
+    # `ApiKeyRequired: false` then has nothing to override) ...
+    broken = copy.deepcopy(sam_template)
+    del broken["Resources"]["PaymentsApi"]["Properties"]["Auth"]["ApiKeyRequired"]
+    with pytest.raises(Exception, match="ApiKeyRequired"):
+        translate(broken)
+    # ... dropping it together with the webhook's override, or putting the key on the webhook,
+    # is caught here.
+    broken = copy.deepcopy(sam_template)
+    del broken["Resources"]["PaymentsApi"]["Properties"]["Auth"]["ApiKeyRequired"]
+    del broken["Resources"]["WebhookFunction"]["Properties"]["Events"]["StripeWebhook"]["Properties"]["Auth"]
+    assert routes_missing_api_key(translate(broken)["Resources"]) == set(ROUTES) - ROUTES_WITHOUT_API_KEY
+    broken = copy.deepcopy(sam_template)
+    webhook = broken["Resources"]["WebhookFunction"]["Properties"]["Events"]["StripeWebhook"]
+    webhook["Properties"]["Auth"]["ApiKeyRequired"] = True
+    assert routes_missing_api_key(translate(broken)["Resources"]) == ROUTES_WITHOUT_API_KEY
+
+
+def test_a_bad_function_url_auth_type_is_rejected_by_the_translator(sam_template):
+    # cfn-lint 1.58 and `sam validate --lint` accept this; the SAM translator does not.
+    broken = copy.deepcopy(sam_template)
+    broken["Resources"]["WebhookFunction"]["Properties"]["FunctionUrlConfig"]["AuthType"] = "PUBLIC"
+    with pytest.raises(Exception, match="AuthType"):
+        translate(broken)
+
+
+# ----------------------------------------------------------------------------- samconfig.toml
+
+
+def test_samconfig():
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    assert config["version"] == 0.1
+    envs = [("default", "payments-api-dev", "dev"), ("prod", "payments-api-prod", "prod")]
+    for env, stack, stage in envs:
+        deploy = config[env]["deploy"]["parameters"]
+        stack_name = config[env].get("global", {}).get("parameters", {}).get("stack_name")
+        assert deploy.get("stack_name", stack_name) == stack
+        assert deploy["capabilities"] == "CAPABILITY_IAM"
+        assert deploy["confirm_changeset"] is True
+        assert deploy["resolve_s3"] is True
+        # Stage only: the secret's ARN is account-specific and left to the operator.
+        assert deploy["parameter_overrides"] == f"Stage={stage}"
+    # `lint = true` would turn `sam validate` into cfn-lint alone, which passes templates the
+    # SAM translator rejects (see test_a_bad_function_url_auth_type_is_rejected_by_the_translator).
+    assert "lint" not in config["default"].get("validate", {}).get("parameters", {})
