@@ -20,8 +20,31 @@ $(VENV)/.installed: requirements-dev.txt
 dev: tools
 	$(CARGO) run -p local-stack
 
+# Every test: unit and integration tests against the emulators, the offline deploy checks,
+# and the arm64 release build of every Lambda bootstrap (with their sizes).
 test: tools
 	$(CARGO) test --workspace
+	$(MAKE) deploy-checks
+	$(MAKE) lambda-build
+
+# The deployable bootstraps, as `sam build` makes them (arm64, release profile, zig as the
+# cross linker). Own target dir so it never waits on the debug build's lock.
+LAMBDA_TARGET_DIR ?= target/lambda
+LAMBDA_FUNCTIONS := bookings create-intent webhook
+# Issue 5's ceiling for a stripped arm64 bootstrap.
+MAX_BOOTSTRAP_BYTES := 8388608
+
+.PHONY: lambda-build
+lambda-build: tools
+	rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 || true
+	CARGO_TARGET_DIR=$(LAMBDA_TARGET_DIR) cargo lambda build --release --arm64 $(addprefix -p ,$(LAMBDA_FUNCTIONS))
+	@for f in $(LAMBDA_FUNCTIONS); do \
+	  b=$(LAMBDA_TARGET_DIR)/lambda/$$f/bootstrap; \
+	  test -x $$b || { echo "missing $$b"; exit 1; }; \
+	  size=$$(stat -c %s $$b); \
+	  echo "$$f: bootstrap $$size bytes"; \
+	  test $$size -le $(MAX_BOOTSTRAP_BYTES) || { echo "$$f: bootstrap over 8 MiB"; exit 1; }; \
+	done
 
 fmt:
 	$(CARGO) fmt --all
