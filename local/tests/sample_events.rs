@@ -1,0 +1,414 @@
+//! Every sample Lambda event in `events/` (see events/README.md), parsed exactly as the Lambda
+//! runtime parses it (`lambda_http::request::from_str`) and handed to the real handler of its
+//! function, against the local stack's DynamoDB and Stripe emulators. Each must get the status
+//! `events/expected.json` names and a JSON body (`{"detail": "..."}` for errors).
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use lambda_http::request::RequestContext;
+use lambda_http::RequestExt;
+use serde_json::{json, Value};
+use shared::domain::{Booking, NewBooking};
+use shared::store::BookingStore;
+use shared::stripe::{Secret, StripeClient, StripeKeys};
+use shared::webhook_signature;
+use support::{spawn_app, TestApp};
+use uuid::Uuid;
+
+/// The seeded bookings and the intent the samples name (documented in events/README.md).
+const BOOKING_ID: &str = "6db74bfd-bfba-47a9-86e5-2304af3a6e40";
+const CANCEL_BOOKING_ID: &str = "6db74bfd-bfba-47a9-86e5-2304af3a6e41";
+const SAMPLE_INTENT_ID: &str = "pi_3SxbzLQ1qtFrV1Tp16Yftm36";
+const USER_ID: &str = "650e8400-e29b-41d4-a716-446655440001";
+/// `created` of the sample `payment_intent.succeeded` events (2026-02-05T23:02:00Z).
+const SUCCEEDED_AT: &str = "2026-02-05T23:02:00.000Z";
+
+/// The functions in the order their samples run: bookings first (they need nothing but the
+/// seeds), then create-intent (before the webhook marks the booking paid), then the webhook.
+const FUNCTIONS: [&str; 3] = ["bookings", "create-intent", "webhook"];
+
+fn events_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+#[derive(Debug)]
+struct Expected {
+    function: String,
+    status: u16,
+    resign: bool,
+}
+
+fn expected() -> BTreeMap<String, Expected> {
+    let raw = std::fs::read_to_string(events_dir().join("expected.json")).unwrap();
+    let map: BTreeMap<String, Value> = serde_json::from_str(&raw).expect("expected.json is JSON");
+    map.into_iter()
+        .map(|(name, v)| {
+            let obj = v.as_object().expect("each entry is an object");
+            for key in obj.keys() {
+                assert!(
+                    ["function", "status", "resign"].contains(&key.as_str()),
+                    "{name}: unknown key {key} in expected.json"
+                );
+            }
+            let function = v["function"].as_str().expect("function").to_string();
+            assert!(FUNCTIONS.contains(&function.as_str()), "{name}: {function}");
+            let status = u16::try_from(v["status"].as_u64().expect("status")).unwrap();
+            let resign = match v.get("resign") {
+                None => false,
+                Some(r) => r.as_bool().expect("resign is a boolean"),
+            };
+            assert!(
+                !resign || function == "webhook",
+                "{name}: only webhook events are re-signed"
+            );
+            (
+                name,
+                Expected {
+                    function,
+                    status,
+                    resign,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Every sample event file: `events/*.json` except expected.json.
+fn sample_files() -> BTreeSet<String> {
+    std::fs::read_dir(events_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".json") && n != "expected.json")
+        .collect()
+}
+
+fn is_function_url(event: &Value) -> bool {
+    event["version"] == "2.0"
+}
+
+/// A header of an event, whatever its case, from `headers`.
+fn header<'a>(event: &'a Value, name: &str) -> Option<&'a str> {
+    event["headers"]
+        .as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.as_str())
+}
+
+/// Sets a header in `headers` and, for REST events, `multiValueHeaders`, keeping its spelling.
+fn set_header(event: &mut Value, name: &str, value: &str) {
+    for (field, v) in [
+        ("headers", json!(value)),
+        ("multiValueHeaders", json!([value])),
+    ] {
+        if let Some(map) = event[field].as_object_mut() {
+            let key = map
+                .keys()
+                .find(|k| k.eq_ignore_ascii_case(name))
+                .cloned()
+                .unwrap_or_else(|| name.to_string());
+            map.insert(key, v);
+        }
+    }
+}
+
+/// The raw body bytes, as Lambda hands them to the function.
+fn body_bytes(event: &Value) -> Vec<u8> {
+    match event["body"].as_str() {
+        None => Vec::new(),
+        Some(b) if event["isBase64Encoded"] == true => STANDARD.decode(b).unwrap(),
+        Some(b) => b.as_bytes().to_vec(),
+    }
+}
+
+fn set_body(event: &mut Value, bytes: &[u8]) {
+    event["body"] = if event["isBase64Encoded"] == true {
+        json!(STANDARD.encode(bytes))
+    } else {
+        json!(String::from_utf8(bytes.to_vec()).unwrap())
+    };
+    if header(event, "content-length").is_some() {
+        set_header(event, "content-length", &bytes.len().to_string());
+    }
+}
+
+/// The path a function routes on (`path` for REST, `rawPath` for Function URLs).
+fn route(event: &Value) -> &str {
+    if is_function_url(event) {
+        event["rawPath"].as_str().unwrap()
+    } else {
+        event["path"].as_str().unwrap()
+    }
+}
+
+/// What API Gateway and Lambda would have put in the event, checked so the samples stay
+/// realistic (and consistent with each other when edited by hand).
+fn check_shape(name: &str, event: &Value, function: &str) {
+    let path = route(event);
+    let served = match function {
+        "bookings" => path == "/v1/bookings" || path.starts_with("/v1/bookings/"),
+        "create-intent" => path == "/v1/payments/create-intent",
+        _ => path == "/v1/payments/webhook",
+    };
+    assert!(served, "{name}: {path} is not a route of {function}");
+    if is_function_url(event) {
+        assert_eq!(
+            function, "webhook",
+            "{name}: only Stripe calls a Function URL"
+        );
+        let ctx = &event["requestContext"];
+        assert_eq!(ctx["http"]["path"], path, "{name}");
+        assert_eq!(ctx["stage"], "$default", "{name}");
+        assert_eq!(ctx["http"]["method"], "POST", "{name}");
+        for key in event["headers"].as_object().unwrap().keys() {
+            assert_eq!(
+                key,
+                &key.to_ascii_lowercase(),
+                "{name}: Function URL headers are lowercase"
+            );
+        }
+    } else {
+        let ctx = &event["requestContext"];
+        assert_eq!(ctx["stage"], "dev", "{name}");
+        assert_eq!(ctx["path"], format!("/dev{path}"), "{name}");
+        assert_eq!(ctx["httpMethod"], event["httpMethod"], "{name}");
+        assert_eq!(ctx["resourcePath"], event["resource"], "{name}");
+        // The resource template with the path parameters filled in is the path.
+        let mut filled = event["resource"].as_str().unwrap().to_string();
+        if let Some(params) = event["pathParameters"].as_object() {
+            for (k, v) in params {
+                filled = filled.replace(&format!("{{{k}}}"), v.as_str().unwrap());
+            }
+        }
+        assert_eq!(filled, path, "{name}: resource + pathParameters");
+        // headers and multiValueHeaders say the same.
+        let single = event["headers"].as_object().unwrap();
+        let multi = event["multiValueHeaders"].as_object().unwrap();
+        assert_eq!(single.len(), multi.len(), "{name}");
+        for (k, v) in single {
+            assert_eq!(multi[k].as_array().unwrap().last(), Some(v), "{name}: {k}");
+        }
+        match (
+            event["queryStringParameters"].as_object(),
+            event["multiValueQueryStringParameters"].as_object(),
+        ) {
+            (None, None) => {}
+            (Some(single), Some(multi)) => {
+                for (k, v) in single {
+                    assert_eq!(multi[k].as_array().unwrap().last(), Some(v), "{name}: {k}");
+                }
+            }
+            other => panic!("{name}: query parameters disagree: {other:?}"),
+        }
+        // API Gateway checked the key on every route but the webhook.
+        let key = header(event, "x-api-key");
+        if function == "webhook" {
+            assert_eq!(key, None, "{name}: Stripe sends no API key");
+        } else {
+            assert_eq!(key, Some(support::API_KEY), "{name}");
+            assert_eq!(ctx["identity"]["apiKey"], support::API_KEY, "{name}");
+        }
+    }
+    if event["body"].is_string() && function != "webhook" {
+        assert_eq!(
+            header(event, "content-type"),
+            Some("application/json"),
+            "{name}"
+        );
+    }
+}
+
+/// The bookings the samples name, inserted with their fixed ids.
+async fn seed(app: &TestApp) {
+    let seeds = [
+        (
+            BOOKING_ID,
+            json!({
+                "asset_id": "550e8400-e29b-41d4-a716-446655440000",
+                "asset_type": "charging_station",
+                "user_id": USER_ID,
+                "start_time": "2026-02-05T23:00:00Z",
+                "end_time": "2026-02-05T23:30:00Z",
+            }),
+        ),
+        (
+            CANCEL_BOOKING_ID,
+            json!({
+                "asset_id": "550e8400-e29b-41d4-a716-446655440010",
+                "asset_type": "parking_spot",
+                "user_id": USER_ID,
+                "start_time": "2026-02-06T08:00:00Z",
+                "end_time": "2026-02-06T10:00:00Z",
+            }),
+        ),
+    ];
+    for (id, body) in seeds {
+        let new = NewBooking::from_json(body.to_string().as_bytes()).unwrap();
+        let booking = Booking::new(new, Uuid::parse_str(id).unwrap(), chrono::Utc::now());
+        app.stack
+            .store
+            .create_booking(&booking, None)
+            .await
+            .expect("seed booking stored");
+    }
+}
+
+/// Rewrites a webhook sample for this run: its intent becomes the real one attached to the
+/// seeded booking, and its signature is made now (the stored one is stale by design).
+fn resign(name: &str, event: &mut Value, intent_id: &str, secret: &str) {
+    let mut payload: Value = serde_json::from_slice(&body_bytes(event)).unwrap();
+    let intent = &mut payload["data"]["object"];
+    assert_eq!(
+        intent["id"], SAMPLE_INTENT_ID,
+        "{name}: the documented intent id"
+    );
+    assert_eq!(intent["metadata"]["booking_id"], BOOKING_ID, "{name}");
+    intent["id"] = json!(intent_id);
+    intent["client_secret"] = json!(format!("{intent_id}_secret_sample"));
+    let bytes = serde_json::to_vec_pretty(&payload).unwrap();
+    set_body(event, &bytes);
+    let signature = webhook_signature::sign(&bytes, secret, chrono::Utc::now().timestamp());
+    set_header(event, "stripe-signature", &signature);
+}
+
+#[tokio::test]
+async fn every_sample_event_gets_its_expected_status_from_the_real_handler() {
+    let expected = expected();
+    let files = sample_files();
+    let listed: BTreeSet<String> = expected.keys().cloned().collect();
+    assert_eq!(
+        files, listed,
+        "events/*.json and events/expected.json must name the same files"
+    );
+
+    let app = spawn_app().await;
+    let stack = &app.stack;
+    seed(&app).await;
+    // The intent the create-intent and webhook samples are about: created through the API for
+    // the seeded booking, as a client would.
+    let intent = app
+        .create_intent(&json!({"amount": 3.50, "currency": "usd", "booking_id": BOOKING_ID}))
+        .await;
+    assert_eq!(intent.status, 200, "{:?}", intent.body);
+    let intent_id = intent.body["payment_intent_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let stripe = StripeClient::new(
+        stack.stripe_base.clone(),
+        StripeKeys {
+            secret_key: Secret::new(stack.stripe_secret_key.clone()),
+            webhook_secrets: stack.webhook_secrets.iter().map(Secret::new).collect(),
+        },
+    );
+
+    let mut order: Vec<(&String, &Expected)> = expected.iter().collect();
+    order.sort_by_key(|(name, e)| {
+        (
+            FUNCTIONS.iter().position(|f| *f == e.function),
+            name.to_string(),
+        )
+    });
+    let mut failures = Vec::new();
+    for (name, want) in order {
+        let raw = std::fs::read_to_string(events_dir().join(name)).unwrap();
+        let mut event: Value =
+            serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{name} is not JSON: {e}"));
+        check_shape(name, &event, &want.function);
+
+        if want.function == "webhook" {
+            // The stored signature is a real one for the stored body, at its own timestamp.
+            let sig = header(&event, "stripe-signature").expect("Stripe-Signature");
+            let t: i64 = sig
+                .strip_prefix("t=")
+                .and_then(|s| s.split(',').next())
+                .and_then(|t| t.parse().ok())
+                .unwrap_or_else(|| panic!("{name}: {sig}"));
+            assert_eq!(
+                webhook_signature::verify(
+                    &body_bytes(&event),
+                    Some(sig),
+                    &stack.webhook_secrets,
+                    t,
+                    0
+                ),
+                Ok(t),
+                "{name}: Stripe-Signature does not match the body under the local secret"
+            );
+        }
+        if want.resign {
+            resign(name, &mut event, &intent_id, &stack.webhook_secrets[0]);
+        }
+
+        let req = lambda_http::request::from_str(&event.to_string())
+            .unwrap_or_else(|e| panic!("{name}: Lambda could not parse it: {e}"));
+        match (req.request_context_ref(), is_function_url(&event)) {
+            (Some(RequestContext::ApiGatewayV2(_)), true)
+            | (Some(RequestContext::ApiGatewayV1(_)), false) => {}
+            (other, _) => panic!("{name}: parsed as the wrong kind of event: {other:?}"),
+        }
+        let resp = match want.function.as_str() {
+            "bookings" => shared::bookings::handle(&stack.store, &stripe, req).await,
+            "create-intent" => shared::create_intent::handle(&stack.store, &stripe, req).await,
+            _ => shared::webhook::handle(&stack.store, &stripe, req).await,
+        };
+        let status = resp.status().as_u16();
+        let text = String::from_utf8_lossy(resp.body().as_ref()).to_string();
+        let Ok(body) = serde_json::from_str::<Value>(&text) else {
+            failures.push(format!("{name}: body is not JSON: {text:?}"));
+            continue;
+        };
+        if resp.headers().get("content-type").map(|v| v.as_bytes()) != Some(b"application/json") {
+            failures.push(format!("{name}: no Content-Type: application/json"));
+        }
+        if status != want.status {
+            failures.push(format!(
+                "{name}: status {status}, expected {} ({body})",
+                want.status
+            ));
+        }
+        if status >= 400 {
+            let detail_only = body
+                .as_object()
+                .is_some_and(|o| o.len() == 1 && o.get("detail").is_some_and(Value::is_string));
+            if !detail_only {
+                failures.push(format!(
+                    "{name}: error body is not {{\"detail\": ...}}: {body}"
+                ));
+            }
+        } else if name.starts_with("create-intent-ok") && body["payment_intent_id"] != intent_id {
+            failures.push(format!(
+                "{name}: expected the booking's intent {intent_id} again, got {body}"
+            ));
+        }
+        println!("{name}: {status} {body}");
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+
+    // The re-signed webhook samples really reached the booking: it is paid with the real
+    // intent, at the sample's time, and the cancel sample cancelled its booking.
+    let paid = stack
+        .store
+        .get_booking(Uuid::parse_str(BOOKING_ID).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .to_json();
+    assert_eq!(paid["payment_status"], "completed", "{paid}");
+    assert_eq!(paid["payment_intent_id"], json!(intent_id), "{paid}");
+    assert_eq!(paid["paid_at"], SUCCEEDED_AT, "{paid}");
+    assert_eq!(paid["amount_received_minor"], 350, "{paid}");
+    let cancelled = stack
+        .store
+        .get_booking(Uuid::parse_str(CANCEL_BOOKING_ID).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cancelled.to_json()["status"], "cancelled");
+}
