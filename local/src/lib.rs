@@ -267,6 +267,11 @@ pub async fn start_localstripe(python: &PathBuf, port: u16) -> Result<(String, C
             .map_err(|e| format!("no free port for localstripe: {e}"))?
             .port()
     } else {
+        // A leftover localstripe on this port would answer our readiness probe with its old
+        // state: refuse to start instead.
+        std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
+            format!("localstripe port {port} is not free ({e}); is an old local stack still running? (LOCALSTRIPE_PORT to change)")
+        })?;
         port
     };
     let mut child = Command::new(python)
@@ -306,7 +311,11 @@ pub async fn start_localstripe(python: &PathBuf, port: u16) -> Result<(String, C
 }
 
 /// Tells localstripe to deliver every event to this stack's webhook, signed with our secret.
-pub async fn register_webhook(base: &str, api: SocketAddr, secrets: &[String]) -> Result<(), String> {
+pub async fn register_webhook(
+    base: &str,
+    api: SocketAddr,
+    secrets: &[String],
+) -> Result<(), String> {
     let secret = secrets
         .first()
         .ok_or("at least one webhook secret is needed")?;

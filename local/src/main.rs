@@ -22,7 +22,19 @@ async fn main() {
         "Payments API listening on {}  (Ctrl-C to stop)",
         stack.url()
     );
-    let _ = tokio::signal::ctrl_c().await;
+    // Ctrl-C at a terminal, SIGTERM from a supervisor: either way the stack is dropped, which
+    // stops localstripe too (a child left running would hold its port).
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(err) => {
+            eprintln!("local-stack: cannot listen for SIGTERM: {err}");
+            std::process::exit(1);
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
     println!("stopping");
     drop(stack);
 }
