@@ -564,4 +564,40 @@ async fn unknown_routes_and_methods() {
         (delete.status, delete.body),
         (405, json!({"detail": "Method not allowed"}))
     );
+    // Allow lists exactly what each resource supports.
+    let id = new_id();
+    let cases = [
+        (
+            reqwest::Method::DELETE,
+            "/v1/bookings".to_string(),
+            "GET, POST",
+        ),
+        (reqwest::Method::PUT, format!("/v1/bookings/{id}"), "GET"),
+        (
+            reqwest::Method::GET,
+            format!("/v1/bookings/{id}/cancel"),
+            "POST",
+        ),
+        (
+            reqwest::Method::GET,
+            "/v1/payments/create-intent".to_string(),
+            "POST",
+        ),
+        (
+            reqwest::Method::GET,
+            "/v1/payments/webhook".to_string(),
+            "POST",
+        ),
+    ];
+    for (method, path, allow) in cases {
+        let resp = app
+            .send(
+                app.client
+                    .request(method.clone(), app.url(&path))
+                    .header("x-api-key", API_KEY),
+            )
+            .await;
+        assert_eq!(resp.status, 405, "{method} {path}");
+        assert_eq!(resp.headers["allow"], allow, "{method} {path}");
+    }
 }

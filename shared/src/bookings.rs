@@ -50,15 +50,15 @@ async fn route<S: BookingStore>(
         ["v1", "bookings"] => match *method {
             Method::POST => create(store, req).await,
             Method::GET => list(store, req).await,
-            _ => Err(ApiError::MethodNotAllowed),
+            _ => Err(ApiError::MethodNotAllowed("GET, POST")),
         },
         ["v1", "bookings", id] => match *method {
             Method::GET => get(store, id).await,
-            _ => Err(ApiError::MethodNotAllowed),
+            _ => Err(ApiError::MethodNotAllowed("GET")),
         },
         ["v1", "bookings", id, "cancel"] => match *method {
             Method::POST => cancel(store, stripe, id).await,
-            _ => Err(ApiError::MethodNotAllowed),
+            _ => Err(ApiError::MethodNotAllowed("POST")),
         },
         _ => Err(ApiError::NotFound("Not found".into())),
     }

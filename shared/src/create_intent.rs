@@ -78,7 +78,7 @@ pub async fn handle<S: BookingStore>(
 ) -> Response<Body> {
     let result = match (route_path(&req).as_str(), req.method()) {
         ("/v1/payments/create-intent", &Method::POST) => create(store, stripe, &req).await,
-        ("/v1/payments/create-intent", _) => Err(ApiError::MethodNotAllowed),
+        ("/v1/payments/create-intent", _) => Err(ApiError::MethodNotAllowed("POST")),
         _ => Err(ApiError::NotFound("Not found".into())),
     };
     result.unwrap_or_else(|err| {

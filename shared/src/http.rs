@@ -29,10 +29,10 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
         err.status(),
         &serde_json::json!({ "detail": err.to_string() }),
     );
-    if *err == ApiError::MethodNotAllowed {
-        // RFC 9110 wants Allow on a 405; our routes are all GET or POST.
+    if let ApiError::MethodNotAllowed(allow) = err {
+        // RFC 9110 wants Allow on a 405, listing exactly what the resource supports.
         resp.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+            .insert(header::ALLOW, HeaderValue::from_static(allow));
     }
     resp
 }

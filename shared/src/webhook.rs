@@ -69,7 +69,7 @@ pub async fn handle<S: BookingStore>(
 ) -> Response<Body> {
     let result = match (route_path(&req).as_str(), req.method()) {
         ("/v1/payments/webhook", &Method::POST) => receive(store, stripe, &req, Utc::now()).await,
-        ("/v1/payments/webhook", _) => Err(ApiError::MethodNotAllowed),
+        ("/v1/payments/webhook", _) => Err(ApiError::MethodNotAllowed("POST")),
         _ => Err(ApiError::NotFound("Not found".into())),
     };
     result.unwrap_or_else(|err| {
