@@ -200,6 +200,7 @@ pub async fn start(config: StackConfig) -> Result<RunningStack, String> {
     };
 
     let mut sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(shared::config::sdk_timeouts())
         .endpoint_url(&endpoint)
         .region(Region::new(
             std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),

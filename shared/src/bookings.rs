@@ -9,11 +9,15 @@ use uuid::Uuid;
 use crate::create_intent::cancel_key;
 use crate::domain::{parse_uuid, Booking, BookingStatus, NewBooking, PaymentStatus};
 use crate::error::ApiError;
-use crate::http::{error_response, json_body, json_response, raw_json_response, route_path};
+use crate::http::{
+    error_response, json_body, json_response, raw_json_response, route_path, with_deadline,
+};
 use crate::idempotency::{self, IdempotencyRecord};
 use crate::store::{BookingStore, StoreError};
 use crate::stripe::{StripeClient, StripeError};
 
+/// Below the function's 15 s Lambda timeout (template.yaml).
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(12);
 const DEFAULT_PAGE: u32 = 20;
 const MAX_PAGE: u32 = 100;
 const CREATE_ROUTE: &str = "POST /v1/bookings";
@@ -27,7 +31,7 @@ pub async fn handle<S: BookingStore>(
     stripe: &StripeClient,
     req: Request,
 ) -> Response<Body> {
-    match route(store, stripe, &req).await {
+    match with_deadline(DEADLINE, route(store, stripe, &req)).await {
         Ok(resp) => resp,
         Err(err) => {
             if err.status().is_server_error() {

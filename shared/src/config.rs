@@ -26,5 +26,20 @@ impl Tables {
 /// The AWS SDK configuration as Lambda provides it (region, credentials, and endpoint
 /// overrides such as `AWS_ENDPOINT_URL_DYNAMODB`), loaded once per instance.
 pub async fn aws_sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(sdk_timeouts())
+        .load()
+        .await
+}
+
+/// The SDK's defaults bound only the connect: a DynamoDB connection that stops answering would
+/// hold the function until Lambda kills it. DynamoDB answers in milliseconds, so one attempt
+/// gets 2 s and the whole call (with the SDK's retries) 5 s, well inside every function's
+/// timeout, leaving room for the clean 503.
+pub fn sdk_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .operation_attempt_timeout(std::time::Duration::from_secs(2))
+        .operation_timeout(std::time::Duration::from_secs(5))
+        .build()
 }

@@ -18,11 +18,13 @@ use uuid::Uuid;
 
 use crate::domain::{parse_uuid, Booking, BookingStatus, Payment, PaymentStatus};
 use crate::error::ApiError;
-use crate::http::{error_response, json_body, json_response, route_path};
+use crate::http::{error_response, json_body, json_response, route_path, with_deadline};
 use crate::money;
 use crate::store::{BookingStore, Expected, PaymentWrite};
 use crate::stripe::{NewIntent, PaymentIntent, StripeClient, StripeError};
 
+/// Below the function's 15 s Lambda timeout (template.yaml).
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(12);
 /// Rounds of read-decide-write before answering "busy, retry".
 const MAX_ROUNDS: u32 = 6;
 
@@ -77,7 +79,9 @@ pub async fn handle<S: BookingStore>(
     req: Request,
 ) -> Response<Body> {
     let result = match (route_path(&req).as_str(), req.method()) {
-        ("/v1/payments/create-intent", &Method::POST) => create(store, stripe, &req).await,
+        ("/v1/payments/create-intent", &Method::POST) => {
+            with_deadline(DEADLINE, create(store, stripe, &req)).await
+        }
         ("/v1/payments/create-intent", _) => Err(ApiError::MethodNotAllowed("POST")),
         _ => Err(ApiError::NotFound("Not found".into())),
     };

@@ -23,6 +23,33 @@ pub fn raw_json_response(status: StatusCode, body: String) -> Response<Body> {
     resp
 }
 
+/// Runs a handler under an overall deadline set below the function's Lambda timeout, so a slow
+/// Stripe or DynamoDB ends in a clean `{"detail": ...}` 503 instead of Lambda killing the
+/// function (API Gateway would then answer without our body). Stopping mid-way is safe: every
+/// Stripe call carries a deterministic idempotency key and every write is conditional, so the
+/// client's retry finishes the work.
+pub async fn with_deadline<F>(
+    deadline: std::time::Duration,
+    work: F,
+) -> Result<Response<Body>, ApiError>
+where
+    F: std::future::Future<Output = Result<Response<Body>, ApiError>>,
+{
+    match tokio::time::timeout(deadline, work).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::error!(
+                deadline_ms = deadline.as_millis() as u64,
+                "request deadline reached"
+            );
+            Err(ApiError::ServiceUnavailable(
+                "The request took too long (a payment or storage provider is slow); please retry"
+                    .into(),
+            ))
+        }
+    }
+}
+
 /// The one place an `ApiError` becomes HTTP.
 pub fn error_response(err: &ApiError) -> Response<Body> {
     let mut resp = json_response(

@@ -13,7 +13,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::http::{error_response, json_response, route_path};
+use crate::http::{error_response, json_response, route_path, with_deadline};
 use crate::payment::{transition, IntentEvent};
 use crate::store::{BookingStore, Expected, PaymentWrite, ProcessedEvent};
 use crate::stripe::StripeClient;
@@ -24,6 +24,8 @@ const EVENT_RETENTION: Duration = Duration::days(7);
 /// Stripe's PaymentIntent events are a few KB; anything this large is not from Stripe.
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 const MAX_ROUNDS: u32 = 6;
+/// Below the function's 10 s Lambda timeout (template.yaml).
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(8);
 
 #[derive(Debug, Deserialize)]
 struct Event {
@@ -68,7 +70,9 @@ pub async fn handle<S: BookingStore>(
     req: Request,
 ) -> Response<Body> {
     let result = match (route_path(&req).as_str(), req.method()) {
-        ("/v1/payments/webhook", &Method::POST) => receive(store, stripe, &req, Utc::now()).await,
+        ("/v1/payments/webhook", &Method::POST) => {
+            with_deadline(DEADLINE, receive(store, stripe, &req, Utc::now())).await
+        }
         ("/v1/payments/webhook", _) => Err(ApiError::MethodNotAllowed("POST")),
         _ => Err(ApiError::NotFound("Not found".into())),
     };
