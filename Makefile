@@ -24,8 +24,14 @@ dev: tools
 # and the arm64 release build of every Lambda bootstrap (with their sizes).
 test: tools
 	$(CARGO) test --workspace
+	$(MAKE) fuzz
 	$(MAKE) deploy-checks
 	$(MAKE) lambda-build
+
+# Schemathesis against openapi.yaml and the running local stack (see tests/fuzz/run.sh).
+.PHONY: fuzz
+fuzz: tools
+	tests/fuzz/run.sh
 
 # The deployable bootstraps, as `sam build` makes them (arm64, release profile, zig as the
 # cross linker). Own target dir so it never waits on the debug build's lock.
