@@ -10,7 +10,7 @@ use crate::create_intent::cancel_key;
 use crate::domain::{parse_uuid, Booking, BookingStatus, NewBooking, PaymentStatus};
 use crate::error::ApiError;
 use crate::http::{
-    error_response, json_body, json_response, raw_json_response, route_path, with_deadline,
+    json_body, json_response, raw_json_response, respond, route_path, with_deadline,
 };
 use crate::idempotency::{self, IdempotencyRecord};
 use crate::store::{BookingStore, StoreError};
@@ -31,15 +31,10 @@ pub async fn handle<S: BookingStore>(
     stripe: &StripeClient,
     req: Request,
 ) -> Response<Body> {
-    match with_deadline(DEADLINE, route(store, stripe, &req)).await {
-        Ok(resp) => resp,
-        Err(err) => {
-            if err.status().is_server_error() {
-                tracing::warn!(status = err.status().as_u16(), detail = %err, "request failed");
-            }
-            error_response(&err)
-        }
-    }
+    respond(
+        "bookings",
+        with_deadline(DEADLINE, route(store, stripe, &req)).await,
+    )
 }
 
 async fn route<S: BookingStore>(

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::domain::{parse_uuid, Booking, BookingStatus, Payment, PaymentStatus};
 use crate::error::ApiError;
-use crate::http::{error_response, json_body, json_response, route_path, with_deadline};
+use crate::http::{json_body, json_response, respond, route_path, with_deadline};
 use crate::money;
 use crate::store::{BookingStore, Expected, PaymentWrite};
 use crate::stripe::{NewIntent, PaymentIntent, StripeClient, StripeError};
@@ -85,12 +85,7 @@ pub async fn handle<S: BookingStore>(
         ("/v1/payments/create-intent", _) => Err(ApiError::MethodNotAllowed("POST")),
         _ => Err(ApiError::NotFound("Not found".into())),
     };
-    result.unwrap_or_else(|err| {
-        if err.status().is_server_error() {
-            tracing::warn!(status = err.status().as_u16(), detail = %err, "create-intent failed");
-        }
-        error_response(&err)
-    })
+    respond("create-intent", result)
 }
 
 async fn create<S: BookingStore>(

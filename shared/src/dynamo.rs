@@ -58,6 +58,32 @@ impl DynamoStore {
         &self.client
     }
 
+    /// Runs one transaction. `Ok(None)`: committed. `Ok(Some(reasons))`: cancelled, with one
+    /// cancellation code per write, in the order of `writes` (a conflicting in-flight
+    /// transaction counts as cancelled: safe to decide again). `Err`: DynamoDB failed.
+    async fn transact(
+        &self,
+        writes: Vec<TransactWriteItem>,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(None),
+            Err(err) => {
+                let reasons = cancellation_codes(&err);
+                if reasons.is_empty() {
+                    Err(unavailable(err))
+                } else {
+                    Ok(Some(reasons))
+                }
+            }
+        }
+    }
+
     async fn read_days(
         &self,
         asset_id: Uuid,
@@ -142,35 +168,23 @@ impl DynamoStore {
                     .build(),
             );
         }
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Attempt::Done),
-            Err(err) => {
-                let reasons = cancellation_codes(&err);
-                if reasons.is_empty() {
-                    return Err(unavailable(err));
-                }
-                // Order of reasons = order of writes: booking, days..., idempotency.
-                if idempotency.is_some()
-                    && reasons.last().map(String::as_str) == Some("ConditionalCheckFailed")
-                {
-                    return Ok(Attempt::Failed(StoreError::IdempotencyKeyTaken));
-                }
-                if reasons[0] == "ConditionalCheckFailed" {
-                    // A fresh v4 UUID collided: practically impossible, never silently overwrite.
-                    return Err(StoreError::Corrupt(format!(
-                        "booking id {} already exists",
-                        booking.id
-                    )));
-                }
-                Ok(Attempt::Retry)
-            }
+        let Some(reasons) = self.transact(writes).await? else {
+            return Ok(Attempt::Done);
+        };
+        // Order of reasons = order of writes: booking, days..., idempotency.
+        if idempotency.is_some()
+            && reasons.last().map(String::as_str) == Some("ConditionalCheckFailed")
+        {
+            return Ok(Attempt::Failed(StoreError::IdempotencyKeyTaken));
         }
+        if reasons[0] == "ConditionalCheckFailed" {
+            // A fresh v4 UUID collided: practically impossible, never silently overwrite.
+            return Err(StoreError::Corrupt(format!(
+                "booking id {} already exists",
+                booking.id
+            )));
+        }
+        Ok(Attempt::Retry)
     }
 
     async fn try_cancel(
@@ -208,32 +222,20 @@ impl DynamoStore {
                     .build(),
             );
         }
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await
+        let Some(reasons) = self.transact(writes).await? else {
+            return Ok(true);
+        };
+        if reasons
+            .iter()
+            .skip(1)
+            .any(|r| r == "ConditionalCheckFailed")
         {
-            Ok(_) => Ok(true),
-            Err(err) => {
-                let reasons = cancellation_codes(&err);
-                if reasons.is_empty() {
-                    return Err(unavailable(err));
-                }
-                if reasons
-                    .iter()
-                    .skip(1)
-                    .any(|r| r == "ConditionalCheckFailed")
-                {
-                    return Err(StoreError::Corrupt(format!(
-                        "slot item missing for confirmed booking {}",
-                        booking.id
-                    )));
-                }
-                Ok(false)
-            }
+            return Err(StoreError::Corrupt(format!(
+                "slot item missing for confirmed booking {}",
+                booking.id
+            )));
         }
+        Ok(false)
     }
 }
 
@@ -461,28 +463,14 @@ impl BookingStore for DynamoStore {
                     .build(),
             );
         }
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(PaymentWrite::Written),
-            Err(err) => {
-                let reasons = cancellation_codes(&err);
-                if reasons.is_empty() {
-                    return Err(unavailable(err));
-                }
-                if event.is_some()
-                    && reasons.get(1).map(String::as_str) == Some("ConditionalCheckFailed")
-                {
-                    return Ok(PaymentWrite::Duplicate);
-                }
-                // A failed booking condition, or a racing transaction: decide again.
-                Ok(PaymentWrite::Conflict)
-            }
+        let Some(reasons) = self.transact(writes).await? else {
+            return Ok(PaymentWrite::Written);
+        };
+        if event.is_some() && reasons.get(1).map(String::as_str) == Some("ConditionalCheckFailed") {
+            return Ok(PaymentWrite::Duplicate);
         }
+        // A failed booking condition, or a racing transaction: decide again.
+        Ok(PaymentWrite::Conflict)
     }
 
     async fn event_processed(&self, event_id: &str) -> Result<bool, StoreError> {

@@ -50,6 +50,17 @@ where
     }
 }
 
+/// A handler's outcome as HTTP: server errors are logged (client errors are the client's
+/// business), then mapped by `error_response`.
+pub fn respond(function: &'static str, result: Result<Response<Body>, ApiError>) -> Response<Body> {
+    result.unwrap_or_else(|err| {
+        if err.status().is_server_error() {
+            tracing::error!(function, status = err.status().as_u16(), detail = %err, "request failed");
+        }
+        error_response(&err)
+    })
+}
+
 /// The one place an `ApiError` becomes HTTP.
 pub fn error_response(err: &ApiError) -> Response<Body> {
     let mut resp = json_response(

@@ -13,7 +13,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::http::{error_response, json_response, route_path, with_deadline};
+use crate::http::{json_response, respond, route_path, with_deadline};
 use crate::payment::{transition, IntentEvent};
 use crate::store::{BookingStore, Expected, PaymentWrite, ProcessedEvent};
 use crate::stripe::StripeClient;
@@ -76,12 +76,8 @@ pub async fn handle<S: BookingStore>(
         ("/v1/payments/webhook", _) => Err(ApiError::MethodNotAllowed("POST")),
         _ => Err(ApiError::NotFound("Not found".into())),
     };
-    result.unwrap_or_else(|err| {
-        if err.status().is_server_error() {
-            tracing::error!(status = err.status().as_u16(), detail = %err, "webhook failed; Stripe will retry");
-        }
-        error_response(&err)
-    })
+    // A 5xx here makes Stripe deliver the event again later.
+    respond("webhook", result)
 }
 
 async fn receive<S: BookingStore>(
