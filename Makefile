@@ -81,3 +81,26 @@ deploy-checks: deploy-tools
 	$(DEPLOY_ENV) $(DEPLOY_VENV)/bin/sam validate --template template.yaml
 	$(DEPLOY_ENV) $(DEPLOY_VENV)/bin/sam validate --lint --template template.yaml
 	$(DEPLOY_ENV) $(DEPLOY_VENV)/bin/pytest -q tests/deploy
+
+# Performance (issue 5, see bench/README.md): each release Lambda binary under a local Runtime
+# API against the local emulators, next to a minimal lambda_runtime hello-world (the floor).
+# Prints the table and writes bench/results/latest.json; BENCH_ARGS passes options, e.g.
+# `make bench BENCH_ARGS="--out /tmp/run.json --cold 20"`. arm64 sizes are read from
+# $(LAMBDA_TARGET_DIR)/lambda if `make lambda-build` has been run. The harness itself is built
+# optimised without LTO: quick to link, and the same whatever the release profile under test.
+BENCH_ARGS ?=
+BENCH_HARNESS_PROFILE = CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+	CARGO_PROFILE_RELEASE_OPT_LEVEL=3 CARGO_PROFILE_RELEASE_PANIC=unwind
+
+.PHONY: bench bench-smoke
+bench: tools
+	$(CARGO) build --release $(addprefix -p ,$(LAMBDA_FUNCTIONS))
+	$(CARGO) build --release -p hello-floor
+	$(BENCH_HARNESS_PROFILE) $(CARGO) build --release -p bench
+	target/release/bench $(BENCH_ARGS)
+
+# The cheap version for the test suite: debug binaries, one cold start and 20 invocations per
+# function; fails unless every response is 2xx.
+bench-smoke: tools
+	$(CARGO) build $(addprefix -p ,$(LAMBDA_FUNCTIONS)) -p hello-floor -p bench
+	target/debug/bench --smoke

@@ -16,5 +16,6 @@ pub mod payment;
 pub mod store;
 pub mod stripe;
 pub mod telemetry;
+pub mod tls;
 pub mod webhook;
 pub mod webhook_signature;

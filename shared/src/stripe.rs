@@ -200,6 +200,7 @@ impl StripeClient {
     }
 
     fn build(base: String, keys: KeySource) -> Self {
+        crate::tls::install_crypto_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)

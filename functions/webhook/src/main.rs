@@ -7,7 +7,9 @@ use lambda_http::{run, service_fn, Error, Request};
 use shared::dynamo::DynamoStore;
 use shared::stripe::StripeClient;
 
-#[tokio::main]
+// One thread: Lambda hands an instance one request at a time, and a multi-thread runtime
+// only adds cross-thread wake-ups (about a third of the CPU per warm request, bench/README.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let aws = shared::config::aws_sdk_config().await;
