@@ -586,6 +586,13 @@ impl Row {
         Some(self.cpu_precise_us_per_request()? - floor?.cpu_precise_us_per_request()?)
     }
 
+    /// The share of the warm CPU time spent in the kernel (system time): on loopback it
+    /// includes delivering our packets to the emulators, which Lambda's network does not.
+    fn kernel_share(&self) -> Option<f64> {
+        let t = self.m.warm_cpu_ticks;
+        (t.total() > 0).then(|| t.system as f64 / t.total() as f64)
+    }
+
     fn init_memory_median_kib(&self) -> Option<u64> {
         let mut v: Vec<u64> = self.m.init_memory.iter().map(|m| m.peak_rss_kib).collect();
         v.sort_unstable();
@@ -614,6 +621,7 @@ impl Row {
             },
             "warm": stats::distribution(&self.m.warm),
             "cpu_us_per_request": self.cpu_us_per_request().map(|x| round(x, 1)),
+            "kernel_share_of_warm_cpu": self.kernel_share().map(|x| round(x, 3)),
             "cpu_ticks_over_warm_loop": {
                 "user": self.m.warm_cpu_ticks.user,
                 "system": self.m.warm_cpu_ticks.system,
@@ -658,7 +666,7 @@ fn print_table(rows: &[Row], floor: Option<&Row>, opts: &Options) {
         }
     );
     println!(
-        "{:<14} {:>8} {:>6} {:>9} {:>8} {:>8} {:>9} {:>7} {:>8} {:>6} {:>8} {:>7} {:>9}",
+        "{:<14} {:>8} {:>6} {:>9} {:>8} {:>8} {:>9} {:>7} {:>6} {:>8} {:>6} {:>8} {:>7} {:>9}",
         "binary",
         "init ms",
         "xfloor",
@@ -667,6 +675,7 @@ fn print_table(rows: &[Row], floor: Option<&Row>, opts: &Options) {
         "warm p99",
         "CPU us/rq",
         "handler",
+        "kernel",
         "peak MiB",
         "xfloor",
         "bin MiB",
@@ -690,7 +699,7 @@ fn print_table(rows: &[Row], floor: Option<&Row>, opts: &Options) {
             _ => "".into(),
         };
         println!(
-            "{:<14} {:>8} {:>6} {:>9} {:>8} {:>8} {:>9} {:>7} {:>8.1} {:>6} {:>8.2} {:>7} {:>9}",
+            "{:<14} {:>8} {:>6} {:>9} {:>8} {:>8} {:>9} {:>7} {:>6} {:>8.1} {:>6} {:>8.2} {:>7} {:>9}",
             row.name,
             fmt_ms(row.init_median()),
             init_ratio,
@@ -703,6 +712,8 @@ fn print_table(rows: &[Row], floor: Option<&Row>, opts: &Options) {
                 (false, Some(c)) => format!("{c:.0}"),
                 _ => "".into(),
             },
+            row.kernel_share()
+                .map_or("-".into(), |k| format!("{:.0}%", k * 100.0)),
             mib(row.m.peak.peak_rss_kib),
             rss_ratio,
             row.size as f64 / MIB,

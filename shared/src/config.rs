@@ -30,6 +30,12 @@ pub async fn aws_sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(crate::tls::aws_https_client())
         .timeout_config(sdk_timeouts())
+        // Stalled-stream protection wraps every request and response body in a throughput
+        // monitor with its own timers; DynamoDB's bodies are a few KB and the attempt timeout
+        // above already bounds a stall, so it is only CPU per call here.
+        .stalled_stream_protection(
+            aws_config::stalled_stream_protection::StalledStreamProtectionConfig::disabled(),
+        )
         .load()
         .await
 }

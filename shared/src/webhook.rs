@@ -145,12 +145,16 @@ async fn receive<S: BookingStore>(
         tracing::warn!(event_id = %event.id, payment_intent_id = %intent_id, "intent has no booking_id metadata");
         return Ok(outcome("ignored", "intent is not for a booking"));
     };
-    if store.event_processed(&event.id).await? {
-        return Ok(outcome("duplicate", "event already processed"));
-    }
+    // A new event (the usual case) costs one read and one transaction: the transaction itself
+    // refuses an event id already recorded. The events table is read only when the event would
+    // be ignored, to tell a redelivery of an applied event ("duplicate") from one we never
+    // applied (and not to ask for a manual refund twice).
 
     for _ in 0..MAX_ROUNDS {
         let Some(booking) = store.get_booking(booking_id).await? else {
+            if store.event_processed(&event.id).await? {
+                return Ok(outcome("duplicate", "event already processed"));
+            }
             tracing::warn!(event_id = %event.id, %booking_id, "event for an unknown booking");
             return Ok(outcome("ignored", "unknown booking"));
         };
@@ -159,6 +163,9 @@ async fn receive<S: BookingStore>(
             .as_ref()
             .filter(|p| &p.intent_id == intent_id)
         else {
+            if store.event_processed(&event.id).await? {
+                return Ok(outcome("duplicate", "event already processed"));
+            }
             if matches!(change, IntentEvent::Succeeded { .. }) {
                 // Cannot happen when intents are replaced through create-intent (the old one
                 // is cancelled first), so a human must look: money was taken.
@@ -176,6 +183,9 @@ async fn receive<S: BookingStore>(
             &change,
             event.created,
         ) else {
+            if store.event_processed(&event.id).await? {
+                return Ok(outcome("duplicate", "event already processed"));
+            }
             tracing::info!(event_id = %event.id, %booking_id, current = booking.payment_status.as_str(),
                 event_type = %event.kind, "event does not change the booking (final or out of order)");
             return Ok(outcome("ignored", "out of order or booking already final"));
