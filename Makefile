@@ -20,10 +20,12 @@ $(VENV)/.installed: requirements-dev.txt
 dev: tools
 	$(CARGO) run -p local-stack
 
-# Every test: unit and integration tests against the emulators, the offline deploy checks,
-# and the arm64 release build of every Lambda bootstrap (with their sizes).
+# Every test: unit and integration tests against the emulators, a smoke run of the benchmark
+# harness (not the benchmark), the offline deploy checks, and the arm64 release build of every
+# Lambda bootstrap (with their sizes).
 test: tools
 	$(CARGO) test --workspace
+	$(MAKE) bench-smoke
 	$(MAKE) fuzz
 	$(MAKE) deploy-checks
 	$(MAKE) lambda-build
@@ -85,15 +87,16 @@ deploy-checks: deploy-tools
 # Performance (issue 5, see bench/README.md): each release Lambda binary under a local Runtime
 # API against the local emulators, next to a minimal lambda_runtime hello-world (the floor).
 # Prints the table and writes bench/results/latest.json; BENCH_ARGS passes options, e.g.
-# `make bench BENCH_ARGS="--out /tmp/run.json --cold 20"`. arm64 sizes are read from
-# $(LAMBDA_TARGET_DIR)/lambda if `make lambda-build` has been run. The harness itself is built
+# `make bench BENCH_ARGS="--out /tmp/run.json --cold 20"`. The arm64 bootstraps are built first
+# (`lambda-build`) for their sizes: they cannot run here, the x86_64 build of the same code and
+# profile is what runs. The harness itself is built
 # optimised without LTO: quick to link, and the same whatever the release profile under test.
 BENCH_ARGS ?=
 BENCH_HARNESS_PROFILE = CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
 	CARGO_PROFILE_RELEASE_OPT_LEVEL=3 CARGO_PROFILE_RELEASE_PANIC=unwind
 
 .PHONY: bench bench-smoke
-bench: tools
+bench: tools lambda-build
 	$(CARGO) build --release $(addprefix -p ,$(LAMBDA_FUNCTIONS))
 	$(CARGO) build --release -p hello-floor
 	$(BENCH_HARNESS_PROFILE) $(CARGO) build --release -p bench
