@@ -86,7 +86,7 @@ deploy-checks: deploy-tools
 
 # Performance (issue 5, see bench/README.md): each release Lambda binary under a local Runtime
 # API against the local emulators, next to a minimal lambda_runtime hello-world (the floor).
-# Prints the table and writes bench/results/latest.json; BENCH_ARGS passes options, e.g.
+# Prints the table and writes target/bench/latest.json; BENCH_ARGS passes options, e.g.
 # `make bench BENCH_ARGS="--out /tmp/run.json --cold 20"`. The arm64 bootstraps are built first
 # (`lambda-build`) for their sizes: they cannot run here, the x86_64 build of the same code and
 # profile is what runs. The harness itself is built

@@ -77,7 +77,7 @@ const USAGE: &str = "usage: bench [--smoke] [--bin-dir DIR] [--out FILE] [--cold
                 (target/debug), results to target/bench/smoke.json; fails unless every
                 response is 2xx
   --bin-dir     where the function binaries are (default target/release)
-  --out         JSON results (default bench/results/latest.json)
+  --out         JSON results (default target/bench/latest.json)
   --cold        cold starts per binary (default 10)
   --warm        timed warm invocations per function (default 2000)
   --warmup      untimed warm invocations before them (default 100)
@@ -104,7 +104,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         out: if smoke {
             root.join("target/bench/smoke.json")
         } else {
-            root.join("bench/results/latest.json")
+            root.join("target/bench/latest.json")
         },
         cold: if smoke { 1 } else { 10 },
         warm: if smoke { 20 } else { 2000 },
@@ -1158,7 +1158,7 @@ mod tests {
         let o = parse_args(&[]).unwrap();
         assert_eq!((o.cold, o.warm), (10, 2000));
         assert!(o.bin_dir.ends_with("target/release"));
-        assert!(o.out.ends_with("bench/results/latest.json"));
+        assert!(o.out.ends_with("target/bench/latest.json"));
         let o = parse_args(&args(
             "--cold 3 --warm 50 --out /tmp/x.json --only webhook --plain-dynamo --env A=1 --env B=x=y",
         ))
