@@ -5,8 +5,10 @@
 //! reads and parses the whole system CA store when its client is built, which was about 7 ms
 //! of a 10 ms init on a Debian machine (hundreds of files in /etc/ssl/certs) and still
 //! ~3 ms from a single bundle file. Instead:
-//! - AWS endpoints are trusted through the Amazon Trust Services roots compiled in below (every
-//!   AWS service endpoint, including VPC and FIPS endpoints, chains to one of them);
+//! - AWS endpoints are trusted through the Amazon Trust Services roots compiled in below
+//!   (DynamoDB and the other AWS service endpoints moved their certificates to Amazon Trust
+//!   Services, see "Is my application impacted by the migration of Amazon S3 and Amazon
+//!   CloudFront certificates to Amazon Trust Services?" on AWS re:Post);
 //!   `AWS_CA_BUNDLE` (a PEM file) adds roots for a TLS proxy or an emulator behind TLS.
 //! - Stripe is trusted through webpki-roots (Mozilla's roots, compiled in: nothing to read).
 
