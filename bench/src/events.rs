@@ -120,7 +120,7 @@ impl Workload {
                 let event = json!({
                     "id": format!("evt_bench_{}", uuid::Uuid::new_v4().simple()),
                     "object": "event",
-                    "api_version": shared::stripe::STRIPE_VERSION,
+                    "api_version": shared::adapters::stripe::STRIPE_VERSION,
                     "created": *created,
                     "livemode": false,
                     "pending_webhooks": 1,
@@ -138,8 +138,11 @@ impl Workload {
                 })
                 .to_string();
                 let now = (now_unix_ms() / 1000) as i64;
-                let signature =
-                    shared::webhook_signature::sign(event.as_bytes(), secret.as_str(), now);
+                let signature = shared::adapters::stripe::signature::sign(
+                    event.as_bytes(),
+                    secret.as_str(),
+                    now,
+                );
                 rest_event(
                     "POST",
                     "/v1/payments/webhook",
@@ -220,8 +223,14 @@ mod tests {
             let body = req.body().as_ref().to_vec();
             let header = req.headers()["stripe-signature"].to_str().unwrap();
             let now = (now_unix_ms() / 1000) as i64;
-            shared::webhook_signature::verify(&body, Some(header), &[secret.into()], now, 300)
-                .unwrap();
+            shared::adapters::stripe::signature::verify(
+                &body,
+                Some(header),
+                &[secret.into()],
+                now,
+                300,
+            )
+            .unwrap();
             let v: Value = serde_json::from_slice(&body).unwrap();
             seen.push((
                 v["id"].as_str().unwrap().to_string(),

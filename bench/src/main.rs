@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use local_stack::{Dynamo, StackConfig, Stripe};
 use serde_json::{json, Value};
-use shared::config::Tables;
+use shared::runtime::config::Tables;
 use tokio::process::{Child, Command};
 
 use events::{Workload, API_KEY};

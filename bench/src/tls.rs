@@ -2,7 +2,7 @@
 //! DynamoDB call does a real TLS handshake (with aws-lc, like on Lambda) instead of plain HTTP.
 //!
 //! A throwaway CA and a certificate for 127.0.0.1 are made at start; the functions trust the CA
-//! through `AWS_CA_BUNDLE`, which `shared::tls` adds to the compiled-in Amazon roots (so a
+//! through `AWS_CA_BUNDLE`, which `shared::runtime::tls` adds to the compiled-in Amazon roots (so a
 //! working run also shows that path works, and that nothing else is needed at init).
 
 use std::net::SocketAddr;

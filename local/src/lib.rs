@@ -4,6 +4,8 @@
 //! `AWS_ENDPOINT_URL_DYNAMODB` names another server, and Stripe emulated by localstripe (a
 //! child process) unless `STRIPE_API_BASE` names a real Stripe or another emulator.
 
+mod tables;
+
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -19,11 +21,13 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use shared::config::Tables;
-use shared::dynamo::{ensure_tables, DynamoStore};
-use shared::error::ApiError;
-use shared::http::error_response;
-use shared::stripe::{split_secrets, Secret, StripeClient, StripeKeys};
+use shared::adapters::dynamo::DynamoStore;
+use shared::adapters::stripe::{split_secrets, StripeClient, StripeKeys};
+use shared::domain::Secret;
+use shared::http::response::error_response;
+use shared::http::ApiError;
+use shared::runtime::config::Tables;
+use tables::ensure_tables;
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
@@ -200,7 +204,7 @@ pub async fn start(config: StackConfig) -> Result<RunningStack, String> {
     };
 
     let mut sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(shared::config::sdk_timeouts())
+        .timeout_config(shared::runtime::config::sdk_timeouts())
         .endpoint_url(&endpoint)
         .region(Region::new(
             std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
@@ -394,11 +398,11 @@ async fn route(app: &App, req: hyper::Request<Incoming>) -> hyper::Response<Full
         }
     };
     if path == "/v1/bookings" || path.starts_with("/v1/bookings/") {
-        to_hyper(shared::bookings::handle(&app.store, &app.stripe, request).await)
+        to_hyper(shared::http::bookings::handle(&app.store, &app.stripe, request).await)
     } else if path == "/v1/payments/create-intent" {
-        to_hyper(shared::create_intent::handle(&app.store, &app.stripe, request).await)
+        to_hyper(shared::http::create_intent::handle(&app.store, &app.stripe, request).await)
     } else if path == WEBHOOK_PATH {
-        to_hyper(shared::webhook::handle(&app.store, &app.stripe, request).await)
+        to_hyper(shared::http::webhook::handle(&app.store, &app.stripe, request).await)
     } else {
         to_hyper(error_response(&ApiError::NotFound("Not found".into())))
     }

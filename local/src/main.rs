@@ -2,7 +2,7 @@
 
 #[tokio::main]
 async fn main() {
-    shared::telemetry::init();
+    shared::runtime::telemetry::init();
     let config = match local_stack::StackConfig::from_env() {
         Ok(c) => c,
         Err(err) => {

@@ -16,7 +16,7 @@ use support::{
     CARD_DECLINED, CARD_OK,
 };
 
-/// What the functions serve (shared::bookings, shared::create_intent, shared::webhook), as
+/// What the functions serve (shared::http::bookings, shared::http::create_intent, shared::http::webhook), as
 /// (method, path template).
 const SERVED: [(&str, &str); 6] = [
     ("POST", "/v1/bookings"),

@@ -13,12 +13,12 @@ use base64::Engine;
 use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
 use serde_json::{json, Value};
-use shared::domain::{Booking, NewBooking};
-use shared::store::BookingStore;
-use shared::stripe::{Secret, StripeClient, StripeKeys};
-use shared::webhook_signature;
+use shared::adapters::stripe::signature as webhook_signature;
+use shared::adapters::stripe::{StripeClient, StripeKeys};
+use shared::domain::{Booking, BookingId, Secret};
+use shared::http::dto;
+use shared::ports::BookingStore;
 use support::{spawn_app, TestApp};
-use uuid::Uuid;
 
 /// The seeded bookings and the intent the samples name (documented in events/README.md).
 const BOOKING_ID: &str = "6db74bfd-bfba-47a9-86e5-2304af3a6e40";
@@ -248,8 +248,8 @@ async fn seed(app: &TestApp) {
         ),
     ];
     for (id, body) in seeds {
-        let new = NewBooking::from_json(body.to_string().as_bytes()).unwrap();
-        let booking = Booking::new(new, Uuid::parse_str(id).unwrap(), chrono::Utc::now());
+        let new = dto::new_booking(body.to_string().as_bytes()).unwrap();
+        let booking = Booking::new(new, BookingId::parse("id", id).unwrap(), chrono::Utc::now());
         app.stack
             .store
             .create_booking(&booking, None)
@@ -354,9 +354,11 @@ async fn every_sample_event_gets_its_expected_status_from_the_real_handler() {
             (other, _) => panic!("{name}: parsed as the wrong kind of event: {other:?}"),
         }
         let resp = match want.function.as_str() {
-            "bookings" => shared::bookings::handle(&stack.store, &stripe, req).await,
-            "create-intent" => shared::create_intent::handle(&stack.store, &stripe, req).await,
-            _ => shared::webhook::handle(&stack.store, &stripe, req).await,
+            "bookings" => shared::http::bookings::handle(&stack.store, &stripe, req).await,
+            "create-intent" => {
+                shared::http::create_intent::handle(&stack.store, &stripe, req).await
+            }
+            _ => shared::http::webhook::handle(&stack.store, &stripe, req).await,
         };
         let status = resp.status().as_u16();
         let text = String::from_utf8_lossy(resp.body().as_ref()).to_string();
@@ -395,20 +397,23 @@ async fn every_sample_event_gets_its_expected_status_from_the_real_handler() {
     // intent, at the sample's time, and the cancel sample cancelled its booking.
     let paid = stack
         .store
-        .get_booking(Uuid::parse_str(BOOKING_ID).unwrap())
+        .get_booking(BookingId::parse("id", BOOKING_ID).unwrap())
         .await
         .unwrap()
-        .unwrap()
-        .to_json();
+        .map(|b| shared::http::views::booking_json(&b))
+        .unwrap();
     assert_eq!(paid["payment_status"], "completed", "{paid}");
     assert_eq!(paid["payment_intent_id"], json!(intent_id), "{paid}");
     assert_eq!(paid["paid_at"], SUCCEEDED_AT, "{paid}");
     assert_eq!(paid["amount_received_minor"], 350, "{paid}");
     let cancelled = stack
         .store
-        .get_booking(Uuid::parse_str(CANCEL_BOOKING_ID).unwrap())
+        .get_booking(BookingId::parse("id", CANCEL_BOOKING_ID).unwrap())
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(cancelled.to_json()["status"], "cancelled");
+    assert_eq!(
+        shared::http::views::booking_json(&cancelled)["status"],
+        "cancelled"
+    );
 }

@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use shared::webhook_signature::sign;
+use shared::adapters::stripe::signature::sign;
 use support::{event, spawn_app, TestApp, CARD_OK};
 
 /// A booking with an intent, and that intent as the emulator holds it.

@@ -1,21 +1,18 @@
-//! The Payments API library: domain, ports and adapters shared by every Lambda function.
+//! The Payments API library, shared by every Lambda function.
 //!
-//! Each function's `main.rs` only builds configuration and clients once and hands requests to
-//! a handler module here (`bookings`, `create_intent`, `webhook`), so the local stack and Lambda run the same code.
+//! - `domain`: bookings, slots, money, the payment state machine. Pure.
+//! - `ports`: the traits the use cases need (`BookingStore`, `PaymentProvider`).
+//! - `app`: the use cases, generic over the ports.
+//! - `adapters`: the ports for DynamoDB and Stripe (and in memory, for tests).
+//! - `http`: one handler per function, request bodies, views, the error mapping.
+//! - `runtime`: configuration, logging and TLS, set up once per Lambda instance.
+//!
+//! Each function's `main.rs` builds the adapters once and hands every request to its handler
+//! in `http`, so the local stack and Lambda run the same code.
 
-pub mod bookings;
-pub mod config;
-pub mod create_intent;
+pub mod adapters;
+pub mod app;
 pub mod domain;
-pub mod dynamo;
-pub mod error;
 pub mod http;
-pub mod idempotency;
-pub mod money;
-pub mod payment;
-pub mod store;
-pub mod stripe;
-pub mod telemetry;
-pub mod tls;
-pub mod webhook;
-pub mod webhook_signature;
+pub mod ports;
+pub mod runtime;

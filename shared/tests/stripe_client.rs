@@ -3,7 +3,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use shared::stripe::{NewIntent, Secret, StripeClient, StripeError, StripeKeys};
+use shared::adapters::stripe::{StripeClient, StripeKeys};
+use shared::domain::Secret;
+use shared::ports::{NewIntent, PaymentProvider, ProviderError as StripeError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -57,7 +59,7 @@ fn http(status: &str, headers: &str, body: &str) -> String {
     )
 }
 
-const INTENT: &str = r#"{"id":"pi_123","object":"payment_intent","status":"requires_payment_method","amount":350,"currency":"usd","client_secret":"pi_123_secret_abc","metadata":{"booking_id":"b-1"}}"#;
+const INTENT: &str = r#"{"id":"pi_123","object":"payment_intent","status":"requires_payment_method","amount":350,"currency":"usd","client_secret":"pi_123_secret_abc","metadata":{"booking_id":"6db74bfd-bfba-47a9-86e5-2304af3a6e40"}}"#;
 
 fn client(base: &str) -> StripeClient {
     StripeClient::new(
@@ -69,22 +71,28 @@ fn client(base: &str) -> StripeClient {
     )
 }
 
-fn new_intent() -> NewIntent<'static> {
+const BOOKING: &str = "6db74bfd-bfba-47a9-86e5-2304af3a6e40";
+
+fn new_intent() -> NewIntent {
+    let usd = shared::domain::money::currency("usd").unwrap();
     NewIntent {
-        amount_minor: 350,
-        currency: "usd",
-        booking_id: "b-1",
+        amount: shared::domain::Money::parse("3.50", usd).unwrap(),
+        booking_id: shared::domain::BookingId::parse("booking_id", BOOKING).unwrap(),
     }
+}
+
+fn pi_1() -> shared::domain::IntentId {
+    shared::domain::IntentId::parse("pi_1").unwrap()
 }
 
 #[tokio::test]
 async fn sends_a_form_with_key_version_and_idempotency_key() {
     let (base, seen) = scripted(vec![http("200 OK", "", INTENT)]).await;
     let pi = client(&base)
-        .create_payment_intent(&new_intent(), "key-1")
+        .create_intent(&new_intent(), "key-1")
         .await
         .unwrap();
-    assert_eq!(pi.id, "pi_123");
+    assert_eq!(pi.id.as_str(), "pi_123");
     assert_eq!(pi.client_secret.unwrap().expose(), "pi_123_secret_abc");
     let req = seen.lock().unwrap()[0].to_ascii_lowercase();
     assert!(req.starts_with("post /v1/payment_intents "), "{req}");
@@ -93,7 +101,9 @@ async fn sends_a_form_with_key_version_and_idempotency_key() {
     assert!(req.contains("stripe-version: "));
     assert!(req.contains("content-type: application/x-www-form-urlencoded"));
     assert!(
-        req.contains("amount=350&currency=usd&metadata%5bbooking_id%5d=b-1"),
+        req.contains(&format!(
+            "amount=350&currency=usd&metadata%5bbooking_id%5d={BOOKING}"
+        )),
         "{req}"
     );
 }
@@ -107,10 +117,10 @@ async fn retries_5xx_429_and_hangups_with_the_same_idempotency_key() {
     ])
     .await;
     let pi = client(&base)
-        .create_payment_intent(&new_intent(), "key-2")
+        .create_intent(&new_intent(), "key-2")
         .await
         .unwrap();
-    assert_eq!(pi.id, "pi_123");
+    assert_eq!(pi.id.as_str(), "pi_123");
     {
         let seen = seen.lock().unwrap();
         assert_eq!(seen.len(), 3);
@@ -125,7 +135,7 @@ async fn retries_5xx_429_and_hangups_with_the_same_idempotency_key() {
     ])
     .await;
     assert!(client(&base)
-        .create_payment_intent(&new_intent(), "k")
+        .create_intent(&new_intent(), "k")
         .await
         .is_ok());
     assert_eq!(seen.lock().unwrap().len(), 2);
@@ -144,7 +154,7 @@ async fn honours_stripe_should_retry() {
     ])
     .await;
     assert!(client(&base)
-        .create_payment_intent(&new_intent(), "k")
+        .create_intent(&new_intent(), "k")
         .await
         .is_ok());
     assert_eq!(seen.lock().unwrap().len(), 2);
@@ -156,7 +166,7 @@ async fn honours_stripe_should_retry() {
     )])
     .await;
     let err = client(&base)
-        .create_payment_intent(&new_intent(), "k")
+        .create_intent(&new_intent(), "k")
         .await
         .unwrap_err();
     assert!(matches!(err, StripeError::Unavailable(_)), "{err:?}");
@@ -172,7 +182,7 @@ async fn a_4xx_is_not_retried_and_keeps_stripes_message() {
     )])
     .await;
     let err = client(&base)
-        .create_payment_intent(&new_intent(), "k")
+        .create_intent(&new_intent(), "k")
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "Amount must be at least $0.50 usd");
@@ -189,7 +199,7 @@ async fn gives_up_after_three_attempts_and_never_leaks_the_key() {
     ])
     .await;
     let err = client(&base)
-        .create_payment_intent(&new_intent(), "k")
+        .create_intent(&new_intent(), "k")
         .await
         .unwrap_err();
     assert!(matches!(err, StripeError::Unavailable(_)));
@@ -198,7 +208,7 @@ async fn gives_up_after_three_attempts_and_never_leaks_the_key() {
 
     // Nobody listening at all.
     let err = client("http://127.0.0.1:1")
-        .retrieve_payment_intent("pi_1")
+        .retrieve_intent(&pi_1())
         .await
         .unwrap_err();
     assert!(matches!(err, StripeError::Unavailable(_)), "{err:?}");

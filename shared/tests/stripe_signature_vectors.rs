@@ -1,10 +1,10 @@
 //! Replays the vectors that `tools/gen_signature_vectors.py` generated with stripe-python's own
 //! signing and verification code (`fixtures/stripe_signature_vectors.json`) against
-//! `shared::webhook_signature`. Regenerate with `.venv/bin/python tools/gen_signature_vectors.py`.
+//! `shared::adapters::stripe::signature`. Regenerate with `.venv/bin/python tools/gen_signature_vectors.py`.
 
 use base64::Engine as _;
 use serde_json::Value;
-use shared::webhook_signature::{sign, verify};
+use shared::adapters::stripe::signature::{sign, verify};
 
 const FIXTURE: &str = include_str!("fixtures/stripe_signature_vectors.json");
 

@@ -1,23 +1,23 @@
 //! Lambda entry point for `POST /v1/payments/webhook` (API Gateway and the Function URL Stripe calls): builds the clients once per instance, then hands every
-//! request to `shared::webhook`.
+//! request to `shared::http::webhook`.
 
 use std::convert::Infallible;
 
 use lambda_http::{run, service_fn, Error, Request};
-use shared::dynamo::DynamoStore;
-use shared::stripe::StripeClient;
+use shared::adapters::dynamo::DynamoStore;
+use shared::adapters::stripe::StripeClient;
 
 // One thread: Lambda hands an instance one request at a time, and a multi-thread runtime
 // only adds cross-thread wake-ups (about a third of the CPU per warm request, bench/README.md).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
-    let aws = shared::config::aws_sdk_config().await;
+    shared::runtime::telemetry::init();
+    let aws = shared::runtime::config::aws_sdk_config().await;
     let store = DynamoStore::from_env(&aws);
     let stripe = StripeClient::from_env(&aws);
     let (store, stripe) = (&store, &stripe);
     run(service_fn(move |req: Request| async move {
-        Ok::<_, Infallible>(shared::webhook::handle(store, stripe, req).await)
+        Ok::<_, Infallible>(shared::http::webhook::handle(store, stripe, req).await)
     }))
     .await
 }

@@ -5,7 +5,7 @@
 
 use local_stack::{default_python, Dynamo, RunningStack, StackConfig, Stripe};
 use serde_json::{json, Value};
-use shared::config::Tables;
+use shared::runtime::config::Tables;
 
 pub const API_KEY: &str = "test-api-key-123";
 
@@ -268,7 +268,7 @@ impl TestApp {
     }
 
     pub fn sign_now(&self, payload: &str) -> String {
-        shared::webhook_signature::sign(
+        shared::adapters::stripe::signature::sign(
             payload.as_bytes(),
             &self.stack.webhook_secrets[0],
             chrono::Utc::now().timestamp(),

@@ -20,7 +20,8 @@ use rustls::pki_types::CertificateDer;
 
 /// Amazon Root CA 1-4 and Starfield Services Root Certificate Authority - G2, as published at
 /// https://www.amazontrust.com/repository/ (SHA-256 fingerprints checked in the tests below).
-pub const AMAZON_TRUST_SERVICES_ROOTS: &[u8] = include_bytes!("../certs/amazon-trust-services.pem");
+pub const AMAZON_TRUST_SERVICES_ROOTS: &[u8] =
+    include_bytes!("../../certs/amazon-trust-services.pem");
 
 /// Makes aws-lc the process's default rustls provider, which reqwest then uses (it is built
 /// without one of its own). Idempotent; safe to call from every constructor.

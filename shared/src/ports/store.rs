@@ -1,14 +1,14 @@
-//! The storage port: what the handlers need from a database, independent of DynamoDB.
+//! The storage port: what the use cases need from a database, independent of DynamoDB.
 
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
-use crate::domain::{Booking, BookingStatus, Payment, PaymentStatus};
-use crate::idempotency::IdempotencyRecord;
+use crate::domain::{
+    Booking, BookingId, BookingStatus, IdempotencyRecord, IntentId, Payment, PaymentStatus, UserId,
+};
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum StoreError {
     #[error("the slot overlaps a confirmed booking of the same asset")]
     Overlap,
@@ -28,7 +28,7 @@ pub enum StoreError {
 pub struct Expected {
     pub payment_status: PaymentStatus,
     /// The booking's current PaymentIntent id, `None` if it has none.
-    pub intent_id: Option<String>,
+    pub intent_id: Option<IntentId>,
     /// Required booking status, if it matters for this write.
     pub status: Option<BookingStatus>,
 }
@@ -37,7 +37,7 @@ impl Expected {
     pub fn from_booking(booking: &Booking) -> Self {
         Self {
             payment_status: booking.payment_status,
-            intent_id: booking.payment.as_ref().map(|p| p.intent_id.clone()),
+            intent_id: booking.intent_id().cloned(),
             status: None,
         }
     }
@@ -78,14 +78,14 @@ pub trait BookingStore: Send + Sync {
 
     fn get_booking(
         &self,
-        id: Uuid,
+        id: BookingId,
     ) -> impl Future<Output = Result<Option<Booking>, StoreError>> + Send;
 
     /// `cursor` is a value previously returned in `Page::next_cursor`; an unreadable cursor is
     /// `Ok(None)` so the caller can answer 400.
     fn list_user_bookings(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         limit: u32,
         cursor: Option<&str>,
     ) -> impl Future<Output = Result<Option<Page>, StoreError>> + Send;
@@ -106,7 +106,7 @@ pub trait BookingStore: Send + Sync {
     /// processed at most once, and never recorded without its effect).
     fn update_payment(
         &self,
-        booking_id: Uuid,
+        booking_id: BookingId,
         expected: &Expected,
         payment_status: PaymentStatus,
         payment: &Payment,

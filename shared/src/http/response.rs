@@ -1,13 +1,10 @@
-//! Small helpers shared by the handlers: JSON responses, the error mapping, body checks.
+//! Responses: JSON bodies, the request deadline, and the one place an error becomes HTTP.
 
 use lambda_http::http::{header, HeaderValue, StatusCode};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Response};
 use serde_json::Value;
 
-use crate::error::ApiError;
-
-/// Our bodies are a few hundred bytes; anything far larger is a mistake or an attack.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+use super::error::ApiError;
 
 pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
     raw_json_response(status, body.to_string())
@@ -73,37 +70,4 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
             .insert(header::ALLOW, HeaderValue::from_static(allow));
     }
     resp
-}
-
-/// The route part of the path, from `/v1/` on, without a trailing slash. API Gateway REST
-/// events carry the stage (`/prod/v1/...`) and custom domains may add a base path, so we
-/// route on what follows them.
-pub fn route_path(req: &Request) -> String {
-    let path = req.uri().path();
-    let route = match path.find("/v1/") {
-        Some(i) => &path[i..],
-        None => path,
-    };
-    let trimmed = route.trim_end_matches('/');
-    if trimmed.is_empty() {
-        "/".into()
-    } else {
-        trimmed.into()
-    }
-}
-
-/// The raw body of a JSON request, after the content-type and size checks.
-pub fn json_body(req: &Request) -> Result<&[u8], ApiError> {
-    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
-        let mime = ct.split(';').next().unwrap_or("").trim();
-        if mime != "application/json" && !mime.ends_with("+json") {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-    }
-    let body: &[u8] = req.body().as_ref();
-    if body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::PayloadTooLarge);
-    }
-    Ok(body)
 }

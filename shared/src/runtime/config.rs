@@ -25,10 +25,10 @@ impl Tables {
 
 /// The AWS SDK configuration as Lambda provides it (region, credentials, and endpoint
 /// overrides such as `AWS_ENDPOINT_URL_DYNAMODB`), loaded once per instance, with the HTTPS
-/// client of [`crate::tls`] (compiled-in roots: no CA store to read at init).
+/// client of [`crate::runtime::tls`] (compiled-in roots: no CA store to read at init).
 pub async fn aws_sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(crate::tls::aws_https_client())
+        .http_client(crate::runtime::tls::aws_https_client())
         .timeout_config(sdk_timeouts())
         // Stalled-stream protection wraps every request and response body in a throughput
         // monitor with its own timers; DynamoDB's bodies are a few KB and the attempt timeout

@@ -1,10 +1,11 @@
-//! API errors and their single mapping to HTTP. Every error body is `{"detail": "..."}`.
+//! API errors, and the one mapping from every lower error (use case, domain, store, payment
+//! provider) to HTTP. Every error body is `{"detail": "..."}`.
 
 use lambda_http::http::StatusCode;
 
-use crate::money::MoneyError;
-use crate::store::StoreError;
-use crate::stripe::StripeError;
+use crate::app::AppError;
+use crate::domain::DomainError;
+use crate::ports::{ProviderError, StoreError};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ApiError {
@@ -87,27 +88,41 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<MoneyError> for ApiError {
-    fn from(err: MoneyError) -> Self {
+impl From<DomainError> for ApiError {
+    fn from(err: DomainError) -> Self {
         Self::BadRequest(err.to_string())
     }
 }
 
-impl From<StripeError> for ApiError {
-    fn from(err: StripeError) -> Self {
+impl From<AppError> for ApiError {
+    fn from(err: AppError) -> Self {
+        match err {
+            AppError::Invalid(e) => e.into(),
+            AppError::BookingNotFound => Self::booking_not_found(),
+            AppError::Conflict(detail) => Self::Conflict(detail),
+            AppError::IdempotencyMismatch => Self::Unprocessable(err.to_string()),
+            AppError::Busy(detail) => Self::ServiceUnavailable(detail),
+            AppError::Store(e) => e.into(),
+            AppError::Provider(e) => e.into(),
+        }
+    }
+}
+
+impl From<ProviderError> for ApiError {
+    fn from(err: ProviderError) -> Self {
         match err {
             // Stripe's own message, as the API document promises: it is written for humans
             // and never contains our keys.
-            StripeError::Rejected { message, .. } => Self::BadRequest(message),
-            StripeError::Unavailable(reason) => {
+            ProviderError::Rejected { message, .. } => Self::BadRequest(message),
+            ProviderError::Unavailable(reason) => {
                 tracing::error!(%reason, "Stripe unavailable");
                 Self::BadGateway("Payment provider is unavailable; please retry".into())
             }
-            StripeError::Protocol(reason) => {
+            ProviderError::Protocol(reason) => {
                 tracing::error!(%reason, "unexpected Stripe response");
                 Self::BadGateway("Unexpected response from the payment provider".into())
             }
-            StripeError::NotConfigured(reason) => {
+            ProviderError::NotConfigured(reason) => {
                 tracing::error!(%reason, "Stripe not configured");
                 Self::Internal("Payments are not configured".into())
             }

@@ -101,9 +101,44 @@ const CURRENCIES: &[Currency] = &[
     cur("tnd", 3, 1_600), // 1.600 TND; ~3.1 TND per USD
 ];
 
+/// An exact amount of money: integer minor units of a supported currency. Made only by
+/// [`Money::parse`] (a client's JSON number text) or [`Money::parse_minor`] (minor units from
+/// storage or Stripe), so its currency is always one we support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Money {
+    pub minor: i64,
+    pub currency: Currency,
+}
+
+impl Money {
+    /// A client's amount (`3.50`) in `currency`, with every rule of [`parse_amount`].
+    pub fn parse(raw: &str, currency: Currency) -> Result<Self, MoneyError> {
+        Ok(Self {
+            minor: parse_amount(raw, &currency)?,
+            currency,
+        })
+    }
+
+    /// An amount already in minor units (a stored booking, a Stripe object): the currency must
+    /// be supported and the amount not negative; the charge minimum does not apply (a refund
+    /// or a received amount can be below it).
+    pub fn parse_minor(minor: i64, currency_code: &str) -> Result<Self, MoneyError> {
+        let currency = currency(currency_code)?;
+        if minor < 0 {
+            return Err(MoneyError::NotPositive);
+        }
+        Ok(Self { minor, currency })
+    }
+
+    /// The exact decimal text (350 usd -> `3.50`), a valid JSON number.
+    pub fn decimal(&self) -> String {
+        format_minor(self.minor, &self.currency)
+    }
+}
+
 /// Why an amount or currency was refused. The `Display` text is the client-facing 400 `detail`
 /// and always names the field (`amount` or `currency`).
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum MoneyError {
     /// Not JSON number text: a string (even `"3.50"`), `null`, a boolean, an object, `NaN`, ...
     #[error("amount must be a JSON number")]

@@ -1,0 +1,148 @@
+//! Booking and idempotency items: the mapping between DynamoDB attributes and domain types,
+//! and the small attribute helpers every part of the adapter uses.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+
+use super::payment_update::payment_values;
+use crate::domain::slot::{format_stored_time, format_time};
+use crate::domain::{
+    AssetId, AssetType, Booking, BookingId, BookingStatus, IdempotencyRecord, IntentId, Money,
+    Payment, PaymentStatus, Slot, UserId,
+};
+use crate::ports::StoreError;
+
+pub(super) type Item = HashMap<String, AttributeValue>;
+
+pub(super) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(super) fn num(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub(super) fn n(item: &Item, name: &str) -> Option<i64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+pub(super) fn corrupt(field: &str) -> StoreError {
+    StoreError::Corrupt(format!("missing or invalid attribute {field}"))
+}
+
+pub(super) fn str_attr<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| corrupt(name))
+}
+
+pub(super) fn unavailable<E: std::error::Error + 'static>(err: SdkError<E>) -> StoreError {
+    // DisplayErrorContext includes the service's code and message, never our request values.
+    StoreError::Unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string())
+}
+
+pub(super) fn build_error(err: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Unavailable(format!("could not build request: {err}"))
+}
+
+pub(super) fn booking_to_item(b: &Booking) -> Item {
+    let mut item = Item::from([
+        ("id".into(), s(b.id.to_string())),
+        ("asset_id".into(), s(b.asset_id.to_string())),
+        ("asset_type".into(), s(b.asset_type.as_str())),
+        ("user_id".into(), s(b.user_id.to_string())),
+        ("start_time".into(), s(format_time(b.slot.start()))),
+        ("end_time".into(), s(format_time(b.slot.end()))),
+        ("status".into(), s(b.status.as_str())),
+        ("payment_status".into(), s(b.payment_status.as_str())),
+        ("created_at".into(), s(format_stored_time(b.created_at))),
+        ("updated_at".into(), s(format_stored_time(b.updated_at))),
+    ]);
+    if let Some(at) = b.cancelled_at {
+        item.insert("cancelled_at".into(), s(format_stored_time(at)));
+    }
+    if let Some(p) = &b.payment {
+        item.extend(
+            payment_values(p)
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v)),
+        );
+    }
+    item
+}
+
+pub(super) fn payment_from_item(item: &Item) -> Result<Option<Payment>, StoreError> {
+    let Some(intent_id) = item.get("payment_intent_id") else {
+        return Ok(None);
+    };
+    let opt_str = |name: &str| -> Option<String> { item.get(name)?.as_s().ok().cloned() };
+    Ok(Some(Payment {
+        intent_id: intent_id
+            .as_s()
+            .ok()
+            .and_then(|id| IntentId::parse(id).ok())
+            .ok_or_else(|| corrupt("payment_intent_id"))?,
+        amount: Money::parse_minor(
+            n(item, "amount_minor").ok_or_else(|| corrupt("amount_minor"))?,
+            str_attr(item, "currency")?,
+        )
+        .map_err(|_| corrupt("amount_minor/currency"))?,
+        amount_received_minor: n(item, "amount_received_minor"),
+        paid_at: item
+            .get("paid_at")
+            .map(|_| time_attr(item, "paid_at"))
+            .transpose()?,
+        failure_reason: opt_str("payment_failure_reason"),
+        refund_id: opt_str("refund_id"),
+        last_event_at: n(item, "payment_last_event_at"),
+    }))
+}
+
+pub(super) fn time_attr(item: &Item, name: &str) -> Result<DateTime<Utc>, StoreError> {
+    str_attr(item, name)?.parse().map_err(|_| corrupt(name))
+}
+
+fn id_attr<T>(
+    item: &Item,
+    name: &str,
+    parse: impl Fn(&str, &str) -> Result<T, crate::domain::DomainError>,
+) -> Result<T, StoreError> {
+    parse(name, str_attr(item, name)?).map_err(|_| corrupt(name))
+}
+
+pub(super) fn booking_from_item(item: &Item) -> Result<Booking, StoreError> {
+    let slot = Slot::new(time_attr(item, "start_time")?, time_attr(item, "end_time")?)
+        .map_err(|_| corrupt("start_time/end_time"))?;
+    Ok(Booking {
+        id: id_attr(item, "id", BookingId::parse)?,
+        asset_id: id_attr(item, "asset_id", AssetId::parse)?,
+        asset_type: AssetType::parse(str_attr(item, "asset_type")?)
+            .map_err(|_| corrupt("asset_type"))?,
+        user_id: id_attr(item, "user_id", UserId::parse)?,
+        slot,
+        status: BookingStatus::parse(str_attr(item, "status")?).ok_or_else(|| corrupt("status"))?,
+        payment_status: PaymentStatus::parse(str_attr(item, "payment_status")?)
+            .ok_or_else(|| corrupt("payment_status"))?,
+        payment: payment_from_item(item)?,
+        created_at: time_attr(item, "created_at")?,
+        updated_at: time_attr(item, "updated_at")?,
+        cancelled_at: item
+            .get("cancelled_at")
+            .map(|_| time_attr(item, "cancelled_at"))
+            .transpose()?,
+    })
+}
+
+pub(super) fn idempotency_to_item(r: &IdempotencyRecord) -> Item {
+    Item::from([
+        ("pk".into(), s(r.key.clone())),
+        ("request_hash".into(), s(r.request_hash.clone())),
+        ("status".into(), num(i64::from(r.status))),
+        ("body".into(), s(r.body.clone())),
+        ("expires_at".into(), num(r.expires_at.timestamp())),
+    ])
+}

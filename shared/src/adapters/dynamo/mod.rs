@@ -1,0 +1,206 @@
+//! DynamoDB adapter for the `BookingStore` port.
+//!
+//! No double booking is enforced by optimistic concurrency on per-asset, per-UTC-day "slot"
+//! items (`slots`). Payment writes are conditional updates of the booking item
+//! (`payment_update`), applied with an event record in one transaction (`transact`). Items
+//! are mapped to and from domain types in `items`; list cursors in `cursor`.
+
+mod cursor;
+mod items;
+mod payment_update;
+mod slots;
+mod transact;
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{Booking, BookingId, IdempotencyRecord, Payment, PaymentStatus, UserId};
+use crate::ports::{BookingStore, Expected, Page, PaymentWrite, ProcessedEvent, StoreError};
+use crate::runtime::config::Tables;
+use cursor::{decode_cursor, encode_cursor};
+use items::{booking_from_item, build_error, corrupt, n, num, s, str_attr, unavailable};
+use payment_update::PaymentUpdate;
+use slots::Attempt;
+use transact::backoff;
+
+/// GSI on the bookings table listing a user's bookings by creation time.
+pub const USER_INDEX: &str = "user_id-created_at-index";
+/// Attempts at an optimistic write before answering "busy, retry".
+const MAX_ATTEMPTS: u32 = 12;
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    tables: Tables,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, tables: Tables) -> Self {
+        Self { client, tables }
+    }
+
+    /// The client as Lambda builds it: region, credentials and `AWS_ENDPOINT_URL_DYNAMODB`
+    /// all come from the environment.
+    pub fn from_env(aws: &aws_config::SdkConfig) -> Self {
+        Self::new(Client::new(aws), Tables::from_env())
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl BookingStore for DynamoStore {
+    async fn create_booking(
+        &self,
+        booking: &Booking,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<(), StoreError> {
+        for attempt in 0..MAX_ATTEMPTS {
+            match self.try_create(booking, idempotency).await? {
+                Attempt::Done => return Ok(()),
+                Attempt::Failed(err) => return Err(err),
+                Attempt::Retry => backoff(attempt).await,
+            }
+        }
+        Err(StoreError::Contention)
+    }
+
+    async fn get_booking(&self, id: BookingId) -> Result<Option<Booking>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.bookings)
+            .key("id", s(id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item.as_ref().map(booking_from_item).transpose()
+    }
+
+    async fn list_user_bookings(
+        &self,
+        user_id: UserId,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Option<Page>, StoreError> {
+        let start_key = match cursor {
+            None => None,
+            Some(c) => match decode_cursor(c, user_id) {
+                Some(key) => Some(key),
+                None => return Ok(None),
+            },
+        };
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.bookings)
+            .index_name(USER_INDEX)
+            .key_condition_expression("user_id = :u")
+            .expression_attribute_values(":u", s(user_id.to_string()))
+            .scan_index_forward(false)
+            .limit(limit as i32)
+            .set_exclusive_start_key(start_key)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let items = out
+            .items()
+            .iter()
+            .map(booking_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = out.last_evaluated_key().map(encode_cursor);
+        Ok(Some(Page { items, next_cursor }))
+    }
+
+    async fn cancel_booking(
+        &self,
+        booking: &Booking,
+        now: DateTime<Utc>,
+        payment_status: PaymentStatus,
+        payment: Option<&Payment>,
+    ) -> Result<bool, StoreError> {
+        self.try_cancel(booking, now, payment_status, payment).await
+    }
+
+    async fn update_payment(
+        &self,
+        booking_id: BookingId,
+        expected: &Expected,
+        payment_status: PaymentStatus,
+        payment: &Payment,
+        event: Option<&ProcessedEvent>,
+        now: DateTime<Utc>,
+    ) -> Result<PaymentWrite, StoreError> {
+        let update = PaymentUpdate::new(expected, payment_status, Some(payment), now)
+            .build(&self.tables.bookings, booking_id)?;
+        let mut writes = vec![TransactWriteItem::builder().update(update).build()];
+        if let Some(event) = event {
+            writes.push(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.tables.events)
+                            .item("pk", s(event.event_id.clone()))
+                            .item("expires_at", num(event.expires_at.timestamp()))
+                            .item("booking_id", s(booking_id.to_string()))
+                            .condition_expression("attribute_not_exists(pk)")
+                            .build()
+                            .map_err(build_error)?,
+                    )
+                    .build(),
+            );
+        }
+        let Some(reasons) = self.transact(writes).await? else {
+            return Ok(PaymentWrite::Written);
+        };
+        if event.is_some() && reasons.get(1).map(String::as_str) == Some("ConditionalCheckFailed") {
+            return Ok(PaymentWrite::Duplicate);
+        }
+        // A failed booking condition, or a racing transaction: decide again.
+        Ok(PaymentWrite::Conflict)
+    }
+
+    async fn event_processed(&self, event_id: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.events)
+            .key("pk", s(event_id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item.is_some())
+    }
+
+    async fn get_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.idempotency)
+            .key("pk", s(key.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let record = IdempotencyRecord {
+            key: key.to_string(),
+            request_hash: str_attr(&item, "request_hash")?.to_string(),
+            status: n(&item, "status")
+                .and_then(|v| u16::try_from(v).ok())
+                .ok_or_else(|| corrupt("status"))?,
+            body: str_attr(&item, "body")?.to_string(),
+            expires_at: n(&item, "expires_at")
+                .and_then(|t| DateTime::from_timestamp(t, 0))
+                .ok_or_else(|| corrupt("expires_at"))?,
+        };
+        // DynamoDB's TTL deletes lazily (up to days late): expired records must not replay.
+        Ok(record.is_live(Utc::now()).then_some(record))
+    }
+}

@@ -1,0 +1,127 @@
+//! The conditional UpdateItem that rewrites a booking's payment.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Update};
+use chrono::{DateTime, Utc};
+
+use super::items::{build_error, num, s};
+use crate::domain::slot::format_stored_time;
+use crate::domain::{BookingId, Payment, PaymentStatus};
+use crate::ports::{Expected, StoreError};
+
+/// The payment attributes of a booking item, in one place for writes and reads.
+pub(super) const PAYMENT_ATTRS: [&str; 8] = [
+    "payment_intent_id",
+    "amount_minor",
+    "currency",
+    "amount_received_minor",
+    "paid_at",
+    "payment_failure_reason",
+    "refund_id",
+    "payment_last_event_at",
+];
+
+pub(super) fn payment_values(p: &Payment) -> Vec<(&'static str, AttributeValue)> {
+    let mut v = vec![
+        ("payment_intent_id", s(p.intent_id.as_str())),
+        ("amount_minor", num(p.amount.minor)),
+        ("currency", s(p.amount.currency.code)),
+    ];
+    if let Some(x) = p.amount_received_minor {
+        v.push(("amount_received_minor", num(x)));
+    }
+    if let Some(x) = p.paid_at {
+        v.push(("paid_at", s(format_stored_time(x))));
+    }
+    if let Some(x) = &p.failure_reason {
+        v.push(("payment_failure_reason", s(x.clone())));
+    }
+    if let Some(x) = &p.refund_id {
+        v.push(("refund_id", s(x.clone())));
+    }
+    if let Some(x) = p.last_event_at {
+        v.push(("payment_last_event_at", num(x)));
+    }
+    v
+}
+
+/// An UpdateItem on a booking that rewrites its payment, conditioned on `Expected`.
+pub(super) struct PaymentUpdate {
+    sets: Vec<String>,
+    removes: Vec<String>,
+    conditions: Vec<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl PaymentUpdate {
+    pub(super) fn new(
+        expected: &Expected,
+        payment_status: PaymentStatus,
+        payment: Option<&Payment>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let mut u = Self {
+            sets: Vec::new(),
+            removes: Vec::new(),
+            conditions: vec!["attribute_exists(id)".into(), "#ps = :expected_ps".into()],
+            names: HashMap::from([("#ps".into(), "payment_status".into())]),
+            values: HashMap::from([(":expected_ps".into(), s(expected.payment_status.as_str()))]),
+        };
+        match &expected.intent_id {
+            None => u
+                .conditions
+                .push("attribute_not_exists(payment_intent_id)".into()),
+            Some(id) => {
+                u.conditions.push("payment_intent_id = :expected_pi".into());
+                u.values.insert(":expected_pi".into(), s(id.as_str()));
+            }
+        }
+        if let Some(status) = expected.status {
+            u.conditions.push("#st = :expected_st".into());
+            u.names.insert("#st".into(), "status".into());
+            u.values.insert(":expected_st".into(), s(status.as_str()));
+        }
+        u.set("#ps", "payment_status", s(payment_status.as_str()));
+        u.set_value("updated_at", s(format_stored_time(now)));
+        let given = payment.map(payment_values).unwrap_or_default();
+        for attr in PAYMENT_ATTRS {
+            match given.iter().find(|(name, _)| *name == attr) {
+                Some((_, value)) => u.set_value(attr, value.clone()),
+                None if payment.is_some() => u.removes.push(attr.to_string()),
+                None => {}
+            }
+        }
+        u
+    }
+
+    pub(super) fn set(&mut self, placeholder: &str, name: &str, value: AttributeValue) {
+        let value_ph = format!(":v_{}", name);
+        self.names.insert(placeholder.into(), name.into());
+        self.sets.push(format!("{placeholder} = {value_ph}"));
+        self.values.insert(value_ph, value);
+    }
+
+    pub(super) fn set_value(&mut self, name: &str, value: AttributeValue) {
+        let value_ph = format!(":v_{}", name);
+        self.sets.push(format!("{name} = {value_ph}"));
+        self.values.insert(value_ph, value);
+    }
+
+    pub(super) fn build(self, table: &str, id: BookingId) -> Result<Update, StoreError> {
+        let mut expr = format!("SET {}", self.sets.join(", "));
+        if !self.removes.is_empty() {
+            expr.push_str(&format!(" REMOVE {}", self.removes.join(", ")));
+        }
+        Update::builder()
+            .table_name(table)
+            .key("id", s(id.to_string()))
+            .update_expression(expr)
+            .condition_expression(self.conditions.join(" AND "))
+            .set_expression_attribute_names(Some(self.names))
+            .set_expression_attribute_values(Some(self.values))
+            .build()
+            .map_err(build_error)
+    }
+}

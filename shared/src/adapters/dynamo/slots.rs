@@ -1,0 +1,217 @@
+//! The slot algorithm. Each slot item holds the intervals of the confirmed bookings of one
+//! asset that touch one UTC day, and a `version`. A booking reads the days it touches, checks
+//! for overlap, then writes the booking and every day item in ONE transaction conditioned on
+//! the versions it read. A racing writer fails its condition and re-reads, so two overlapping
+//! bookings can never both commit.
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::items::{
+    booking_to_item, build_error, idempotency_to_item, n, num, s, unavailable, Item,
+};
+use super::payment_update::PaymentUpdate;
+use super::DynamoStore;
+use crate::domain::slot::format_stored_time;
+use crate::domain::{
+    AssetId, Booking, BookingId, BookingStatus, IdempotencyRecord, Payment, PaymentStatus,
+};
+use crate::ports::{Expected, StoreError};
+
+impl DynamoStore {
+    async fn read_days(
+        &self,
+        asset_id: AssetId,
+        days: &[NaiveDate],
+    ) -> Result<Vec<Option<Item>>, StoreError> {
+        let reads = days.iter().map(|day| {
+            self.client
+                .get_item()
+                .table_name(&self.tables.slots)
+                .key("pk", s(slot_key(asset_id, *day)))
+                .consistent_read(true)
+                .send()
+        });
+        let results = futures::future::try_join_all(reads)
+            .await
+            .map_err(unavailable)?;
+        Ok(results.into_iter().map(|r| r.item).collect())
+    }
+
+    pub(super) async fn try_create(
+        &self,
+        booking: &Booking,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<Attempt, StoreError> {
+        let days = booking.slot.days();
+        let current = self.read_days(booking.asset_id, &days).await?;
+        let mut writes = vec![TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&self.tables.bookings)
+                    .set_item(Some(booking_to_item(booking)))
+                    .condition_expression("attribute_not_exists(id)")
+                    .build()
+                    .map_err(build_error)?,
+            )
+            .build()];
+        for (day, item) in days.iter().zip(&current) {
+            if let Some(item) = item {
+                if intervals(item).any(|(start, end)| booking.slot.overlaps(start, end)) {
+                    return Ok(Attempt::Failed(StoreError::Overlap));
+                }
+            }
+            let version = item.as_ref().and_then(|i| n(i, "version"));
+            let mut update = Update::builder()
+                .table_name(&self.tables.slots)
+                .key("pk", s(slot_key(booking.asset_id, *day)))
+                .update_expression("SET #b = :iv, version = :next")
+                .expression_attribute_names("#b", interval_attr(booking.id))
+                .expression_attribute_values(
+                    ":iv",
+                    s(format!(
+                        "{}/{}",
+                        booking.slot.start_ms(),
+                        booking.slot.end_ms()
+                    )),
+                )
+                .expression_attribute_values(":next", num(version.unwrap_or(0) + 1));
+            update = match version {
+                None => update.condition_expression("attribute_not_exists(version)"),
+                Some(v) => update
+                    .condition_expression("version = :v")
+                    .expression_attribute_values(":v", num(v)),
+            };
+            writes.push(
+                TransactWriteItem::builder()
+                    .update(update.build().map_err(build_error)?)
+                    .build(),
+            );
+        }
+        if let Some(record) = idempotency {
+            writes.push(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.tables.idempotency)
+                            .set_item(Some(idempotency_to_item(record)))
+                            .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
+                            .expression_attribute_values(":now", num(Utc::now().timestamp()))
+                            .build()
+                            .map_err(build_error)?,
+                    )
+                    .build(),
+            );
+        }
+        let Some(reasons) = self.transact(writes).await? else {
+            return Ok(Attempt::Done);
+        };
+        // Order of reasons = order of writes: booking, days..., idempotency.
+        if idempotency.is_some()
+            && reasons.last().map(String::as_str) == Some("ConditionalCheckFailed")
+        {
+            return Ok(Attempt::Failed(StoreError::IdempotencyKeyTaken));
+        }
+        if reasons[0] == "ConditionalCheckFailed" {
+            // A fresh v4 UUID collided: practically impossible, never silently overwrite.
+            return Err(StoreError::Corrupt(format!(
+                "booking id {} already exists",
+                booking.id
+            )));
+        }
+        Ok(Attempt::Retry)
+    }
+
+    pub(super) async fn try_cancel(
+        &self,
+        booking: &Booking,
+        now: DateTime<Utc>,
+        payment_status: PaymentStatus,
+        payment: Option<&Payment>,
+    ) -> Result<bool, StoreError> {
+        let expected = Expected {
+            status: Some(BookingStatus::Confirmed),
+            ..Expected::from_booking(booking)
+        };
+        let mut update = PaymentUpdate::new(&expected, payment_status, payment, now);
+        update.set("#st", "status", s(BookingStatus::Cancelled.as_str()));
+        update.set_value("cancelled_at", s(format_stored_time(now)));
+        let mut writes = vec![TransactWriteItem::builder()
+            .update(update.build(&self.tables.bookings, booking.id)?)
+            .build()];
+        // Freeing an interval needs no version check: removing can only make room, and a racing
+        // booker that still saw the interval merely gets a conservative 409.
+        for day in booking.slot.days() {
+            writes.push(
+                TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name(&self.tables.slots)
+                            .key("pk", s(slot_key(booking.asset_id, day)))
+                            .update_expression("REMOVE #b")
+                            .condition_expression("attribute_exists(pk)")
+                            .expression_attribute_names("#b", interval_attr(booking.id))
+                            .build()
+                            .map_err(build_error)?,
+                    )
+                    .build(),
+            );
+        }
+        let Some(reasons) = self.transact(writes).await? else {
+            return Ok(true);
+        };
+        if reasons
+            .iter()
+            .skip(1)
+            .any(|r| r == "ConditionalCheckFailed")
+        {
+            return Err(StoreError::Corrupt(format!(
+                "slot item missing for confirmed booking {}",
+                booking.id
+            )));
+        }
+        Ok(false)
+    }
+}
+
+pub(super) enum Attempt {
+    Done,
+    Retry,
+    Failed(StoreError),
+}
+
+fn slot_key(asset_id: AssetId, day: NaiveDate) -> String {
+    format!("{asset_id}#{day}")
+}
+
+fn interval_attr(booking_id: BookingId) -> String {
+    format!("b_{booking_id}")
+}
+
+/// The `(start_ms, end_ms)` intervals recorded on a slot item.
+fn intervals(item: &Item) -> impl Iterator<Item = (i64, i64)> + '_ {
+    item.iter()
+        .filter(|(k, _)| k.starts_with("b_"))
+        .filter_map(|(_, v)| {
+            let (start, end) = v.as_s().ok()?.split_once('/')?;
+            Some((start.parse().ok()?, end.parse().ok()?))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_are_read_from_b_attributes_only() {
+        let item = Item::from([
+            ("pk".into(), s("x")),
+            ("version".into(), num(3)),
+            ("b_1".into(), s("10/20")),
+            ("b_2".into(), s("30/40")),
+        ]);
+        let mut got: Vec<_> = intervals(&item).collect();
+        got.sort();
+        assert_eq!(got, vec![(10, 20), (30, 40)]);
+    }
+}

@@ -1,0 +1,241 @@
+//! The Stripe adapter: a small REST client for only the calls the product makes, parsed
+//! leniently, implementing the `PaymentProvider` port.
+//!
+//! Built once per Lambda instance (connection pool, keys). Every POST carries an
+//! `Idempotency-Key` chosen by the caller, so retries after a timeout or a 5xx can never
+//! create a second object on real Stripe. Keys never reach a log line or an error message:
+//! they live in [`Secret`], whose `Debug` is redacted.
+
+pub mod event;
+mod keys;
+pub mod signature;
+mod wire;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use tokio::sync::OnceCell;
+
+use keys::KeySource;
+pub use keys::{split_secrets, StripeKeys};
+
+use crate::domain::{IntentId, Secret};
+use crate::ports::{Intent, NewIntent, PaymentProvider, ProviderError, Refund, WebhookSecrets};
+
+/// The API version this client was written against; pinned so Stripe's changes to defaults
+/// cannot change our behaviour underneath us.
+pub const STRIPE_VERSION: &str = "2024-06-20";
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Per attempt. Three attempts plus backoff stay inside the functions' Lambda timeouts.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(4);
+const MAX_ATTEMPTS: u32 = 3;
+
+#[derive(Clone)]
+pub struct StripeClient {
+    http: reqwest::Client,
+    base: String,
+    keys: Arc<KeySource>,
+}
+
+impl fmt::Debug for StripeClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StripeClient")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StripeClient {
+    pub fn new(base: impl Into<String>, keys: StripeKeys) -> Self {
+        Self::build(base.into(), KeySource::Static(keys))
+    }
+
+    /// Configuration as on Lambda: `STRIPE_API_BASE` (default `https://api.stripe.com`), and
+    /// keys from `STRIPE_SECRET_KEY` + `STRIPE_WEBHOOK_SECRETS` (comma-separated) if set,
+    /// otherwise from the Secrets Manager secret `STRIPE_SECRET_ARN`, whose SecretString is
+    /// `{"secret_key": "sk_...", "webhook_secrets": ["whsec_...", ...]}`.
+    pub fn from_env(aws: &aws_config::SdkConfig) -> Self {
+        let base = std::env::var("STRIPE_API_BASE")
+            .ok()
+            .filter(|b| !b.is_empty())
+            .unwrap_or_else(|| "https://api.stripe.com".into());
+        let source = match (
+            std::env::var("STRIPE_SECRET_KEY")
+                .ok()
+                .filter(|k| !k.is_empty()),
+            std::env::var("STRIPE_SECRET_ARN")
+                .ok()
+                .filter(|a| !a.is_empty()),
+        ) {
+            (Some(key), _) => KeySource::Static(StripeKeys {
+                secret_key: Secret::new(key),
+                webhook_secrets: split_secrets(
+                    &std::env::var("STRIPE_WEBHOOK_SECRETS").unwrap_or_default(),
+                ),
+            }),
+            (None, Some(secret_id)) => KeySource::SecretsManager {
+                client: aws_sdk_secretsmanager::Client::new(aws),
+                secret_id,
+                keys: OnceCell::new(),
+            },
+            (None, None) => KeySource::Missing,
+        };
+        Self::build(base, source)
+    }
+
+    fn build(base: String, keys: KeySource) -> Self {
+        crate::runtime::tls::install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .unwrap_or_default();
+        Self {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            keys: Arc::new(keys),
+        }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    pub async fn keys(&self) -> Result<&StripeKeys, ProviderError> {
+        self.keys.get().await
+    }
+
+    /// One Stripe call with retries: network errors, 429 and 5xx are retried with the same
+    /// idempotency key, honouring `Stripe-Should-Retry` when Stripe sends it.
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        form: &[(&str, String)],
+        idempotency_key: Option<&str>,
+    ) -> Result<T, ProviderError> {
+        let keys = self.keys().await?;
+        let url = format!("{}{}", self.base, path);
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))
+            .finish();
+        let mut last_error = ProviderError::Unavailable("no attempt made".into());
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(wire::retry_delay(attempt)).await;
+            }
+            let mut req = self
+                .http
+                .request(method.clone(), &url)
+                .bearer_auth(keys.secret_key.expose())
+                .header("Stripe-Version", STRIPE_VERSION);
+            if let Some(key) = idempotency_key {
+                req = req.header("Idempotency-Key", key);
+            }
+            if method == Method::POST {
+                req = req
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .body(body.clone());
+            }
+            let resp = match req.send().await {
+                Ok(resp) => resp,
+                Err(err) => {
+                    last_error = ProviderError::Unavailable(wire::describe(&err));
+                    tracing::warn!(%method, path, attempt, error = %last_error, "Stripe request failed");
+                    continue;
+                }
+            };
+            let status = resp.status();
+            let should_retry = resp
+                .headers()
+                .get("stripe-should-retry")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v == "true");
+            let bytes = match resp.bytes().await {
+                Ok(b) => b,
+                Err(err) => {
+                    last_error = ProviderError::Unavailable(wire::describe(&err));
+                    continue;
+                }
+            };
+            if status.is_success() {
+                return serde_json::from_slice(&bytes)
+                    .map_err(|e| ProviderError::Protocol(format!("{path}: {e}")));
+            }
+            last_error = wire::error_from(status, &bytes);
+            let retry = should_retry
+                .unwrap_or(status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error());
+            tracing::warn!(%method, path, attempt, status = status.as_u16(), retry, "Stripe answered an error");
+            if !retry {
+                break;
+            }
+        }
+        Err(last_error)
+    }
+}
+
+impl PaymentProvider for StripeClient {
+    async fn create_intent(
+        &self,
+        intent: &NewIntent,
+        idempotency_key: &str,
+    ) -> Result<Intent, ProviderError> {
+        let form = vec![
+            ("amount", intent.amount.minor.to_string()),
+            ("currency", intent.amount.currency.code.to_string()),
+            ("metadata[booking_id]", intent.booking_id.to_string()),
+            ("payment_method_types[]", "card".to_string()),
+        ];
+        let pi: wire::PaymentIntent = self
+            .call(
+                Method::POST,
+                "/v1/payment_intents",
+                &form,
+                Some(idempotency_key),
+            )
+            .await?;
+        pi.into_port()
+    }
+
+    async fn retrieve_intent(&self, id: &IntentId) -> Result<Intent, ProviderError> {
+        let path = format!("/v1/payment_intents/{id}");
+        let pi: wire::PaymentIntent = self.call(Method::GET, &path, &[], None).await?;
+        pi.into_port()
+    }
+
+    async fn cancel_intent(
+        &self,
+        id: &IntentId,
+        idempotency_key: &str,
+    ) -> Result<Intent, ProviderError> {
+        let path = format!("/v1/payment_intents/{id}/cancel");
+        let pi: wire::PaymentIntent = self
+            .call(Method::POST, &path, &[], Some(idempotency_key))
+            .await?;
+        pi.into_port()
+    }
+
+    async fn refund_intent(
+        &self,
+        id: &IntentId,
+        idempotency_key: &str,
+    ) -> Result<Refund, ProviderError> {
+        let form = vec![("payment_intent", id.to_string())];
+        let refund: wire::Refund = self
+            .call(Method::POST, "/v1/refunds", &form, Some(idempotency_key))
+            .await?;
+        Ok(Refund {
+            id: refund.id,
+            status: refund.status,
+        })
+    }
+}
+
+impl WebhookSecrets for StripeClient {
+    async fn webhook_secrets(&self) -> Result<Vec<Secret>, ProviderError> {
+        Ok(self.keys().await?.webhook_secrets.clone())
+    }
+}

@@ -1,0 +1,124 @@
+//! Stripe's wire format: the JSON objects we read (leniently: unknown fields are ignored) and
+//! its error envelope, turned into the port's types.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde::Deserialize;
+
+use crate::domain::{IntentId, IntentStatus, Secret};
+use crate::ports::{Intent, ProviderError};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentIntent {
+    pub id: String,
+    pub status: String,
+    pub amount: i64,
+    pub currency: String,
+    #[serde(default)]
+    pub client_secret: Option<Secret>,
+    #[serde(default)]
+    pub amount_received: Option<i64>,
+}
+
+impl PaymentIntent {
+    pub fn into_port(self) -> Result<Intent, ProviderError> {
+        let id = IntentId::parse(&self.id)
+            .map_err(|_| ProviderError::Protocol("malformed PaymentIntent id".into()))?;
+        Ok(Intent {
+            id,
+            status: IntentStatus::parse(&self.status),
+            amount_minor: self.amount,
+            currency: self.currency,
+            client_secret: self.client_secret,
+            amount_received: self.amount_received,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Refund {
+    pub id: String,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+pub(super) fn error_from(status: StatusCode, body: &[u8]) -> ProviderError {
+    #[derive(Deserialize)]
+    struct Envelope {
+        error: Inner,
+    }
+    #[derive(Deserialize)]
+    struct Inner {
+        #[serde(default)]
+        message: Option<String>,
+        #[serde(default)]
+        code: Option<String>,
+    }
+    if status.is_server_error() {
+        return ProviderError::Unavailable(format!("Stripe answered {}", status.as_u16()));
+    }
+    let parsed = serde_json::from_slice::<Envelope>(body).ok();
+    let message = parsed
+        .as_ref()
+        .and_then(|e| e.error.message.clone())
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| format!("Stripe refused the request ({})", status.as_u16()));
+    ProviderError::Rejected {
+        status: status.as_u16(),
+        message,
+        code: parsed.and_then(|e| e.error.code),
+    }
+}
+
+/// A reqwest error without its URL's query or anything from our headers.
+pub(super) fn describe(err: &reqwest::Error) -> String {
+    let kind = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "connection failed"
+    } else if err.is_body() || err.is_decode() {
+        "response body unreadable"
+    } else {
+        "request failed"
+    };
+    kind.to_string()
+}
+
+pub(super) fn retry_delay(attempt: u32) -> Duration {
+    let base = 250u64 << attempt.min(4);
+    let jitter = (uuid::Uuid::new_v4().as_u128() % u128::from(base)) as u64;
+    Duration::from_millis(base / 2 + jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stripe_errors_keep_stripes_message() {
+        let err = error_from(
+            StatusCode::BAD_REQUEST,
+            br#"{"error":{"type":"invalid_request_error","message":"Amount must be at least $0.50 usd","code":"amount_too_small"}}"#,
+        );
+        assert_eq!(err.to_string(), "Amount must be at least $0.50 usd");
+        let err = error_from(StatusCode::PAYMENT_REQUIRED, b"not json");
+        assert_eq!(err.to_string(), "Stripe refused the request (402)");
+        assert!(matches!(
+            error_from(StatusCode::BAD_GATEWAY, b""),
+            ProviderError::Unavailable(_)
+        ));
+    }
+
+    #[test]
+    fn intents_parse_leniently() {
+        let pi: PaymentIntent = serde_json::from_str(
+            r#"{"id":"pi_1","object":"payment_intent","status":"requires_payment_method","amount":350,
+                "currency":"usd","client_secret":"pi_1_secret_x","metadata":{"booking_id":"b","n":5},
+                "latest_charge":{"id":"ch_1"},"unknown":[1,2]}"#,
+        )
+        .unwrap();
+        assert!(pi.clone().into_port().unwrap().status.is_payable());
+        assert!(!format!("{pi:?}").contains("pi_1_secret_x"));
+    }
+}

@@ -1,0 +1,179 @@
+//! Booking use cases: create (with client idempotency), read, list, cancel.
+
+use chrono::{DateTime, Utc};
+
+use super::keys::{cancel_key, refund_key};
+use super::AppError;
+use crate::domain::idempotency::{hash_request, IdempotencyRecord, RETENTION};
+use crate::domain::payment::decide;
+use crate::domain::{
+    Booking, BookingId, BookingStatus, DomainError, IdempotencyKey, IntentAction, NewBooking,
+    Payment, PaymentStatus, UserId, Want,
+};
+use crate::ports::{BookingStore, Page, PaymentProvider, ProviderError, StoreError};
+
+const CREATE_ROUTE: &str = "POST /v1/bookings";
+/// Rounds of read-decide-write for a cancellation before answering "busy, retry".
+const MAX_CANCEL_ROUNDS: u32 = 6;
+
+/// The answer to a create: the new booking with the body `render` made of it, or the first
+/// answer given for the same Idempotency-Key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    New { booking: Box<Booking>, body: String },
+    Replayed { status: u16, body: String },
+}
+
+/// Creates a confirmed booking if its slot is free. With a key, the answer (`render`ed, with
+/// status 201) is stored in the same transaction as the booking, and a repeat of the same
+/// request gets that answer back.
+pub async fn create_booking<S: BookingStore>(
+    store: &S,
+    new: NewBooking,
+    key: Option<&IdempotencyKey>,
+    now: DateTime<Utc>,
+    render: impl FnOnce(&Booking) -> String,
+) -> Result<Created, AppError> {
+    let key = key.map(|k| k.scoped(CREATE_ROUTE));
+    let request_hash = hash_request(&new.canonical());
+    if let Some(key) = &key {
+        if let Some(record) = store.get_idempotency(key).await? {
+            return replay(record, &request_hash);
+        }
+    }
+    let booking = Booking::new(new, BookingId::generate(), now);
+    let body = render(&booking);
+    let record = key.as_ref().map(|key| IdempotencyRecord {
+        key: key.clone(),
+        request_hash: request_hash.clone(),
+        status: 201,
+        body: body.clone(),
+        expires_at: now + RETENTION,
+    });
+    match store.create_booking(&booking, record.as_ref()).await {
+        Ok(()) => {
+            tracing::info!(booking_id = %booking.id, asset_id = %booking.asset_id, "booking created");
+            Ok(Created::New {
+                booking: Box::new(booking),
+                body,
+            })
+        }
+        // A concurrent request with the same key may have won (its booking then overlaps
+        // ours): answer as that first request did.
+        Err(err @ (StoreError::IdempotencyKeyTaken | StoreError::Overlap)) => {
+            let Some(key) = &key else {
+                return Err(err.into());
+            };
+            match store.get_idempotency(key).await? {
+                Some(record) => replay(record, &request_hash),
+                None => Err(err.into()),
+            }
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn replay(record: IdempotencyRecord, request_hash: &str) -> Result<Created, AppError> {
+    if record.request_hash != request_hash {
+        return Err(AppError::IdempotencyMismatch);
+    }
+    Ok(Created::Replayed {
+        status: record.status,
+        body: record.body,
+    })
+}
+
+pub async fn get_booking<S: BookingStore>(store: &S, id: BookingId) -> Result<Booking, AppError> {
+    store
+        .get_booking(id)
+        .await?
+        .ok_or(AppError::BookingNotFound)
+}
+
+/// One page of a user's bookings, newest first. `cursor` comes from a previous page.
+pub async fn list_bookings<S: BookingStore>(
+    store: &S,
+    user_id: UserId,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<Page, AppError> {
+    store
+        .list_user_bookings(user_id, limit, cursor)
+        .await?
+        .ok_or_else(|| DomainError::invalid("cursor is invalid for this user_id").into())
+}
+
+/// Cancels a booking and settles its payment first: an unpaid intent is cancelled at Stripe
+/// (so it can no longer be paid), a paid one is refunded. Stripe is asked before the booking
+/// changes, and the booking only changes if nothing moved meanwhile.
+pub async fn cancel_booking<S: BookingStore, P: PaymentProvider>(
+    store: &S,
+    provider: &P,
+    id: BookingId,
+    now: impl Fn() -> DateTime<Utc>,
+) -> Result<Booking, AppError> {
+    for _ in 0..MAX_CANCEL_ROUNDS {
+        let booking = get_booking(store, id).await?;
+        if booking.status == BookingStatus::Cancelled {
+            return Ok(booking);
+        }
+        let Some((payment_status, payment)) = settle_payment(provider, &booking).await? else {
+            continue;
+        };
+        if store
+            .cancel_booking(&booking, now(), payment_status, payment.as_ref())
+            .await?
+        {
+            tracing::info!(booking_id = %booking.id, payment_status = payment_status.as_str(), "booking cancelled");
+            return get_booking(store, id).await;
+        }
+    }
+    Err(StoreError::Contention.into())
+}
+
+/// What the booking's payment becomes when it is cancelled, after acting at Stripe; `None` if
+/// the intent moved under us and the caller should look again.
+async fn settle_payment<P: PaymentProvider>(
+    provider: &P,
+    booking: &Booking,
+) -> Result<Option<(PaymentStatus, Option<Payment>)>, AppError> {
+    let Some(payment) = &booking.payment else {
+        return Ok(Some((booking.payment_status, None)));
+    };
+    let intent = provider.retrieve_intent(&payment.intent_id).await?;
+    let mut payment = payment.clone();
+    match decide(&intent.status, Want::Cancel) {
+        IntentAction::Dead => Ok(Some((PaymentStatus::Canceled, Some(payment)))),
+        IntentAction::Refund => {
+            let refund = provider
+                .refund_intent(&intent.id, &refund_key(&intent.id))
+                .await?;
+            tracing::info!(booking_id = %booking.id, refund_id = %refund.id, "payment refunded");
+            payment.refund_id = Some(refund.id);
+            if payment.amount_received_minor.is_none() {
+                payment.amount_received_minor = intent.amount_received;
+            }
+            Ok(Some((PaymentStatus::Refunded, Some(payment))))
+        }
+        IntentAction::Processing => Err(AppError::conflict(
+            "A payment for this booking is processing; try again shortly",
+        )),
+        IntentAction::CancelIt => {
+            match provider
+                .cancel_intent(&intent.id, &cancel_key(&intent.id))
+                .await
+            {
+                Ok(_) => Ok(Some((PaymentStatus::Canceled, Some(payment)))),
+                // Paid or cancelled in the meantime: look again.
+                Err(ProviderError::Rejected { .. }) => Ok(None),
+                Err(err) => Err(err.into()),
+            }
+        }
+        IntentAction::Reuse | IntentAction::AlreadyPaid | IntentAction::Stuck => {
+            Err(AppError::conflict(format!(
+                "The booking's payment is in state {} and cannot be cancelled",
+                intent.status.as_str()
+            )))
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Create-intent: one booking has at most one live PaymentIntent, however many Lambda
+//! instances race.
+//!
+//! The booking item records its intent with a conditional write, so only one intent is ever
+//! attached; an intent that loses the race is cancelled at Stripe. The Stripe
+//! `Idempotency-Key` is derived from the booking, the intent it replaces and the amount, so on
+//! real Stripe the racers even share one intent; on an emulator that ignores the key, the
+//! conditional write still settles it.
+
+use chrono::{DateTime, Utc};
+
+use super::keys::{cancel_key, intent_key};
+use super::AppError;
+use crate::domain::payment::decide;
+use crate::domain::{
+    Booking, BookingId, BookingStatus, IntentAction, IntentId, Money, Payment, PaymentStatus, Want,
+};
+use crate::ports::{
+    BookingStore, Expected, Intent, NewIntent, PaymentProvider, PaymentWrite, ProviderError,
+};
+
+/// Rounds of read-decide-write before answering "busy, retry".
+const MAX_ROUNDS: u32 = 6;
+
+/// Returns a payable intent for the booking, for exactly `amount`, with its client_secret.
+pub async fn create_intent<S: BookingStore, P: PaymentProvider>(
+    store: &S,
+    provider: &P,
+    booking_id: BookingId,
+    amount: Money,
+    now: impl Fn() -> DateTime<Utc>,
+) -> Result<Intent, AppError> {
+    for _ in 0..MAX_ROUNDS {
+        let booking = store
+            .get_booking(booking_id)
+            .await?
+            .ok_or(AppError::BookingNotFound)?;
+        if let Some(intent) = settle(store, provider, &booking, &amount, now()).await? {
+            if intent.client_secret.is_none() {
+                return Err(ProviderError::Protocol("intent without client_secret".into()).into());
+            }
+            tracing::info!(booking_id = %booking.id, payment_intent_id = %intent.id, "intent ready");
+            return Ok(intent);
+        }
+    }
+    Err(AppError::Busy(
+        "The booking is busy with concurrent payment requests; please retry".into(),
+    ))
+}
+
+/// One round: returns the intent to hand out, or `None` if the booking moved underneath us
+/// and the caller should read it again.
+async fn settle<S: BookingStore, P: PaymentProvider>(
+    store: &S,
+    provider: &P,
+    booking: &Booking,
+    amount: &Money,
+    now: DateTime<Utc>,
+) -> Result<Option<Intent>, AppError> {
+    if booking.status == BookingStatus::Cancelled {
+        return Err(AppError::conflict("Booking is cancelled"));
+    }
+    if booking.payment_status.is_paid() {
+        return Err(AppError::conflict("Booking is already paid"));
+    }
+    let replaces = match &booking.payment {
+        None => None,
+        Some(current) => {
+            let intent = provider.retrieve_intent(&current.intent_id).await?;
+            let same_terms = intent.has_terms(amount);
+            match decide(&intent.status, Want::Pay { same_terms }) {
+                IntentAction::Reuse => return Ok(Some(intent)),
+                IntentAction::Dead => {}
+                IntentAction::CancelIt => {
+                    if let Err(err) = provider
+                        .cancel_intent(&intent.id, &cancel_key(&intent.id))
+                        .await
+                    {
+                        return match err {
+                            // It moved (paid, or cancelled by a racer): look again.
+                            ProviderError::Rejected { .. } => Ok(None),
+                            other => Err(other.into()),
+                        };
+                    }
+                }
+                IntentAction::AlreadyPaid | IntentAction::Refund => {
+                    return Err(AppError::conflict("Booking is already paid"))
+                }
+                IntentAction::Processing => {
+                    return Err(AppError::conflict(
+                        "A payment for this booking is already processing",
+                    ))
+                }
+                IntentAction::Stuck => {
+                    return Err(AppError::conflict(format!(
+                        "The booking's payment is in state {} and cannot be replaced",
+                        intent.status.as_str()
+                    )))
+                }
+            }
+            Some(current.intent_id.clone())
+        }
+    };
+
+    let key = intent_key(booking.id, replaces.as_ref(), amount);
+    let new = NewIntent {
+        amount: *amount,
+        booking_id: booking.id,
+    };
+    let intent = provider.create_intent(&new, &key).await?;
+    let payment = Payment::new(intent.id.clone(), *amount);
+    let expected = Expected {
+        status: Some(BookingStatus::Confirmed),
+        ..Expected::from_booking(booking)
+    };
+    match store
+        .update_payment(
+            booking.id,
+            &expected,
+            PaymentStatus::Pending,
+            &payment,
+            None,
+            now,
+        )
+        .await?
+    {
+        PaymentWrite::Written => Ok(Some(intent)),
+        PaymentWrite::Conflict | PaymentWrite::Duplicate => {
+            // Someone else attached an intent first. On real Stripe it is usually this very
+            // intent (same idempotency key); otherwise ours must not stay payable.
+            let now_attached = store
+                .get_booking(booking.id)
+                .await?
+                .and_then(|b| b.payment)
+                .map(|p| p.intent_id);
+            if now_attached.as_ref() != Some(&intent.id) {
+                release(provider, &intent.id).await;
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// Cancels an intent nobody will be given. Failing here leaves an unreachable intent (its
+/// client_secret was never handed out), so it is logged, not fatal.
+async fn release<P: PaymentProvider>(provider: &P, intent_id: &IntentId) {
+    match provider
+        .cancel_intent(intent_id, &cancel_key(intent_id))
+        .await
+    {
+        Ok(_) => tracing::info!(
+            payment_intent_id = %intent_id,
+            "cancelled the intent that lost a race"
+        ),
+        Err(err) => {
+            tracing::error!(payment_intent_id = %intent_id, error = %err, "could not cancel a losing intent")
+        }
+    }
+}

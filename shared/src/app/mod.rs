@@ -1,0 +1,17 @@
+//! Use cases: create, read, list and cancel a booking; create a PaymentIntent for one; apply a
+//! Stripe event. Generic over the ports, so they run against DynamoDB and Stripe on Lambda and
+//! against the in-memory fakes (`adapters::memory`) in tests.
+//!
+//! Every write is conditional on what was read (optimistic concurrency): when the booking
+//! moved in between, the use case reads it again and decides again, a bounded number of times.
+
+pub mod bookings;
+pub mod error;
+pub mod events;
+pub mod intents;
+mod keys;
+
+pub use error::AppError;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,22 @@
+//! The domain: bookings and their slots, money, and the payment state machine.
+//!
+//! Pure: no HTTP, no AWS, no JSON values. Values come in through newtypes whose `parse` is the
+//! only way to make one, and rules fail with [`DomainError`].
+
+pub mod booking;
+pub mod error;
+pub mod idempotency;
+pub mod ids;
+pub mod money;
+pub mod payment;
+pub mod secret;
+pub mod slot;
+
+pub use booking::{AssetType, Booking, BookingStatus, NewBooking};
+pub use error::DomainError;
+pub use idempotency::{IdempotencyKey, IdempotencyRecord};
+pub use ids::{AssetId, BookingId, IntentId, UserId};
+pub use money::{Currency, Money, MoneyError};
+pub use payment::{IntentAction, IntentEvent, IntentStatus, Payment, PaymentStatus, Want};
+pub use secret::Secret;
+pub use slot::Slot;

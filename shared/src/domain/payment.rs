@@ -1,0 +1,383 @@
+//! The payment state machine: how a Stripe PaymentIntent event moves a booking's
+//! `payment_status`, and what to do with an intent in each of Stripe's states. Pure, so every
+//! transition is unit-tested.
+//!
+//! Stripe delivers events at least once and in any order, so:
+//! - `completed` and `refunded` are final for events: nothing Stripe sends later moves a paid
+//!   booking backwards (a late `payment_failed` from an earlier attempt must not undo a payment);
+//! - `succeeded` wins over everything else that is not final, whatever its timestamp: money was
+//!   taken, that is the truth;
+//! - any other event applies only if it is not older than the last one applied.
+
+use chrono::{DateTime, Utc};
+
+use super::ids::IntentId;
+use super::money::Money;
+
+/// Where the booking's payment stands, as the webhook and cancellation move it.
+/// `completed` and `refunded` are never left by a Stripe event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentStatus {
+    Pending,
+    RequiresAction,
+    Processing,
+    Completed,
+    Failed,
+    Canceled,
+    Refunded,
+}
+
+impl PaymentStatus {
+    pub const ALL: [Self; 7] = [
+        Self::Pending,
+        Self::RequiresAction,
+        Self::Processing,
+        Self::Completed,
+        Self::Failed,
+        Self::Canceled,
+        Self::Refunded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::RequiresAction => "requires_action",
+            Self::Processing => "processing",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Canceled => "canceled",
+            Self::Refunded => "refunded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// Money was taken (and not given back): no new intent, no Stripe event moves it back.
+    pub fn is_paid(self) -> bool {
+        matches!(self, Self::Completed | Self::Refunded)
+    }
+}
+
+/// The booking's PaymentIntent and what Stripe told us about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    pub intent_id: IntentId,
+    pub amount: Money,
+    pub amount_received_minor: Option<i64>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub failure_reason: Option<String>,
+    pub refund_id: Option<String>,
+    /// `created` (Unix seconds) of the last Stripe event applied, to ignore older ones.
+    pub last_event_at: Option<i64>,
+}
+
+impl Payment {
+    pub fn new(intent_id: IntentId, amount: Money) -> Self {
+        Self {
+            intent_id,
+            amount,
+            amount_received_minor: None,
+            paid_at: None,
+            failure_reason: None,
+            refund_id: None,
+            last_event_at: None,
+        }
+    }
+}
+
+/// A PaymentIntent's `status`, as Stripe documents it
+/// (<https://docs.stripe.com/payments/paymentintents/lifecycle>). A status this code does not
+/// know (Stripe adds them rarely) is kept as text, and nothing is done with such an intent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntentStatus {
+    RequiresPaymentMethod,
+    RequiresConfirmation,
+    RequiresAction,
+    Processing,
+    RequiresCapture,
+    Canceled,
+    Succeeded,
+    Unknown(String),
+}
+
+impl IntentStatus {
+    pub const KNOWN: [Self; 7] = [
+        Self::RequiresPaymentMethod,
+        Self::RequiresConfirmation,
+        Self::RequiresAction,
+        Self::Processing,
+        Self::RequiresCapture,
+        Self::Canceled,
+        Self::Succeeded,
+    ];
+
+    pub fn parse(s: &str) -> Self {
+        Self::KNOWN
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .unwrap_or_else(|| Self::Unknown(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::RequiresPaymentMethod => "requires_payment_method",
+            Self::RequiresConfirmation => "requires_confirmation",
+            Self::RequiresAction => "requires_action",
+            Self::Processing => "processing",
+            Self::RequiresCapture => "requires_capture",
+            Self::Canceled => "canceled",
+            Self::Succeeded => "succeeded",
+            Self::Unknown(s) => s,
+        }
+    }
+
+    /// Could the customer still pay this intent?
+    pub fn is_payable(&self) -> bool {
+        matches!(
+            self,
+            Self::RequiresPaymentMethod | Self::RequiresConfirmation | Self::RequiresAction
+        )
+    }
+}
+
+/// What a use case wants from the booking's current intent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// An intent the driver can pay, for these terms (`same_terms`: the current intent has the
+    /// requested amount and currency).
+    Pay { same_terms: bool },
+    /// The booking is being cancelled: no money may stay taken or takeable.
+    Cancel,
+}
+
+/// What to do with the booking's current intent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntentAction {
+    /// Hand out this intent as it is.
+    Reuse,
+    /// It is dead already: nothing to do at Stripe (create a new one, or just cancel).
+    Dead,
+    /// Cancel it at Stripe first (it must not stay payable).
+    CancelIt,
+    /// Money was taken: refund it (cancel) or refuse (pay).
+    Refund,
+    AlreadyPaid,
+    /// A payment is in flight: try later.
+    Processing,
+    /// A state we do not act on (e.g. `requires_capture`, or unknown).
+    Stuck,
+}
+
+/// The one place that decides what to do with an intent in each of Stripe's states.
+pub fn decide(status: &IntentStatus, want: Want) -> IntentAction {
+    use IntentStatus as S;
+    match (status, want) {
+        (S::Canceled, _) => IntentAction::Dead,
+        (S::Succeeded, Want::Pay { .. }) => IntentAction::AlreadyPaid,
+        (S::Succeeded, Want::Cancel) => IntentAction::Refund,
+        (S::Processing, _) => IntentAction::Processing,
+        (s, Want::Pay { same_terms: true }) if s.is_payable() => IntentAction::Reuse,
+        // A new amount: the old intent must be dead before a new one is handed out, or the
+        // customer could pay both.
+        (s, _) if s.is_payable() => IntentAction::CancelIt,
+        // `requires_capture` (manual capture is not offered yet) or a status we do not know.
+        _ => IntentAction::Stuck,
+    }
+}
+
+/// The PaymentIntent events the webhook acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntentEvent {
+    Succeeded { amount_received: Option<i64> },
+    PaymentFailed { reason: Option<String> },
+    RequiresAction,
+    Processing,
+    Canceled,
+}
+
+impl IntentEvent {
+    /// Reads a Stripe event type and its PaymentIntent; `None` for types we do not act on.
+    pub fn from_stripe(
+        event_type: &str,
+        amount_received: Option<i64>,
+        reason: Option<String>,
+    ) -> Option<Self> {
+        Some(match event_type {
+            "payment_intent.succeeded" => Self::Succeeded { amount_received },
+            "payment_intent.payment_failed" => Self::PaymentFailed { reason },
+            "payment_intent.requires_action" => Self::RequiresAction,
+            "payment_intent.processing" => Self::Processing,
+            "payment_intent.canceled" => Self::Canceled,
+            _ => return None,
+        })
+    }
+
+    pub fn target(&self) -> PaymentStatus {
+        match self {
+            Self::Succeeded { .. } => PaymentStatus::Completed,
+            Self::PaymentFailed { .. } => PaymentStatus::Failed,
+            Self::RequiresAction => PaymentStatus::RequiresAction,
+            Self::Processing => PaymentStatus::Processing,
+            Self::Canceled => PaymentStatus::Canceled,
+        }
+    }
+}
+
+/// The status an event moves the booking to, or `None` if the event must be ignored.
+/// `last_event_at` and `event_at` are Stripe `created` times (Unix seconds).
+pub fn transition(
+    current: PaymentStatus,
+    last_event_at: Option<i64>,
+    event: &IntentEvent,
+    event_at: i64,
+) -> Option<PaymentStatus> {
+    if current.is_paid() {
+        return None;
+    }
+    if let IntentEvent::Succeeded { .. } = event {
+        return Some(PaymentStatus::Completed);
+    }
+    if last_event_at.is_some_and(|last| event_at < last) {
+        return None;
+    }
+    // A canceled intent is over: only a (theoretical) success could still change it.
+    if current == PaymentStatus::Canceled {
+        return None;
+    }
+    Some(event.target())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use PaymentStatus::*;
+
+    fn events() -> Vec<IntentEvent> {
+        vec![
+            IntentEvent::Succeeded {
+                amount_received: Some(350),
+            },
+            IntentEvent::PaymentFailed {
+                reason: Some("Your card was declined.".into()),
+            },
+            IntentEvent::RequiresAction,
+            IntentEvent::Processing,
+            IntentEvent::Canceled,
+        ]
+    }
+
+    #[test]
+    fn paid_bookings_never_move() {
+        for status in [Completed, Refunded] {
+            for event in events() {
+                for last in [None, Some(0), Some(100), Some(200)] {
+                    assert_eq!(
+                        transition(status, last, &event, 100),
+                        None,
+                        "{status:?} {event:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn success_wins_over_any_unpaid_state_even_when_late() {
+        for status in [Pending, RequiresAction, Processing, Failed, Canceled] {
+            let ev = IntentEvent::Succeeded {
+                amount_received: None,
+            };
+            assert_eq!(transition(status, Some(500), &ev, 10), Some(Completed));
+            assert_eq!(transition(status, None, &ev, 10), Some(Completed));
+        }
+    }
+
+    #[test]
+    fn other_events_apply_in_order_only() {
+        for status in [Pending, RequiresAction, Processing, Failed] {
+            for event in events().into_iter().skip(1) {
+                let target = event.target();
+                assert_eq!(transition(status, None, &event, 100), Some(target));
+                assert_eq!(transition(status, Some(100), &event, 100), Some(target));
+                assert_eq!(transition(status, Some(99), &event, 100), Some(target));
+                assert_eq!(transition(status, Some(101), &event, 100), None);
+            }
+        }
+    }
+
+    #[test]
+    fn canceled_only_yields_to_success() {
+        for event in events().into_iter().skip(1) {
+            assert_eq!(transition(Canceled, None, &event, 100), None);
+        }
+    }
+
+    #[test]
+    fn every_pair_is_decided() {
+        // The full table, so a change to the rules shows up here.
+        let mut applied = 0;
+        for status in PaymentStatus::ALL {
+            for event in events() {
+                if transition(status, None, &event, 1).is_some() {
+                    applied += 1;
+                }
+            }
+        }
+        // 4 open states x 5 events + Canceled x succeeded.
+        assert_eq!(applied, 4 * 5 + 1);
+    }
+
+    #[test]
+    fn every_intent_state_has_one_action() {
+        use IntentAction as A;
+        let same = Want::Pay { same_terms: true };
+        let other = Want::Pay { same_terms: false };
+        let table = [
+            (
+                "requires_payment_method",
+                A::Reuse,
+                A::CancelIt,
+                A::CancelIt,
+            ),
+            ("requires_confirmation", A::Reuse, A::CancelIt, A::CancelIt),
+            ("requires_action", A::Reuse, A::CancelIt, A::CancelIt),
+            ("processing", A::Processing, A::Processing, A::Processing),
+            ("requires_capture", A::Stuck, A::Stuck, A::Stuck),
+            ("canceled", A::Dead, A::Dead, A::Dead),
+            ("succeeded", A::AlreadyPaid, A::AlreadyPaid, A::Refund),
+            ("something_new", A::Stuck, A::Stuck, A::Stuck),
+        ];
+        for (status, pay_same, pay_other, cancel) in table.clone() {
+            let s = IntentStatus::parse(status);
+            assert_eq!(s.as_str(), status);
+            assert_eq!(decide(&s, same), pay_same, "{status} same terms");
+            assert_eq!(decide(&s, other), pay_other, "{status} other terms");
+            assert_eq!(decide(&s, Want::Cancel), cancel, "{status} cancel");
+        }
+        assert_eq!(table.len(), IntentStatus::KNOWN.len() + 1);
+    }
+
+    #[test]
+    fn stripe_event_types() {
+        assert_eq!(
+            IntentEvent::from_stripe("payment_intent.succeeded", Some(450), None),
+            Some(IntentEvent::Succeeded {
+                amount_received: Some(450)
+            })
+        );
+        assert_eq!(
+            IntentEvent::from_stripe("payment_intent.canceled", None, None),
+            Some(IntentEvent::Canceled)
+        );
+        for other in [
+            "charge.succeeded",
+            "payment_intent.created",
+            "",
+            "customer.created",
+        ] {
+            assert_eq!(IntentEvent::from_stripe(other, None, None), None);
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! The `bookings` function: `POST/GET /v1/bookings`, `GET /v1/bookings/{id}`,
+//! `POST /v1/bookings/{id}/cancel`.
+
+use chrono::Utc;
+use lambda_http::http::{HeaderValue, Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::json;
+
+use super::dto;
+use super::error::ApiError;
+use super::request::{idempotency_key, json_body, route_path};
+use super::response::{json_response, raw_json_response, respond, with_deadline};
+use super::views::booking_json;
+use crate::app::bookings::{self, Created};
+use crate::domain::{BookingId, DomainError, UserId};
+use crate::ports::{BookingStore, PaymentProvider};
+
+/// Below the function's 15 s Lambda timeout (template.yaml).
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(12);
+const DEFAULT_PAGE: u32 = 20;
+const MAX_PAGE: u32 = 100;
+
+/// Entry point for every request routed to the bookings function. Never fails: every error
+/// becomes a `{"detail": ...}` response here.
+pub async fn handle<S: BookingStore, P: PaymentProvider>(
+    store: &S,
+    provider: &P,
+    req: Request,
+) -> Response<Body> {
+    respond(
+        "bookings",
+        with_deadline(DEADLINE, route(store, provider, &req)).await,
+    )
+}
+
+async fn route<S: BookingStore, P: PaymentProvider>(
+    store: &S,
+    provider: &P,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let path = route_path(req);
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let method = req.method();
+    match segments.as_slice() {
+        ["v1", "bookings"] => match *method {
+            Method::POST => create(store, req).await,
+            Method::GET => list(store, req).await,
+            _ => Err(ApiError::MethodNotAllowed("GET, POST")),
+        },
+        ["v1", "bookings", id] => match *method {
+            Method::GET => {
+                let booking = bookings::get_booking(store, booking_id(id)?).await?;
+                Ok(json_response(StatusCode::OK, &booking_json(&booking)))
+            }
+            _ => Err(ApiError::MethodNotAllowed("GET")),
+        },
+        ["v1", "bookings", id, "cancel"] => match *method {
+            Method::POST => {
+                let booking =
+                    bookings::cancel_booking(store, provider, booking_id(id)?, Utc::now).await?;
+                Ok(json_response(StatusCode::OK, &booking_json(&booking)))
+            }
+            _ => Err(ApiError::MethodNotAllowed("POST")),
+        },
+        _ => Err(ApiError::NotFound("Not found".into())),
+    }
+}
+
+fn booking_id(text: &str) -> Result<BookingId, DomainError> {
+    BookingId::parse("booking id", text)
+}
+
+async fn create<S: BookingStore>(store: &S, req: &Request) -> Result<Response<Body>, ApiError> {
+    let new = dto::new_booking(json_body(req)?)?;
+    let key = idempotency_key(req)?;
+    let render = |b: &_| booking_json(b).to_string();
+    match bookings::create_booking(store, new, key.as_ref(), Utc::now(), render).await? {
+        Created::New { body, .. } => Ok(raw_json_response(StatusCode::CREATED, body)),
+        Created::Replayed { status, body } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let mut resp = raw_json_response(status, body);
+            resp.headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            Ok(resp)
+        }
+    }
+}
+
+async fn list<S: BookingStore>(store: &S, req: &Request) -> Result<Response<Body>, ApiError> {
+    let params = req.query_string_parameters();
+    let user_id = params
+        .first("user_id")
+        .ok_or_else(|| ApiError::bad_request("user_id query parameter is required"))?;
+    let user_id = UserId::parse("user_id", user_id)?;
+    let limit = match params.first("limit") {
+        None => DEFAULT_PAGE,
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=MAX_PAGE).contains(l))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("limit must be an integer from 1 to {MAX_PAGE}"))
+            })?,
+    };
+    let page = bookings::list_bookings(store, user_id, limit, params.first("cursor")).await?;
+    let items: Vec<_> = page.items.iter().map(booking_json).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "items": items, "next_cursor": page.next_cursor }),
+    ))
+}

@@ -1,0 +1,55 @@
+//! Response bodies: a booking as the API shows it.
+
+use serde_json::Value;
+
+use crate::domain::slot::{format_stored_time, format_time};
+use crate::domain::Booking;
+
+pub fn booking_json(b: &Booking) -> Value {
+    let mut v = serde_json::json!({
+        "id": b.id.to_string(),
+        "asset_id": b.asset_id.to_string(),
+        "asset_type": b.asset_type.as_str(),
+        "user_id": b.user_id.to_string(),
+        "start_time": format_time(b.slot.start()),
+        "end_time": format_time(b.slot.end()),
+        "status": b.status.as_str(),
+        "payment_status": b.payment_status.as_str(),
+        "created_at": format_stored_time(b.created_at),
+        "updated_at": format_stored_time(b.updated_at),
+    });
+    if let Some(at) = b.cancelled_at {
+        v["cancelled_at"] = Value::String(format_stored_time(at));
+    }
+    if let Some(p) = &b.payment {
+        v["payment_intent_id"] = Value::String(p.intent_id.to_string());
+        v["currency"] = Value::String(p.amount.currency.code.to_string());
+        v["amount_minor"] = Value::from(p.amount.minor);
+        if let Some(amount) = decimal(&p.amount.decimal()) {
+            v["amount"] = amount;
+        }
+        if let Some(received) = p.amount_received_minor {
+            v["amount_received_minor"] = Value::from(received);
+            let text = crate::domain::money::format_minor(received, &p.amount.currency);
+            if let Some(amount) = decimal(&text) {
+                v["amount_received"] = amount;
+            }
+        }
+        if let Some(at) = p.paid_at {
+            v["paid_at"] = Value::String(format_stored_time(at));
+        }
+        if let Some(reason) = &p.failure_reason {
+            v["payment_failure_reason"] = Value::String(reason.clone());
+        }
+        if let Some(refund) = &p.refund_id {
+            v["refund_id"] = Value::String(refund.clone());
+        }
+    }
+    v
+}
+
+/// An amount as the exact decimal JSON number the client sent (350 usd -> `3.50`), never
+/// through a float.
+fn decimal(text: &str) -> Option<Value> {
+    serde_json::from_str::<Value>(text).ok()
+}

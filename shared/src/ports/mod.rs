@@ -1,0 +1,8 @@
+//! Ports: the traits the use cases are written against. Adapters implement them for DynamoDB
+//! and Stripe (`adapters`), and in memory for tests (`adapters::memory`).
+
+pub mod payments;
+pub mod store;
+
+pub use payments::{Intent, NewIntent, PaymentProvider, ProviderError, Refund, WebhookSecrets};
+pub use store::{BookingStore, Expected, Page, PaymentWrite, ProcessedEvent, StoreError};

@@ -1,0 +1,92 @@
+//! The payment-provider port: what the use cases ask of Stripe, in domain terms.
+//!
+//! Every call that changes something carries an idempotency key chosen by the caller, with
+//! Stripe's documented semantics (<https://docs.stripe.com/api/idempotent_requests>): the first
+//! result for a key (success, or an error returned once the request began executing) is
+//! replayed for 24 hours, even if the object changed since.
+
+use std::future::Future;
+
+use crate::domain::{BookingId, IntentId, IntentStatus, Money, Secret};
+
+/// A PaymentIntent as the use cases see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intent {
+    pub id: IntentId,
+    pub status: IntentStatus,
+    /// The intent's amount and currency, in minor units as Stripe reports them.
+    pub amount_minor: i64,
+    pub currency: String,
+    pub client_secret: Option<Secret>,
+    pub amount_received: Option<i64>,
+}
+
+impl Intent {
+    /// Does this intent charge exactly `amount`?
+    pub fn has_terms(&self, amount: &Money) -> bool {
+        self.amount_minor == amount.minor && self.currency == amount.currency.code
+    }
+}
+
+/// What a new PaymentIntent is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewIntent {
+    pub amount: Money,
+    pub booking_id: BookingId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refund {
+    pub id: String,
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ProviderError {
+    /// The provider refused the request (4xx): its message is safe and useful to the client.
+    #[error("{message}")]
+    Rejected {
+        status: u16,
+        message: String,
+        code: Option<String>,
+    },
+    /// Unreachable, timed out, or 5xx after retries.
+    #[error("Stripe unavailable: {0}")]
+    Unavailable(String),
+    /// The provider answered 2xx with something we cannot read.
+    #[error("unexpected Stripe response: {0}")]
+    Protocol(String),
+    #[error("Stripe is not configured: {0}")]
+    NotConfigured(String),
+}
+
+pub trait PaymentProvider: Send + Sync {
+    fn create_intent(
+        &self,
+        intent: &NewIntent,
+        idempotency_key: &str,
+    ) -> impl Future<Output = Result<Intent, ProviderError>> + Send;
+
+    fn retrieve_intent(
+        &self,
+        id: &IntentId,
+    ) -> impl Future<Output = Result<Intent, ProviderError>> + Send;
+
+    fn cancel_intent(
+        &self,
+        id: &IntentId,
+        idempotency_key: &str,
+    ) -> impl Future<Output = Result<Intent, ProviderError>> + Send;
+
+    /// Refunds everything the intent captured.
+    fn refund_intent(
+        &self,
+        id: &IntentId,
+        idempotency_key: &str,
+    ) -> impl Future<Output = Result<Refund, ProviderError>> + Send;
+}
+
+/// Where the webhook finds the secrets Stripe signs events with (several while one is rolled).
+pub trait WebhookSecrets: Send + Sync {
+    fn webhook_secrets(&self) -> impl Future<Output = Result<Vec<Secret>, ProviderError>> + Send;
+}

@@ -1,0 +1,5 @@
+//! What every Lambda process sets up once: configuration, logging, TLS.
+
+pub mod config;
+pub mod telemetry;
+pub mod tls;
