@@ -1,0 +1,203 @@
+//! `BookingStore` in memory, with the same conditions as the DynamoDB adapter: a booking is
+//! stored only if no confirmed booking of its asset overlaps it, payment writes apply only if
+//! the booking is still as expected, and an event id is recorded at most once, in the same
+//! step as its effect.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{
+    Booking, BookingId, BookingStatus, IdempotencyRecord, Payment, PaymentStatus, UserId,
+};
+use crate::ports::{BookingStore, Expected, Page, PaymentWrite, ProcessedEvent, StoreError};
+
+#[derive(Default)]
+struct State {
+    bookings: HashMap<BookingId, Booking>,
+    idempotency: HashMap<String, IdempotencyRecord>,
+    events: HashSet<String>,
+}
+
+#[derive(Default)]
+pub struct InMemoryStore {
+    state: Mutex<State>,
+}
+
+impl InMemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Puts a booking as it is, for a test's starting point.
+    pub fn insert(&self, booking: Booking) {
+        self.lock().bookings.insert(booking.id, booking);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A test that panicked while holding the lock has failed already.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn matches(booking: &Booking, expected: &Expected) -> bool {
+    booking.payment_status == expected.payment_status
+        && booking.intent_id() == expected.intent_id.as_ref()
+        && expected.status.is_none_or(|s| booking.status == s)
+}
+
+/// As the DynamoDB update: a given payment replaces every payment attribute; none leaves them.
+fn write_payment(
+    booking: &mut Booking,
+    status: PaymentStatus,
+    payment: Option<&Payment>,
+    now: DateTime<Utc>,
+) {
+    booking.payment_status = status;
+    if let Some(p) = payment {
+        booking.payment = Some(p.clone());
+    }
+    booking.updated_at = now;
+}
+
+impl BookingStore for InMemoryStore {
+    async fn create_booking(
+        &self,
+        booking: &Booking,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if let Some(record) = idempotency {
+            if state
+                .idempotency
+                .get(&record.key)
+                .is_some_and(|r| r.is_live(Utc::now()))
+            {
+                return Err(StoreError::IdempotencyKeyTaken);
+            }
+        }
+        let overlaps = state.bookings.values().any(|b| {
+            b.asset_id == booking.asset_id
+                && b.status == BookingStatus::Confirmed
+                && booking.slot.overlaps(b.slot.start_ms(), b.slot.end_ms())
+        });
+        if overlaps {
+            return Err(StoreError::Overlap);
+        }
+        if state.bookings.contains_key(&booking.id) {
+            return Err(StoreError::Corrupt(format!(
+                "booking id {} already exists",
+                booking.id
+            )));
+        }
+        state.bookings.insert(booking.id, booking.clone());
+        if let Some(record) = idempotency {
+            state.idempotency.insert(record.key.clone(), record.clone());
+        }
+        Ok(())
+    }
+
+    async fn get_booking(&self, id: BookingId) -> Result<Option<Booking>, StoreError> {
+        Ok(self.lock().bookings.get(&id).cloned())
+    }
+
+    async fn list_user_bookings(
+        &self,
+        user_id: UserId,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Option<Page>, StoreError> {
+        // The cursor is the last item's (created_at, id), bound to the user like DynamoDB's.
+        let after = match cursor {
+            None => None,
+            Some(c) => match c.split_once('|') {
+                Some((user, rest)) if user == user_id.to_string() => Some(rest.to_string()),
+                _ => return Ok(None),
+            },
+        };
+        let state = self.lock();
+        let mut mine: Vec<&Booking> = state
+            .bookings
+            .values()
+            .filter(|b| b.user_id == user_id)
+            .collect();
+        let sort_key = |b: &Booking| format!("{}#{}", b.created_at.to_rfc3339(), b.id);
+        mine.sort_by_key(|b| std::cmp::Reverse(sort_key(b)));
+        let items: Vec<Booking> = mine
+            .into_iter()
+            .filter(|b| after.as_ref().is_none_or(|a| sort_key(b) < *a))
+            .take(limit as usize)
+            .cloned()
+            .collect();
+        let next_cursor = (items.len() == limit as usize)
+            .then(|| items.last().map(|b| format!("{user_id}|{}", sort_key(b))))
+            .flatten();
+        Ok(Some(Page { items, next_cursor }))
+    }
+
+    async fn cancel_booking(
+        &self,
+        booking: &Booking,
+        now: DateTime<Utc>,
+        payment_status: PaymentStatus,
+        payment: Option<&Payment>,
+    ) -> Result<bool, StoreError> {
+        let expected = Expected {
+            status: Some(BookingStatus::Confirmed),
+            ..Expected::from_booking(booking)
+        };
+        let mut state = self.lock();
+        let Some(current) = state.bookings.get_mut(&booking.id) else {
+            return Ok(false);
+        };
+        if !matches(current, &expected) {
+            return Ok(false);
+        }
+        write_payment(current, payment_status, payment, now);
+        current.status = BookingStatus::Cancelled;
+        current.cancelled_at = Some(now);
+        Ok(true)
+    }
+
+    async fn update_payment(
+        &self,
+        booking_id: BookingId,
+        expected: &Expected,
+        payment_status: PaymentStatus,
+        payment: &Payment,
+        event: Option<&ProcessedEvent>,
+        now: DateTime<Utc>,
+    ) -> Result<PaymentWrite, StoreError> {
+        let mut state = self.lock();
+        if let Some(event) = event {
+            if state.events.contains(&event.event_id) {
+                return Ok(PaymentWrite::Duplicate);
+            }
+        }
+        let Some(current) = state.bookings.get_mut(&booking_id) else {
+            return Ok(PaymentWrite::Conflict);
+        };
+        if !matches(current, expected) {
+            return Ok(PaymentWrite::Conflict);
+        }
+        write_payment(current, payment_status, Some(payment), now);
+        if let Some(event) = event {
+            state.events.insert(event.event_id.clone());
+        }
+        Ok(PaymentWrite::Written)
+    }
+
+    async fn event_processed(&self, event_id: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().events.contains(event_id))
+    }
+
+    async fn get_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .idempotency
+            .get(key)
+            .filter(|r| r.is_live(Utc::now()))
+            .cloned())
+    }
+}
