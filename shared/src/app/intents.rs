@@ -126,14 +126,17 @@ async fn settle<S: BookingStore, P: PaymentProvider>(
     {
         PaymentWrite::Written => Ok(Some(intent)),
         PaymentWrite::Conflict | PaymentWrite::Duplicate => {
-            // Someone else attached an intent first. On real Stripe it is usually this very
-            // intent (same idempotency key); otherwise ours must not stay payable.
-            let now_attached = store
-                .get_booking(booking.id)
-                .await?
-                .and_then(|b| b.payment)
-                .map(|p| p.intent_id);
-            if now_attached.as_ref() != Some(&intent.id) {
+            // The booking moved. If a racer attached this very intent (same idempotency key),
+            // or the booking still has the intent ours replaces (only its payment status moved,
+            // say a webhook event for the old intent), the next round asks Stripe with the same
+            // key and gets this intent back: cancelling it would make Stripe replay a cancelled
+            // intent. Otherwise nobody will be given ours, and it must not stay payable.
+            let now = store.get_booking(booking.id).await?;
+            let reused = now.as_ref().is_some_and(|b| {
+                b.intent_id() == Some(&intent.id)
+                    || (b.status == BookingStatus::Confirmed && b.intent_id() == replaces.as_ref())
+            });
+            if !reused {
                 release(provider, &intent.id).await;
             }
             Ok(None)

@@ -168,7 +168,6 @@ async fn a_racer_with_another_amount_that_attaches_first_leaves_one_payable_inte
 /// Issue 12's first failure: the old intent's `payment_intent.canceled` event changes the
 /// booking between Stripe's create and the conditional write.
 #[tokio::test]
-#[ignore = "bug: the losing round releases the intent its next round replays"]
 async fn a_webhook_event_between_stripes_create_and_the_booking_write() {
     let w = World::new();
     let id = w.booking();
