@@ -10,24 +10,12 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::AppError;
 use crate::domain::payment::transition;
-use crate::domain::{BookingId, IntentEvent, IntentId, PaymentStatus};
-use crate::ports::{BookingStore, Expected, PaymentWrite, ProcessedEvent};
+use crate::domain::{IntentEvent, PaymentStatus};
+use crate::ports::{BookingStore, Expected, IntentEventIn, PaymentWrite, ProcessedEvent};
 
 /// Stripe retries for up to 3 days; remembering events for a week covers every redelivery.
 pub const EVENT_RETENTION: Duration = Duration::days(7);
 const MAX_ROUNDS: u32 = 6;
-
-/// A PaymentIntent event, read from Stripe's payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IntentEventIn {
-    pub event_id: String,
-    /// Stripe's `created` (Unix seconds).
-    pub created: i64,
-    pub event_type: String,
-    pub intent_id: IntentId,
-    pub booking_id: BookingId,
-    pub change: IntentEvent,
-}
 
 /// What happened to an event.
 #[derive(Debug, Clone, PartialEq, Eq)]

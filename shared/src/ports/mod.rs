@@ -4,5 +4,7 @@
 pub mod payments;
 pub mod store;
 
-pub use payments::{Intent, NewIntent, PaymentProvider, ProviderError, Refund, WebhookSecrets};
+pub use payments::{
+    Intent, IntentEventIn, NewIntent, PaymentProvider, ProviderError, Refund, WebhookSecrets,
+};
 pub use store::{BookingStore, Expected, Page, PaymentWrite, ProcessedEvent, StoreError};

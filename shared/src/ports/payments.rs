@@ -7,7 +7,7 @@
 
 use std::future::Future;
 
-use crate::domain::{BookingId, IntentId, IntentStatus, Money, Secret};
+use crate::domain::{BookingId, IntentEvent, IntentId, IntentStatus, Money, Secret};
 
 /// A PaymentIntent as the use cases see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +26,18 @@ impl Intent {
     pub fn has_terms(&self, amount: &Money) -> bool {
         self.amount_minor == amount.minor && self.currency == amount.currency.code
     }
+}
+
+/// A PaymentIntent event, as the provider delivers it (the webhook, or a listing of events).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntentEventIn {
+    pub event_id: String,
+    /// Stripe's `created` (Unix seconds).
+    pub created: i64,
+    pub event_type: String,
+    pub intent_id: IntentId,
+    pub booking_id: BookingId,
+    pub change: IntentEvent,
 }
 
 /// What a new PaymentIntent is for.

@@ -2,8 +2,8 @@
 
 use serde::Deserialize;
 
-use crate::app::events::IntentEventIn;
 use crate::domain::{BookingId, IntentEvent, IntentId};
+use crate::ports::IntentEventIn;
 
 #[derive(Debug, Deserialize)]
 struct Event {

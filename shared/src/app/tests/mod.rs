@@ -10,7 +10,6 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use crate::adapters::memory::{FakeStripe, InMemoryStore};
-use crate::app::events::IntentEventIn;
 use crate::app::intents::create_intent;
 use crate::app::AppError;
 use crate::domain::money::currency;
@@ -18,6 +17,7 @@ use crate::domain::slot::parse_time;
 use crate::domain::{
     AssetId, AssetType, Booking, BookingId, IntentEvent, IntentId, Money, NewBooking, Slot, UserId,
 };
+use crate::ports::IntentEventIn;
 use crate::ports::{BookingStore, Intent};
 
 /// A store and a Stripe, shared with hooks that play racers and webhook deliveries.
