@@ -3,7 +3,7 @@
 
 Writes shared/tests/fixtures/stripe_signature_vectors.json, which
 shared/tests/stripe_signature_vectors.rs replays against
-shared::webhook_signature::{verify, sign}.
+shared::adapters::stripe::signature::{verify, sign}.
 
 Regenerate (from the repository root, after `make tools` has built the venv):
 
@@ -20,7 +20,7 @@ Both halves come from the library:
   "<ExceptionClass>: <message>" of what it raised.
 
 Where our verifier deliberately differs from stripe-python (see the module doc of
-shared/src/webhook_signature.rs), the vector carries `"rust_expected": "ok" | "error"` and a
+shared/src/adapters/stripe/signature.rs), the vector carries `"rust_expected": "ok" | "error"` and a
 `"deviation"` explaining why; the Rust test checks those vectors against `rust_expected` and all
 others against `expected`. The one payload that is not UTF-8 cannot be signed by stripe-python
 (it signs `str`), so its signature is plain HMAC-SHA256 over the raw bytes, which is what

@@ -77,8 +77,8 @@ ENVIRONMENT = {
     },
 }
 
-# Mirrors `ensure_tables` in shared/src/dynamo.rs, which creates the local stack's tables (named
-# by the defaults of `Tables::from_env` in shared/src/config.rs). The events table is the one
+# Mirrors `ensure_tables` in local/src/tables.rs, which creates the local stack's tables (named
+# by the defaults of `Tables::from_env` in shared/src/runtime/config.rs). The events table is the one
 # the webhook dedupes Stripe event ids in. Keep the two in step: a key the code expects and the
 # template does not create fails on AWS only.
 RUST_TABLES = {
