@@ -166,6 +166,10 @@ async fn settle_payment<P: PaymentProvider>(
                 Ok(_) => Ok(Some((PaymentStatus::Canceled, Some(payment)))),
                 // Paid or cancelled in the meantime: look again.
                 Err(ProviderError::Rejected { .. }) => Ok(None),
+                Err(ProviderError::KeyInUse) => {
+                    super::intents::pause_for_key_in_use().await;
+                    Ok(None)
+                }
                 Err(err) => Err(err.into()),
             }
         }

@@ -79,6 +79,10 @@ async fn settle<S: BookingStore, P: PaymentProvider>(
                         return match err {
                             // It moved (paid, or cancelled by a racer): look again.
                             ProviderError::Rejected { .. } => Ok(None),
+                            ProviderError::KeyInUse => {
+                                pause_for_key_in_use().await;
+                                Ok(None)
+                            }
                             other => Err(other.into()),
                         };
                     }
@@ -107,7 +111,16 @@ async fn settle<S: BookingStore, P: PaymentProvider>(
         amount: *amount,
         booking_id: booking.id,
     };
-    let intent = provider.create_intent(&new, &key).await?;
+    let intent = match provider.create_intent(&new, &key).await {
+        Ok(intent) => intent,
+        // A racer's request with this very key is still running at Stripe: its answer will be
+        // saved under the key, so wait for it and decide again.
+        Err(ProviderError::KeyInUse) => {
+            pause_for_key_in_use().await;
+            return Ok(None);
+        }
+        Err(err) => return Err(err.into()),
+    };
     let payment = Payment::new(intent.id.clone(), *amount);
     let expected = Expected {
         status: Some(BookingStatus::Confirmed),
@@ -142,6 +155,13 @@ async fn settle<S: BookingStore, P: PaymentProvider>(
             Ok(None)
         }
     }
+}
+
+/// How long to let a racer's request finish at Stripe before asking again with its key
+/// (jittered, so racers do not come back in step).
+pub(super) async fn pause_for_key_in_use() {
+    let jitter = (uuid::Uuid::new_v4().as_u128() % 100) as u64;
+    tokio::time::sleep(std::time::Duration::from_millis(150 + jitter)).await;
 }
 
 /// Cancels an intent nobody will be given. Failing here leaves an unreachable intent (its

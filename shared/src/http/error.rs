@@ -122,10 +122,63 @@ impl From<ProviderError> for ApiError {
                 tracing::error!(%reason, "unexpected Stripe response");
                 Self::BadGateway("Unexpected response from the payment provider".into())
             }
+            ProviderError::Unauthorized { status } => {
+                // Our configuration, not the client's request: never Stripe's text, which can
+                // quote part of the key.
+                tracing::error!(
+                    status,
+                    "Stripe refused our API key: revoked, rolled or missing a permission"
+                );
+                Self::Internal("Payments are misconfigured".into())
+            }
+            ProviderError::RateLimited => {
+                tracing::warn!("Stripe rate limit reached after retries");
+                Self::ServiceUnavailable("Payment provider is busy; please retry".into())
+            }
+            ProviderError::KeyInUse => Self::ServiceUnavailable(
+                "The booking is busy with concurrent payment requests; please retry".into(),
+            ),
+            ProviderError::KeyReused => {
+                tracing::error!("Stripe idempotency key reused with other parameters");
+                Self::Internal("The payment request could not be made".into())
+            }
             ProviderError::NotConfigured(reason) => {
                 tracing::error!(%reason, "Stripe not configured");
                 Self::Internal("Payments are not configured".into())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(err: ProviderError) -> (u16, String) {
+        let api = ApiError::from(err);
+        (api.status().as_u16(), api.to_string())
+    }
+
+    #[test]
+    fn provider_errors_by_kind() {
+        let own = ProviderError::Rejected {
+            status: 400,
+            message: "Amount must be at least $0.50 usd".into(),
+            code: Some("amount_too_small".into()),
+        };
+        assert_eq!(
+            answer(own),
+            (400, "Amount must be at least $0.50 usd".into())
+        );
+        for status in [401, 403] {
+            assert_eq!(
+                answer(ProviderError::Unauthorized { status }),
+                (500, "Payments are misconfigured".into())
+            );
+        }
+        assert_eq!(answer(ProviderError::RateLimited).0, 503);
+        assert_eq!(answer(ProviderError::KeyInUse).0, 503);
+        assert_eq!(answer(ProviderError::KeyReused).0, 500);
+        assert_eq!(answer(ProviderError::Unavailable("x".into())).0, 502);
     }
 }

@@ -55,13 +55,30 @@ pub struct Refund {
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum ProviderError {
-    /// The provider refused the request (4xx): its message is safe and useful to the client.
+    /// The provider refused the request itself (amount below the account's minimum, an
+    /// unsupported currency, an intent in the wrong state): its message is safe and useful to
+    /// the client.
     #[error("{message}")]
     Rejected {
         status: u16,
         message: String,
         code: Option<String>,
     },
+    /// Our key was refused (401) or lacks a permission (403): revoked, rolled, or restricted.
+    /// The provider's message is not kept: Stripe's can quote part of the key.
+    #[error("Stripe refused our credentials ({status})")]
+    Unauthorized { status: u16 },
+    /// Still rate limited (429) after the client's retries.
+    #[error("Stripe rate limit reached")]
+    RateLimited,
+    /// 409 `idempotency_key_in_use`: the first request with this key is still running. Nothing
+    /// was saved; the same request can be sent again shortly.
+    #[error("the idempotency key is in use by a concurrent request")]
+    KeyInUse,
+    /// 400 `idempotency_error`: the key was first used with other parameters or on another
+    /// endpoint. Our keys are derived from the parameters, so this is our bug.
+    #[error("idempotency key reused with other parameters")]
+    KeyReused,
     /// Unreachable, timed out, or 5xx after retries.
     #[error("Stripe unavailable: {0}")]
     Unavailable(String),

@@ -185,13 +185,13 @@ impl FakeStripe {
                 });
                 match state.keys.get(key) {
                     Some(entry) if entry.request != request => {
-                        return Err(rejected(400, "idempotency_error", "Keys for idempotent requests can only be used with the same parameters they were first used with."));
+                        return Err(ProviderError::KeyReused);
                     }
                     Some(KeyEntry {
                         state: KeyState::InFlight,
                         ..
                     }) => {
-                        return Err(rejected(409, "idempotency_key_in_use", "There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice, and the other request is still going through)."));
+                        return Err(ProviderError::KeyInUse);
                     }
                     Some(KeyEntry {
                         state: KeyState::Done(saved),
@@ -218,8 +218,10 @@ impl FakeStripe {
             };
             if let Some(key) = key {
                 let saved = match &result {
-                    Err(ProviderError::Rejected { status: 409, .. })
-                    | Err(ProviderError::Unavailable(_)) => None,
+                    Err(ProviderError::KeyInUse)
+                    | Err(ProviderError::Rejected { status: 409, .. })
+                    | Err(ProviderError::Unavailable(_))
+                    | Err(ProviderError::RateLimited) => None,
                     _ => Some(KeyState::Done(result.clone())),
                 };
                 match saved {

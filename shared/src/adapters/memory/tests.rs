@@ -57,9 +57,9 @@ async fn other_parameters_or_another_endpoint_with_a_key_are_400() {
         .create_intent(&new_intent("4.50"), "k")
         .await
         .unwrap_err();
-    assert_eq!(code(&err), (400, "idempotency_error"));
+    assert_eq!(err, ProviderError::KeyReused);
     let err = stripe.cancel_intent(&pi.id, "k").await.unwrap_err();
-    assert_eq!(code(&err), (400, "idempotency_error"));
+    assert_eq!(err, ProviderError::KeyReused);
 }
 
 #[tokio::test]
@@ -77,7 +77,7 @@ async fn a_key_in_use_is_409_and_not_saved() {
                     .create_intent(&new_intent("3.50"), "k")
                     .await
                     .unwrap_err();
-                *seen_in.lock().unwrap() = Some(code(&err).0);
+                *seen_in.lock().unwrap() = Some(err);
             })
         }),
     );
@@ -85,7 +85,7 @@ async fn a_key_in_use_is_409_and_not_saved() {
         .create_intent(&new_intent("3.50"), "k")
         .await
         .unwrap();
-    assert_eq!(*seen.lock().unwrap(), Some(409));
+    assert_eq!(*seen.lock().unwrap(), Some(ProviderError::KeyInUse));
     // The 409 saved nothing: the key still replays the first request's intent.
     let again = stripe
         .create_intent(&new_intent("3.50"), "k")

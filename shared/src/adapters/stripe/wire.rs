@@ -50,6 +50,8 @@ pub(super) fn error_from(status: StatusCode, body: &[u8]) -> ProviderError {
     }
     #[derive(Deserialize)]
     struct Inner {
+        #[serde(default, rename = "type")]
+        kind: Option<String>,
         #[serde(default)]
         message: Option<String>,
         #[serde(default)]
@@ -58,7 +60,25 @@ pub(super) fn error_from(status: StatusCode, body: &[u8]) -> ProviderError {
     if status.is_server_error() {
         return ProviderError::Unavailable(format!("Stripe answered {}", status.as_u16()));
     }
+    // Stripe's error types and codes: https://docs.stripe.com/error-codes and
+    // https://docs.stripe.com/api/errors (401 invalid key, 403 missing permission, 429 rate
+    // limit, 409 idempotency_key_in_use, type idempotency_error).
+    if matches!(status.as_u16(), 401 | 403) {
+        return ProviderError::Unauthorized {
+            status: status.as_u16(),
+        };
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return ProviderError::RateLimited;
+    }
     let parsed = serde_json::from_slice::<Envelope>(body).ok();
+    let code = parsed.as_ref().and_then(|e| e.error.code.as_deref());
+    if status == StatusCode::CONFLICT && code == Some("idempotency_key_in_use") {
+        return ProviderError::KeyInUse;
+    }
+    if parsed.as_ref().and_then(|e| e.error.kind.as_deref()) == Some("idempotency_error") {
+        return ProviderError::KeyReused;
+    }
     let message = parsed
         .as_ref()
         .and_then(|e| e.error.message.clone())
@@ -108,6 +128,35 @@ mod tests {
             error_from(StatusCode::BAD_GATEWAY, b""),
             ProviderError::Unavailable(_)
         ));
+    }
+
+    #[test]
+    fn errors_are_sorted_by_whose_they_are() {
+        let revoked = br#"{"error":{"type":"invalid_request_error","message":"Invalid API Key provided: sk_test_****abcd"}}"#;
+        for status in [StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN] {
+            let err = error_from(status, revoked);
+            assert_eq!(
+                err,
+                ProviderError::Unauthorized {
+                    status: status.as_u16()
+                }
+            );
+            assert!(!format!("{err} {err:?}").contains("sk_test"));
+        }
+        assert_eq!(
+            error_from(StatusCode::TOO_MANY_REQUESTS, b"{}"),
+            ProviderError::RateLimited
+        );
+        let in_use = br#"{"error":{"type":"invalid_request_error","code":"idempotency_key_in_use","message":"There is currently another in-progress request using this Idempotent Key"}}"#;
+        assert_eq!(
+            error_from(StatusCode::CONFLICT, in_use),
+            ProviderError::KeyInUse
+        );
+        let reused = br#"{"error":{"type":"idempotency_error","message":"Keys for idempotent requests can only be used with the same parameters they were first used with."}}"#;
+        assert_eq!(
+            error_from(StatusCode::BAD_REQUEST, reused),
+            ProviderError::KeyReused
+        );
     }
 
     #[test]

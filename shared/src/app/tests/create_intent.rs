@@ -222,3 +222,34 @@ async fn an_idempotent_replay_of_an_intent_cancelled_since() {
         handed_out.id
     );
 }
+
+/// Issue 12: Stripe answers 409 `idempotency_key_in_use` to a request whose key's first request
+/// is still running. That is ours to wait out, never the client's error.
+#[tokio::test]
+async fn a_racer_that_meets_the_key_in_use_waits_for_the_first_answer() {
+    let w = World::new();
+    let id = w.booking();
+    let out = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let (racer, slot) = (w.clone(), out.clone());
+    w.stripe.on(
+        Call::Create,
+        When::During,
+        Box::new(move || {
+            Box::pin(async move {
+                let task = tokio::spawn(async move { racer.pay(id, "3.50").await });
+                // Let the racer reach Stripe while this request still holds the key.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                *slot.lock().unwrap() = Some(task);
+            })
+        }),
+    );
+    let ours = w.pay(id, "3.50").await.unwrap();
+    let task = out.lock().unwrap().take().unwrap();
+    let theirs = task.await.unwrap().unwrap();
+    assert_eq!(theirs.id, ours.id);
+    assert!(
+        w.stripe.calls(Call::Create) >= 2,
+        "the racer met the key in use"
+    );
+    assert_eq!(w.stripe.intents().len(), 1);
+}
