@@ -213,3 +213,33 @@ async fn gives_up_after_three_attempts_and_never_leaks_the_key() {
         .unwrap_err();
     assert!(matches!(err, StripeError::Unavailable(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn an_answer_replayed_for_a_key_is_marked() {
+    let (base, _) = scripted(vec![
+        http("200 OK", "", INTENT),
+        http("200 OK", "idempotent-replayed: true\r\n", INTENT),
+    ])
+    .await;
+    let stripe = client(&base);
+    let first = stripe.create_intent(&new_intent(), "k").await.unwrap();
+    let again = stripe.create_intent(&new_intent(), "k").await.unwrap();
+    assert!(!first.replayed);
+    assert!(again.replayed);
+}
+
+#[tokio::test]
+async fn a_revoked_key_never_shows_in_the_error() {
+    let (base, _) = scripted(vec![http(
+        "401 Unauthorized",
+        "",
+        r#"{"error":{"type":"invalid_request_error","message":"Invalid API Key provided: sk_test_****test"}}"#,
+    )])
+    .await;
+    let err = client(&base)
+        .create_intent(&new_intent(), "k")
+        .await
+        .unwrap_err();
+    assert_eq!(err, StripeError::Unauthorized { status: 401 });
+    assert!(!format!("{err} {err:?}").contains("sk_test"));
+}

@@ -21,6 +21,9 @@ use crate::ports::{
 
 /// Rounds of read-decide-write before answering "busy, retry".
 const MAX_ROUNDS: u32 = 6;
+/// Replayed dead intents stepped over in one round (each makes the key longer; Stripe keys
+/// hold 255 characters and intent ids about 30).
+const MAX_DEAD_REPLAYS: u32 = 3;
 
 /// Returns a payable intent for the booking, for exactly `amount`, with its client_secret.
 pub async fn create_intent<S: BookingStore, P: PaymentProvider>(
@@ -106,20 +109,8 @@ async fn settle<S: BookingStore, P: PaymentProvider>(
         }
     };
 
-    let key = intent_key(booking.id, replaces.as_ref(), amount);
-    let new = NewIntent {
-        amount: *amount,
-        booking_id: booking.id,
-    };
-    let intent = match provider.create_intent(&new, &key).await {
-        Ok(intent) => intent,
-        // A racer's request with this very key is still running at Stripe: its answer will be
-        // saved under the key, so wait for it and decide again.
-        Err(ProviderError::KeyInUse) => {
-            pause_for_key_in_use().await;
-            return Ok(None);
-        }
-        Err(err) => return Err(err.into()),
+    let Some(intent) = create_payable(provider, booking, replaces.as_ref(), amount).await? else {
+        return Ok(None);
     };
     let payment = Payment::new(intent.id.clone(), *amount);
     let expected = Expected {
@@ -155,6 +146,49 @@ async fn settle<S: BookingStore, P: PaymentProvider>(
             Ok(None)
         }
     }
+}
+
+/// Creates the intent that replaces `replaces`, under the deterministic key (so racers and
+/// retries share one), and makes sure it is payable now: Stripe replays the first answer for a
+/// key for 24 hours even if the intent was cancelled since, so a replayed answer is checked,
+/// and a dead one is stepped over with a key naming it (still the same for every racer).
+/// `None`: a racer holds the key; decide again.
+async fn create_payable<P: PaymentProvider>(
+    provider: &P,
+    booking: &Booking,
+    replaces: Option<&IntentId>,
+    amount: &Money,
+) -> Result<Option<Intent>, AppError> {
+    let new = NewIntent {
+        amount: *amount,
+        booking_id: booking.id,
+    };
+    let mut key = intent_key(booking.id, replaces, amount);
+    for _ in 0..MAX_DEAD_REPLAYS {
+        let intent = match provider.create_intent(&new, &key).await {
+            Ok(intent) => intent,
+            // A racer's request with this very key is still running at Stripe: its answer will
+            // be saved under the key, so wait for it and decide again.
+            Err(ProviderError::KeyInUse) => {
+                pause_for_key_in_use().await;
+                return Ok(None);
+            }
+            Err(err) => return Err(err.into()),
+        };
+        if !intent.replayed {
+            return Ok(Some(intent));
+        }
+        let now = provider.retrieve_intent(&intent.id).await?;
+        if now.status.is_payable() && now.client_secret.is_some() {
+            return Ok(Some(now));
+        }
+        tracing::info!(booking_id = %booking.id, payment_intent_id = %intent.id,
+            status = now.status.as_str(), "Stripe replayed an intent that is no longer payable");
+        key = format!("{key}-not-{}", intent.id);
+    }
+    Err(AppError::Busy(
+        "The booking is busy with concurrent payment requests; please retry".into(),
+    ))
 }
 
 /// How long to let a racer's request finish at Stripe before asking again with its key

@@ -19,6 +19,9 @@ pub struct Intent {
     pub currency: String,
     pub client_secret: Option<Secret>,
     pub amount_received: Option<i64>,
+    /// Stripe answered with the saved response for an idempotency key: the intent as it was
+    /// when first created, which may have changed (been cancelled) since.
+    pub replayed: bool,
 }
 
 impl Intent {

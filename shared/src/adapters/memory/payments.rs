@@ -173,7 +173,7 @@ impl FakeStripe {
         key: Option<&str>,
         request: String,
         execute: impl FnOnce(&mut State) -> Result<Saved, ProviderError>,
-    ) -> Result<Saved, ProviderError> {
+    ) -> Result<(Saved, bool), ProviderError> {
         self.run_hooks(call, When::Before).await;
         {
             let mut state = self.lock();
@@ -196,7 +196,7 @@ impl FakeStripe {
                     Some(KeyEntry {
                         state: KeyState::Done(saved),
                         ..
-                    }) => return saved.clone(),
+                    }) => return saved.clone().map(|s| (s, true)),
                     None => {
                         let entry = KeyEntry {
                             request: request.clone(),
@@ -238,14 +238,14 @@ impl FakeStripe {
             result
         };
         self.run_hooks(call, When::After).await;
-        result
+        result.map(|s| (s, false))
     }
 }
 
-fn intent_of(saved: Result<Saved, ProviderError>) -> Result<Intent, ProviderError> {
+fn intent_of(saved: Result<(Saved, bool), ProviderError>) -> Result<Intent, ProviderError> {
     match saved? {
-        Saved::Intent(i) => Ok(i),
-        Saved::Refund(_) => Err(ProviderError::Protocol("a refund, not an intent".into())),
+        (Saved::Intent(i), replayed) => Ok(Intent { replayed, ..i }),
+        (Saved::Refund(_), _) => Err(ProviderError::Protocol("a refund, not an intent".into())),
     }
 }
 
@@ -278,6 +278,7 @@ impl PaymentProvider for FakeStripe {
                     amount_minor: new.amount.minor,
                     currency: new.amount.currency.code.to_string(),
                     amount_received: None,
+                    replayed: false,
                 };
                 state.intents.insert(id, intent.clone());
                 Ok(Saved::Intent(intent))
@@ -353,7 +354,7 @@ impl PaymentProvider for FakeStripe {
                 Ok(Saved::Refund(refund))
             })
             .await;
-        match saved? {
+        match saved?.0 {
             Saved::Refund(r) => Ok(r),
             Saved::Intent(_) => Err(ProviderError::Protocol("an intent, not a refund".into())),
         }

@@ -116,7 +116,7 @@ impl StripeClient {
         path: &str,
         form: &[(&str, String)],
         idempotency_key: Option<&str>,
-    ) -> Result<T, ProviderError> {
+    ) -> Result<Answer<T>, ProviderError> {
         let keys = self.keys().await?;
         let url = format!("{}{}", self.base, path);
         let body = form_urlencoded::Serializer::new(String::new())
@@ -149,6 +149,12 @@ impl StripeClient {
                 }
             };
             let status = resp.status();
+            // Stripe marks an answer replayed for an idempotency key (stripe-go reads it into
+            // `APIResponse.IdempotentReplayed`): the saved body, as it was then.
+            let replayed = resp
+                .headers()
+                .get("idempotent-replayed")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
             let should_retry = resp
                 .headers()
                 .get("stripe-should-retry")
@@ -162,8 +168,9 @@ impl StripeClient {
                 }
             };
             if status.is_success() {
-                return serde_json::from_slice(&bytes)
-                    .map_err(|e| ProviderError::Protocol(format!("{path}: {e}")));
+                let value = serde_json::from_slice(&bytes)
+                    .map_err(|e| ProviderError::Protocol(format!("{path}: {e}")))?;
+                return Ok(Answer { value, replayed });
             }
             last_error = wire::error_from(status, &bytes);
             let retry = should_retry
@@ -174,6 +181,20 @@ impl StripeClient {
             }
         }
         Err(last_error)
+    }
+}
+
+/// A 2xx answer, and whether Stripe replayed it for an idempotency key.
+struct Answer<T> {
+    value: T,
+    replayed: bool,
+}
+
+impl Answer<wire::PaymentIntent> {
+    fn into_intent(self) -> Result<Intent, ProviderError> {
+        let mut intent = self.value.into_port()?;
+        intent.replayed = self.replayed;
+        Ok(intent)
     }
 }
 
@@ -189,21 +210,21 @@ impl PaymentProvider for StripeClient {
             ("metadata[booking_id]", intent.booking_id.to_string()),
             ("payment_method_types[]", "card".to_string()),
         ];
-        let pi: wire::PaymentIntent = self
-            .call(
-                Method::POST,
-                "/v1/payment_intents",
-                &form,
-                Some(idempotency_key),
-            )
-            .await?;
-        pi.into_port()
+        self.call(
+            Method::POST,
+            "/v1/payment_intents",
+            &form,
+            Some(idempotency_key),
+        )
+        .await?
+        .into_intent()
     }
 
     async fn retrieve_intent(&self, id: &IntentId) -> Result<Intent, ProviderError> {
         let path = format!("/v1/payment_intents/{id}");
-        let pi: wire::PaymentIntent = self.call(Method::GET, &path, &[], None).await?;
-        pi.into_port()
+        self.call(Method::GET, &path, &[], None)
+            .await?
+            .into_intent()
     }
 
     async fn cancel_intent(
@@ -212,10 +233,9 @@ impl PaymentProvider for StripeClient {
         idempotency_key: &str,
     ) -> Result<Intent, ProviderError> {
         let path = format!("/v1/payment_intents/{id}/cancel");
-        let pi: wire::PaymentIntent = self
-            .call(Method::POST, &path, &[], Some(idempotency_key))
-            .await?;
-        pi.into_port()
+        self.call(Method::POST, &path, &[], Some(idempotency_key))
+            .await?
+            .into_intent()
     }
 
     async fn refund_intent(
@@ -226,7 +246,8 @@ impl PaymentProvider for StripeClient {
         let form = vec![("payment_intent", id.to_string())];
         let refund: wire::Refund = self
             .call(Method::POST, "/v1/refunds", &form, Some(idempotency_key))
-            .await?;
+            .await?
+            .value;
         Ok(Refund {
             id: refund.id,
             status: refund.status,

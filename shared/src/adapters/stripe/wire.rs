@@ -32,6 +32,7 @@ impl PaymentIntent {
             currency: self.currency,
             client_secret: self.client_secret,
             amount_received: self.amount_received,
+            replayed: false,
         })
     }
 }

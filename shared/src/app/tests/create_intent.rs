@@ -198,7 +198,6 @@ async fn a_webhook_event_between_stripes_create_and_the_booking_write() {
 /// release whose write lost, or in the Dashboard): the answer must still be an intent the
 /// driver can pay.
 #[tokio::test]
-#[ignore = "bug, left for the payments issue (#12): a replayed create hands out an intent cancelled since"]
 async fn an_idempotent_replay_of_an_intent_cancelled_since() {
     let w = World::new();
     let id = w.booking();
