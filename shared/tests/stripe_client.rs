@@ -243,3 +243,78 @@ async fn a_revoked_key_never_shows_in_the_error() {
     assert_eq!(err, StripeError::Unauthorized { status: 401 });
     assert!(!format!("{err} {err:?}").contains("sk_test"));
 }
+
+/// The stored secret as a test controls it: what `read` returns, and how often it was read.
+struct RotatingSecret {
+    keys: Arc<Mutex<Vec<&'static str>>>,
+    reads: Arc<Mutex<u32>>,
+}
+
+impl shared::adapters::stripe::SecretReader for RotatingSecret {
+    fn read(&self) -> futures::future::BoxFuture<'_, Result<String, String>> {
+        Box::pin(async move {
+            *self.reads.lock().unwrap() += 1;
+            let mut keys = self.keys.lock().unwrap();
+            let key = if keys.len() > 1 {
+                keys.remove(0)
+            } else {
+                keys[0]
+            };
+            Ok(format!(
+                r#"{{"secret_key":"{key}","webhook_secrets":["whsec_x"]}}"#
+            ))
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_rolled_key_is_read_again_after_a_401_and_used() {
+    let revoked =
+        r#"{"error":{"type":"invalid_request_error","message":"Invalid API Key provided"}}"#;
+    let (base, seen) = scripted(vec![
+        http("401 Unauthorized", "", revoked),
+        http("200 OK", "", INTENT),
+    ])
+    .await;
+    let reads = Arc::new(Mutex::new(0));
+    let stripe = StripeClient::with_secret_reader(
+        base,
+        Box::new(RotatingSecret {
+            keys: Arc::new(Mutex::new(vec!["sk_test_old", "sk_test_new"])),
+            reads: reads.clone(),
+        }),
+    );
+    let pi = stripe.create_intent(&new_intent(), "k").await.unwrap();
+    assert_eq!(pi.id.as_str(), "pi_123");
+    let seen = seen.lock().unwrap();
+    assert!(seen[0].to_ascii_lowercase().contains("bearer sk_test_old"));
+    assert!(seen[1].to_ascii_lowercase().contains("bearer sk_test_new"));
+    assert!(seen[1].to_ascii_lowercase().contains("idempotency-key: k"));
+    assert_eq!(*reads.lock().unwrap(), 2);
+}
+
+#[tokio::test]
+async fn a_revoked_key_that_did_not_change_is_not_retried_and_not_read_again_soon() {
+    let revoked =
+        r#"{"error":{"type":"invalid_request_error","message":"Invalid API Key provided"}}"#;
+    let (base, seen) = scripted(vec![
+        http("401 Unauthorized", "", revoked),
+        http("401 Unauthorized", "", revoked),
+    ])
+    .await;
+    let reads = Arc::new(Mutex::new(0));
+    let stripe = StripeClient::with_secret_reader(
+        base,
+        Box::new(RotatingSecret {
+            keys: Arc::new(Mutex::new(vec!["sk_test_same"])),
+            reads: reads.clone(),
+        }),
+    );
+    for _ in 0..2 {
+        let err = stripe.create_intent(&new_intent(), "k").await.unwrap_err();
+        assert_eq!(err, StripeError::Unauthorized { status: 401 });
+    }
+    assert_eq!(seen.lock().unwrap().len(), 2, "one request per call");
+    // The first read, one read again after the first 401, none after the second (too soon).
+    assert_eq!(*reads.lock().unwrap(), 2);
+}

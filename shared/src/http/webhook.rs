@@ -57,30 +57,42 @@ async fn receive<S: BookingStore, W: WebhookSecrets>(
     if body.len() > MAX_EVENT_BYTES {
         return Err(ApiError::PayloadTooLarge);
     }
-    let secrets: Vec<String> = secrets
-        .webhook_secrets()
-        .await?
-        .iter()
-        .map(|s| s.expose().to_string())
-        .collect();
-    if secrets.is_empty() {
-        // Answer 5xx so Stripe keeps the event until the secret is configured.
-        tracing::error!("no webhook signing secret configured");
-        return Err(ApiError::Internal("Webhook is not configured".into()));
-    }
     let header = req
         .headers()
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
-    if let Err(reason) = signature::verify(
-        body,
-        header,
-        &secrets,
-        now.timestamp(),
-        DEFAULT_TOLERANCE_SECS,
-    ) {
-        tracing::warn!(%reason, "webhook signature rejected");
-        return Err(ApiError::bad_request("Invalid signature"));
+    let check = |known: Vec<crate::domain::Secret>| {
+        let known: Vec<String> = known.iter().map(|s| s.expose().to_string()).collect();
+        if known.is_empty() {
+            return Err(None);
+        }
+        signature::verify(
+            body,
+            header,
+            &known,
+            now.timestamp(),
+            DEFAULT_TOLERANCE_SECS,
+        )
+        .map(|_| ())
+        .map_err(Some)
+    };
+    let mut verdict = check(secrets.webhook_secrets().await?);
+    // A signature that fails against the cached secrets may be from a secret rolled since:
+    // read them again (at most once a minute per instance) and check once more.
+    if verdict.is_err() && secrets.reload().await? {
+        verdict = check(secrets.webhook_secrets().await?);
+    }
+    match verdict {
+        Ok(()) => {}
+        Err(None) => {
+            // Answer 5xx so Stripe keeps the event until the secret is configured.
+            tracing::error!("no webhook signing secret configured");
+            return Err(ApiError::Internal("Webhook is not configured".into()));
+        }
+        Err(Some(reason)) => {
+            tracing::warn!(%reason, "webhook signature rejected");
+            return Err(ApiError::bad_request("Invalid signature"));
+        }
     }
     // Signed by Stripe, so a parse failure is our problem or a new format: 400 keeps it
     // visible in Stripe's dashboard without a retry storm.
@@ -94,4 +106,64 @@ async fn receive<S: BookingStore, W: WebhookSecrets>(
         EventOutcome::Duplicate => outcome("duplicate", "event already processed"),
         EventOutcome::Ignored(reason) => outcome("ignored", reason),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::adapters::memory::InMemoryStore;
+    use crate::domain::Secret;
+    use crate::ports::ProviderError;
+
+    /// Signing secrets as a test rolls them: what is cached, and what a read again finds.
+    struct Rolled {
+        cached: Mutex<Vec<Secret>>,
+        stored: Vec<Secret>,
+        reads: Mutex<u32>,
+    }
+
+    impl WebhookSecrets for Rolled {
+        async fn webhook_secrets(&self) -> Result<Vec<Secret>, ProviderError> {
+            Ok(self.cached.lock().unwrap().clone())
+        }
+
+        async fn reload(&self) -> Result<bool, ProviderError> {
+            *self.reads.lock().unwrap() += 1;
+            *self.cached.lock().unwrap() = self.stored.clone();
+            Ok(true)
+        }
+    }
+
+    fn delivery(secret: &str) -> Request {
+        let body = br#"{"id":"evt_1","type":"customer.created","created":1,"data":{"object":{}}}"#;
+        let header = signature::sign(body, secret, Utc::now().timestamp());
+        lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/v1/payments/webhook")
+            .header("stripe-signature", header)
+            .body(Body::from(body.to_vec()))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_signature_from_a_secret_rolled_since_is_accepted_after_one_read() {
+        let secrets = Rolled {
+            cached: Mutex::new(vec![Secret::new("whsec_old")]),
+            stored: vec![Secret::new("whsec_new")],
+            reads: Mutex::new(0),
+        };
+        let store = InMemoryStore::new();
+        let resp = handle(&store, &secrets, delivery("whsec_new")).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(*secrets.reads.lock().unwrap(), 1);
+        // Once known, no more reads.
+        let resp = handle(&store, &secrets, delivery("whsec_new")).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(*secrets.reads.lock().unwrap(), 1);
+        // A forgery is still refused, after its one (rate-limited) read.
+        let resp = handle(&store, &secrets, delivery("whsec_forged")).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    }
 }

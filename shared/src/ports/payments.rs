@@ -121,4 +121,8 @@ pub trait PaymentProvider: Send + Sync {
 /// Where the webhook finds the secrets Stripe signs events with (several while one is rolled).
 pub trait WebhookSecrets: Send + Sync {
     fn webhook_secrets(&self) -> impl Future<Output = Result<Vec<Secret>, ProviderError>> + Send;
+
+    /// Reads the secrets again where they are stored, if they were not read within the last
+    /// minute (a rolled secret reaches warm instances). `Ok(true)` if they were read.
+    fn reload(&self) -> impl Future<Output = Result<bool, ProviderError>> + Send;
 }

@@ -1,8 +1,11 @@
-//! Where the Stripe keys come from: the environment (local stack, tests) or a Secrets Manager
-//! secret read on first use and kept for the life of the Lambda instance.
+//! Where the Stripe keys come from: the environment (local stack, tests) or a stored secret
+//! (Secrets Manager on Lambda), read on first use and again when a key was rolled.
 
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
 use serde::Deserialize;
-use tokio::sync::OnceCell;
 
 use crate::domain::Secret;
 use crate::ports::ProviderError;
@@ -14,45 +17,125 @@ pub struct StripeKeys {
     pub webhook_secrets: Vec<Secret>,
 }
 
+/// Reads the stored secret's text (`{"secret_key": ..., "webhook_secrets": [...]}`) from
+/// wherever it is kept: Secrets Manager on Lambda, anything else in tests.
+pub trait SecretReader: Send + Sync {
+    fn read(&self) -> BoxFuture<'_, Result<String, String>>;
+}
+
+/// Secrets Manager's `GetSecretValue` of one secret.
+pub(super) struct SecretsManagerReader {
+    pub(super) client: aws_sdk_secretsmanager::Client,
+    pub(super) secret_id: String,
+}
+
+impl SecretReader for SecretsManagerReader {
+    fn read(&self) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .get_secret_value()
+                .secret_id(&self.secret_id)
+                .send()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "cannot read the Stripe secret: {}",
+                        aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                    )
+                })?;
+            Ok(out.secret_string().unwrap_or_default().to_string())
+        })
+    }
+}
+
+/// Stored keys, read on first use and kept for the life of the Lambda instance, read again
+/// (at most once per interval) when Stripe refuses the key or a webhook signature does not
+/// match: so a rolled key or signing secret reaches warm instances without a redeploy.
+pub(super) struct StoredKeys {
+    reader: Box<dyn SecretReader>,
+    cached: RwLock<Option<Arc<StripeKeys>>>,
+    /// When the keys were last read again (the first read does not count).
+    last_reload: Mutex<Option<Instant>>,
+    /// One read at a time per instance.
+    reading: tokio::sync::Mutex<()>,
+}
+
 pub(super) enum KeySource {
-    Static(StripeKeys),
-    SecretsManager {
-        client: aws_sdk_secretsmanager::Client,
-        secret_id: String,
-        keys: OnceCell<StripeKeys>,
-    },
+    Static(Arc<StripeKeys>),
+    Stored(StoredKeys),
     Missing,
 }
 
 impl KeySource {
-    pub async fn get(&self) -> Result<&StripeKeys, ProviderError> {
+    pub(super) fn stored(reader: Box<dyn SecretReader>) -> Self {
+        Self::Stored(StoredKeys {
+            reader,
+            cached: RwLock::new(None),
+            last_reload: Mutex::new(None),
+            reading: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub async fn get(&self) -> Result<Arc<StripeKeys>, ProviderError> {
         match self {
-            KeySource::Static(keys) => Ok(keys),
+            KeySource::Static(keys) => Ok(keys.clone()),
             KeySource::Missing => Err(ProviderError::NotConfigured(
                 "set STRIPE_SECRET_KEY or STRIPE_SECRET_ARN".into(),
             )),
-            KeySource::SecretsManager {
-                client,
-                secret_id,
-                keys,
-            } => {
-                keys.get_or_try_init(|| async {
-                    let out = client
-                        .get_secret_value()
-                        .secret_id(secret_id)
-                        .send()
-                        .await
-                        .map_err(|e| {
-                            ProviderError::NotConfigured(format!(
-                                "cannot read the Stripe secret: {}",
-                                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
-                            ))
-                        })?;
-                    parse_secret_string(out.secret_string().unwrap_or_default())
+            KeySource::Stored(stored) => {
+                if let Some(keys) = stored.cached() {
+                    return Ok(keys);
+                }
+                stored.read(None).await?;
+                stored.cached().ok_or_else(|| {
+                    ProviderError::NotConfigured("the Stripe secret could not be read".into())
                 })
-                .await
             }
         }
+    }
+
+    /// Reads the stored keys again unless they were read less than `min_interval` ago.
+    /// `Ok(true)` if they were read (and may have changed).
+    pub async fn reload(&self, min_interval: Duration) -> Result<bool, ProviderError> {
+        match self {
+            KeySource::Stored(stored) => stored.read(Some(min_interval)).await,
+            _ => Ok(false),
+        }
+    }
+}
+
+impl StoredKeys {
+    fn cached(&self) -> Option<Arc<StripeKeys>> {
+        self.cached
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// `None`: the first read (skipped if a concurrent caller just made it); `Some(min)`: a
+    /// read again, skipped if the last one was less than `min` ago.
+    async fn read(&self, min_interval: Option<Duration>) -> Result<bool, ProviderError> {
+        let _one_at_a_time = self.reading.lock().await;
+        let last = *self.last_reload.lock().unwrap_or_else(|e| e.into_inner());
+        let skip = match min_interval {
+            None => self.cached().is_some(),
+            Some(min) => last.is_some_and(|at| at.elapsed() < min),
+        };
+        if skip {
+            return Ok(false);
+        }
+        let text = self
+            .reader
+            .read()
+            .await
+            .map_err(ProviderError::NotConfigured)?;
+        let keys = parse_secret_string(&text)?;
+        *self.cached.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(keys));
+        if min_interval.is_some() {
+            *self.last_reload.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        }
+        Ok(true)
     }
 }
 
@@ -64,7 +147,7 @@ pub fn split_secrets(raw: &str) -> Vec<Secret> {
         .collect()
 }
 
-fn parse_secret_string(raw: &str) -> Result<StripeKeys, ProviderError> {
+pub(super) fn parse_secret_string(raw: &str) -> Result<StripeKeys, ProviderError> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Secrets {

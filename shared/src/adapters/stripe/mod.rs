@@ -16,10 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use tokio::sync::OnceCell;
 
-use keys::KeySource;
-pub use keys::{split_secrets, StripeKeys};
+pub use keys::{split_secrets, SecretReader, StripeKeys};
+use keys::{KeySource, SecretsManagerReader};
 
 use crate::domain::{IntentId, Secret};
 use crate::ports::{Intent, NewIntent, PaymentProvider, ProviderError, Refund, WebhookSecrets};
@@ -31,6 +30,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Per attempt. Three attempts plus backoff stay inside the functions' Lambda timeouts.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(4);
 const MAX_ATTEMPTS: u32 = 3;
+/// After Stripe refuses the key, the stored secret is read again at most this often.
+const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
+/// After a webhook signature fails, the signing secrets are read again at most this often
+/// (forged deliveries must not turn into a Secrets Manager read each).
+pub const WEBHOOK_SECRET_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
 
 #[derive(Clone)]
 pub struct StripeClient {
@@ -49,7 +53,13 @@ impl fmt::Debug for StripeClient {
 
 impl StripeClient {
     pub fn new(base: impl Into<String>, keys: StripeKeys) -> Self {
-        Self::build(base.into(), KeySource::Static(keys))
+        Self::build(base.into(), KeySource::Static(Arc::new(keys)))
+    }
+
+    /// Keys read from a stored secret through `reader`, and read again when Stripe refuses the
+    /// key or a webhook signature does not match (a rolled key or secret).
+    pub fn with_secret_reader(base: impl Into<String>, reader: Box<dyn SecretReader>) -> Self {
+        Self::build(base.into(), KeySource::stored(reader))
     }
 
     /// Configuration as on Lambda: `STRIPE_API_BASE` (default `https://api.stripe.com`), and
@@ -69,17 +79,16 @@ impl StripeClient {
                 .ok()
                 .filter(|a| !a.is_empty()),
         ) {
-            (Some(key), _) => KeySource::Static(StripeKeys {
+            (Some(key), _) => KeySource::Static(Arc::new(StripeKeys {
                 secret_key: Secret::new(key),
                 webhook_secrets: split_secrets(
                     &std::env::var("STRIPE_WEBHOOK_SECRETS").unwrap_or_default(),
                 ),
-            }),
-            (None, Some(secret_id)) => KeySource::SecretsManager {
+            })),
+            (None, Some(secret_id)) => KeySource::stored(Box::new(SecretsManagerReader {
                 client: aws_sdk_secretsmanager::Client::new(aws),
                 secret_id,
-                keys: OnceCell::new(),
-            },
+            })),
             (None, None) => KeySource::Missing,
         };
         Self::build(base, source)
@@ -104,7 +113,7 @@ impl StripeClient {
         &self.base
     }
 
-    pub async fn keys(&self) -> Result<&StripeKeys, ProviderError> {
+    pub async fn keys(&self) -> Result<Arc<StripeKeys>, ProviderError> {
         self.keys.get().await
     }
 
@@ -117,7 +126,8 @@ impl StripeClient {
         form: &[(&str, String)],
         idempotency_key: Option<&str>,
     ) -> Result<Answer<T>, ProviderError> {
-        let keys = self.keys().await?;
+        let mut keys = self.keys().await?;
+        let mut reloaded = false;
         let url = format!("{}{}", self.base, path);
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))
@@ -173,6 +183,22 @@ impl StripeClient {
                 return Ok(Answer { value, replayed });
             }
             last_error = wire::error_from(status, &bytes);
+            if matches!(last_error, ProviderError::Unauthorized { .. }) && !reloaded {
+                // A rolled or revoked key: read the stored secret again (at most once per
+                // interval per instance) and, if the key changed, try once more with it.
+                reloaded = true;
+                if self.keys.reload(KEY_RELOAD_INTERVAL).await? {
+                    let fresh = self.keys().await?;
+                    if fresh.secret_key != keys.secret_key {
+                        tracing::warn!(
+                            path,
+                            "Stripe refused the API key; retrying with the key read again"
+                        );
+                        keys = fresh;
+                        continue;
+                    }
+                }
+            }
             let retry = should_retry
                 .unwrap_or(status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error());
             tracing::warn!(%method, path, attempt, status = status.as_u16(), retry, "Stripe answered an error");
@@ -258,5 +284,9 @@ impl PaymentProvider for StripeClient {
 impl WebhookSecrets for StripeClient {
     async fn webhook_secrets(&self) -> Result<Vec<Secret>, ProviderError> {
         Ok(self.keys().await?.webhook_secrets.clone())
+    }
+
+    async fn reload(&self) -> Result<bool, ProviderError> {
+        self.keys.reload(WEBHOOK_SECRET_RELOAD_INTERVAL).await
     }
 }
