@@ -1,17 +1,17 @@
 //! Applying a Stripe PaymentIntent event to its booking.
 //!
 //! An event's effect and the record that it was processed are written in one transaction:
-//! processed at most once, never lost. A new event (the usual case) costs one read and one
-//! transaction: the transaction itself refuses an event id already recorded. The events table
-//! is read only when the event would be ignored, to tell a redelivery of an applied event
-//! ("duplicate") from one never applied.
+//! processed at most once, never lost. A new event (the usual case) costs that one transaction
+//! and no read: its condition is the state machine's guard (the booking's intent, status and
+//! last event time), and it refuses an event id already recorded. The booking is read only
+//! when the write is refused, to tell why; the events table only when the event would be
+//! ignored, to tell a redelivery of an applied event ("duplicate") from one never applied.
 
 use chrono::{DateTime, Duration, Utc};
 
 use super::AppError;
-use crate::domain::payment::transition;
 use crate::domain::{IntentEvent, PaymentStatus};
-use crate::ports::{BookingStore, Expected, IntentEventIn, PaymentWrite, ProcessedEvent};
+use crate::ports::{BookingStore, EventWrite, IntentEventIn, PaymentWrite, ProcessedEvent};
 
 /// Stripe retries for up to 3 days; remembering events for a week covers every redelivery.
 pub const EVENT_RETENTION: Duration = Duration::days(7);
@@ -31,7 +31,44 @@ pub async fn apply_intent_event<S: BookingStore>(
     now: DateTime<Utc>,
 ) -> Result<EventOutcome, AppError> {
     let booking_id = event.booking_id;
+    let target = event.change.target();
+    let guard = event.change.guard();
+    let record = ProcessedEvent {
+        event_id: event.event_id.clone(),
+        expires_at: now + EVENT_RETENTION,
+    };
+    let failure_reason = match &event.change {
+        IntentEvent::PaymentFailed { reason } => {
+            Some(reason.as_deref().unwrap_or("Payment failed"))
+        }
+        _ => None,
+    };
+    let write = EventWrite {
+        intent_id: &event.intent_id,
+        guard: &guard,
+        created: event.created,
+        status: target,
+        paid: match &event.change {
+            IntentEvent::Succeeded { amount_received } => Some((
+                *amount_received,
+                DateTime::from_timestamp(event.created, 0).unwrap_or(now),
+            )),
+            _ => None,
+        },
+        failure_reason,
+        event: &record,
+    };
     for _ in 0..MAX_ROUNDS {
+        // The usual case, a new event that applies, is this one conditional transaction.
+        match store.apply_event(booking_id, &write, now).await? {
+            PaymentWrite::Written => {
+                tracing::info!(event_id = %event.event_id, %booking_id, payment_status = target.as_str(), "payment updated");
+                return Ok(EventOutcome::Applied(target));
+            }
+            PaymentWrite::Duplicate => return Ok(EventOutcome::Duplicate),
+            PaymentWrite::Conflict => {}
+        }
+        // Not applied: read why.
         let Some(booking) = store.get_booking(booking_id).await? else {
             return ignored(store, event, "unknown booking").await;
         };
@@ -51,59 +88,16 @@ pub async fn apply_intent_event<S: BookingStore>(
             }
             return outcome;
         };
-        let Some(status) = transition(
-            booking.payment_status,
-            payment.last_event_at,
-            &event.change,
-            event.created,
-        ) else {
+        if !guard.admits(booking.payment_status, payment.last_event_at, event.created) {
             let outcome = ignored(store, event, "out of order or booking already final").await;
             if outcome != Ok(EventOutcome::Duplicate) {
                 tracing::info!(event_id = %event.event_id, %booking_id, current = booking.payment_status.as_str(),
                     event_type = %event.event_type, "event does not change the booking (final or out of order)");
             }
             return outcome;
-        };
-        let mut updated = payment.clone();
-        updated.last_event_at = Some(
-            payment
-                .last_event_at
-                .map_or(event.created, |last| last.max(event.created)),
-        );
-        match &event.change {
-            IntentEvent::Succeeded { amount_received } => {
-                updated.amount_received_minor = amount_received.or(Some(payment.amount.minor));
-                updated.paid_at = DateTime::from_timestamp(event.created, 0).or(Some(now));
-                updated.failure_reason = None;
-            }
-            IntentEvent::PaymentFailed { reason } => {
-                updated.failure_reason =
-                    Some(reason.clone().unwrap_or_else(|| "Payment failed".into()));
-            }
-            _ => {}
         }
-        let record = ProcessedEvent {
-            event_id: event.event_id.clone(),
-            expires_at: now + EVENT_RETENTION,
-        };
-        match store
-            .update_payment(
-                booking.id,
-                &Expected::from_booking(&booking),
-                status,
-                &updated,
-                Some(&record),
-                now,
-            )
-            .await?
-        {
-            PaymentWrite::Written => {
-                tracing::info!(event_id = %event.event_id, %booking_id, payment_status = status.as_str(), "payment updated");
-                return Ok(EventOutcome::Applied(status));
-            }
-            PaymentWrite::Duplicate => return Ok(EventOutcome::Duplicate),
-            PaymentWrite::Conflict => continue,
-        }
+        // It applies to the booking as read now: the booking moved between the write and the
+        // read (or a racing transaction cancelled ours). Try again.
     }
     Err(AppError::Busy(
         "The booking is busy; the event will be retried".into(),

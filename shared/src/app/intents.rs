@@ -118,14 +118,7 @@ async fn settle<S: BookingStore, P: PaymentProvider>(
         ..Expected::from_booking(booking)
     };
     match store
-        .update_payment(
-            booking.id,
-            &expected,
-            PaymentStatus::Pending,
-            &payment,
-            None,
-            now,
-        )
+        .update_payment(booking.id, &expected, PaymentStatus::Pending, &payment, now)
         .await?
     {
         PaymentWrite::Written => Ok(Some(intent)),

@@ -225,6 +225,93 @@ impl IntentEvent {
     }
 }
 
+/// Where an event may apply, as a condition a store can check atomically in the same write
+/// that applies it (so events racing each other end as if delivered one by one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guard {
+    /// Statuses the event applies to whatever the time of the last event applied (a success).
+    pub any_time: Vec<PaymentStatus>,
+    /// Statuses it applies to when the last event applied is older (or there is none).
+    pub if_newer: Vec<PaymentStatus>,
+    /// Statuses it applies to when the last event applied has the same `created` second:
+    /// those it takes precedence over.
+    pub same_second: Vec<PaymentStatus>,
+}
+
+impl Guard {
+    pub fn admits(
+        &self,
+        current: PaymentStatus,
+        last_event_at: Option<i64>,
+        event_at: i64,
+    ) -> bool {
+        self.any_time.contains(&current)
+            || match last_event_at {
+                None => self.if_newer.contains(&current),
+                Some(last) if last < event_at => self.if_newer.contains(&current),
+                Some(last) if last == event_at => self.same_second.contains(&current),
+                Some(_) => false,
+            }
+    }
+}
+
+impl PaymentStatus {
+    /// Within one second, which status wins: the later step of an intent's life. Stripe's
+    /// `created` has second resolution, so events of one second carry no order of their own;
+    /// an intent goes requires_action -> processing -> failed/canceled, never back in one
+    /// second.
+    fn precedence(self) -> u8 {
+        match self {
+            Self::Pending => 0,
+            Self::RequiresAction => 1,
+            Self::Processing => 2,
+            Self::Failed => 3,
+            Self::Canceled => 4,
+            Self::Completed | Self::Refunded => 5,
+        }
+    }
+}
+
+impl IntentEvent {
+    /// The rules below as one condition:
+    /// - paid bookings never move (no status of the guard is paid);
+    /// - `succeeded` applies to every unpaid status, whatever its time: money was taken;
+    /// - a canceled intent is over: only a success could still change it, and its
+    ///   `canceled` event applies whatever its time (every other event happened before it);
+    /// - any other event applies only if not older than the last one applied, and within the
+    ///   same second only over statuses it takes precedence over.
+    pub fn guard(&self) -> Guard {
+        let unpaid = PaymentStatus::ALL.into_iter().filter(|s| !s.is_paid());
+        if let Self::Succeeded { .. } = self {
+            return Guard {
+                any_time: unpaid.collect(),
+                if_newer: Vec::new(),
+                same_second: Vec::new(),
+            };
+        }
+        let open: Vec<PaymentStatus> = unpaid.filter(|s| *s != PaymentStatus::Canceled).collect();
+        if let Self::Canceled = self {
+            // Cancelled is the intent's last word at Stripe: every other event of it, whatever
+            // its time, happened before.
+            return Guard {
+                any_time: open,
+                if_newer: Vec::new(),
+                same_second: Vec::new(),
+            };
+        }
+        let target = self.target().precedence();
+        Guard {
+            any_time: Vec::new(),
+            same_second: open
+                .iter()
+                .copied()
+                .filter(|s| s.precedence() <= target)
+                .collect(),
+            if_newer: open,
+        }
+    }
+}
+
 /// The status an event moves the booking to, or `None` if the event must be ignored.
 /// `last_event_at` and `event_at` are Stripe `created` times (Unix seconds).
 pub fn transition(
@@ -233,20 +320,10 @@ pub fn transition(
     event: &IntentEvent,
     event_at: i64,
 ) -> Option<PaymentStatus> {
-    if current.is_paid() {
-        return None;
-    }
-    if let IntentEvent::Succeeded { .. } = event {
-        return Some(PaymentStatus::Completed);
-    }
-    if last_event_at.is_some_and(|last| event_at < last) {
-        return None;
-    }
-    // A canceled intent is over: only a (theoretical) success could still change it.
-    if current == PaymentStatus::Canceled {
-        return None;
-    }
-    Some(event.target())
+    event
+        .guard()
+        .admits(current, last_event_at, event_at)
+        .then(|| event.target())
 }
 
 #[cfg(test)]
@@ -300,9 +377,21 @@ mod tests {
             for event in events().into_iter().skip(1) {
                 let target = event.target();
                 assert_eq!(transition(status, None, &event, 100), Some(target));
-                assert_eq!(transition(status, Some(100), &event, 100), Some(target));
                 assert_eq!(transition(status, Some(99), &event, 100), Some(target));
-                assert_eq!(transition(status, Some(101), &event, 100), None);
+                let older = transition(status, Some(101), &event, 100);
+                if event == IntentEvent::Canceled {
+                    // Cancelled is the intent's last word: every other event came before it.
+                    assert_eq!(older, Some(Canceled));
+                } else {
+                    assert_eq!(older, None);
+                }
+                // Within one second, the later step of an intent's life wins (issue 12).
+                let same_second = transition(status, Some(100), &event, 100);
+                if status.precedence() <= target.precedence() {
+                    assert_eq!(same_second, Some(target), "{status:?} {event:?}");
+                } else {
+                    assert_eq!(same_second, None, "{status:?} {event:?}");
+                }
             }
         }
     }
@@ -357,6 +446,66 @@ mod tests {
             assert_eq!(decide(&s, Want::Cancel), cancel, "{status} cancel");
         }
         assert_eq!(table.len(), IntentStatus::KNOWN.len() + 1);
+    }
+
+    /// Issue 12: events delivered in any order (as at the same moment) end where the same
+    /// events delivered one by one end, also when several carry the same `created` second.
+    #[test]
+    fn any_order_of_events_ends_in_the_same_state() {
+        fn run(start: PaymentStatus, seq: &[(IntentEvent, i64)]) -> (PaymentStatus, Option<i64>) {
+            let (mut status, mut last) = (start, None::<i64>);
+            for (event, at) in seq {
+                if let Some(next) = transition(status, last, event, *at) {
+                    status = next;
+                    last = Some(last.map_or(*at, |l| l.max(*at)));
+                }
+            }
+            // Once paid, nothing moves the booking: the time of the last event no longer matters.
+            // Once paid or cancelled, only a success moves the booking, whatever its time: the
+            // time of the last event no longer matters.
+            let settled = status.is_paid() || status == Canceled;
+            (status, last.filter(|_| !settled))
+        }
+        fn permutations(items: &[(IntentEvent, i64)]) -> Vec<Vec<(IntentEvent, i64)>> {
+            if items.len() <= 1 {
+                return vec![items.to_vec()];
+            }
+            let mut out = Vec::new();
+            for i in 0..items.len() {
+                let mut rest = items.to_vec();
+                let first = rest.remove(i);
+                for mut tail in permutations(&rest) {
+                    tail.insert(0, first.clone());
+                    out.push(tail);
+                }
+            }
+            out
+        }
+        let kinds = events();
+        let mut checked = 0;
+        for start in [Pending, RequiresAction, Processing, Failed, Canceled] {
+            for a in 0..kinds.len() {
+                for b in 0..kinds.len() {
+                    for c in 0..kinds.len() {
+                        for times in [[100, 100, 100], [100, 100, 101], [101, 100, 100]] {
+                            let seq = vec![
+                                (kinds[a].clone(), times[0]),
+                                (kinds[b].clone(), times[1]),
+                                (kinds[c].clone(), times[2]),
+                            ];
+                            let ends: Vec<_> =
+                                permutations(&seq).iter().map(|p| run(start, p)).collect();
+                            assert!(
+                                ends.windows(2).all(|w| w[0] == w[1]),
+                                "{start:?} {seq:?}: {ends:?}"
+                            );
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 5 * 125 * 3);
     }
 
     #[test]

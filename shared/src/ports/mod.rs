@@ -7,4 +7,6 @@ pub mod store;
 pub use payments::{
     Intent, IntentEventIn, NewIntent, PaymentProvider, ProviderError, Refund, WebhookSecrets,
 };
-pub use store::{BookingStore, Expected, Page, PaymentWrite, ProcessedEvent, StoreError};
+pub use store::{
+    BookingStore, EventWrite, Expected, Page, PaymentWrite, ProcessedEvent, StoreError,
+};

@@ -4,6 +4,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::payment::Guard;
 use crate::domain::{
     Booking, BookingId, BookingStatus, IdempotencyRecord, IntentId, Payment, PaymentStatus, UserId,
 };
@@ -41,6 +42,21 @@ impl Expected {
             status: None,
         }
     }
+}
+
+/// What applying a PaymentIntent event writes, and on what condition.
+#[derive(Debug, Clone)]
+pub struct EventWrite<'a> {
+    pub intent_id: &'a IntentId,
+    pub guard: &'a Guard,
+    /// The event's Stripe `created` (Unix seconds), the booking's new last event time.
+    pub created: i64,
+    pub status: PaymentStatus,
+    /// A success: the amount received (`None`: the intent's whole amount) and when.
+    pub paid: Option<(Option<i64>, DateTime<Utc>)>,
+    /// A failure: why.
+    pub failure_reason: Option<&'a str>,
+    pub event: &'a ProcessedEvent,
 }
 
 /// A Stripe event id, kept for a while so a redelivery is recognised.
@@ -102,15 +118,24 @@ pub trait BookingStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Sets the booking's payment to `payment_status` / `payment` if it is still as
-    /// `expected`, recording `event` in the same transaction when given (so an event is
-    /// processed at most once, and never recorded without its effect).
+    /// `expected`.
     fn update_payment(
         &self,
         booking_id: BookingId,
         expected: &Expected,
         payment_status: PaymentStatus,
         payment: &Payment,
-        event: Option<&ProcessedEvent>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<PaymentWrite, StoreError>> + Send;
+
+    /// Applies a PaymentIntent event in one conditional write: only if the booking's current
+    /// intent is the event's and its guard admits the booking's status and last event time,
+    /// recording the event in the same transaction (processed at most once, never recorded
+    /// without its effect). `Conflict` when the condition failed (or the booking is gone).
+    fn apply_event(
+        &self,
+        booking_id: BookingId,
+        write: &EventWrite<'_>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<PaymentWrite, StoreError>> + Send;
 

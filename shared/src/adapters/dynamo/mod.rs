@@ -16,11 +16,11 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{Booking, BookingId, IdempotencyRecord, Payment, PaymentStatus, UserId};
-use crate::ports::{BookingStore, Expected, Page, PaymentWrite, ProcessedEvent, StoreError};
+use crate::ports::{BookingStore, EventWrite, Expected, Page, PaymentWrite, StoreError};
 use crate::runtime::config::Tables;
 use cursor::{decode_cursor, encode_cursor};
 use items::{booking_from_item, build_error, corrupt, n, num, s, str_attr, unavailable};
-use payment_update::PaymentUpdate;
+use payment_update::{event_update, PaymentUpdate};
 use slots::Attempt;
 use transact::backoff;
 
@@ -131,35 +131,44 @@ impl BookingStore for DynamoStore {
         expected: &Expected,
         payment_status: PaymentStatus,
         payment: &Payment,
-        event: Option<&ProcessedEvent>,
         now: DateTime<Utc>,
     ) -> Result<PaymentWrite, StoreError> {
         let update = PaymentUpdate::new(expected, payment_status, Some(payment), now)
             .build(&self.tables.bookings, booking_id)?;
-        let mut writes = vec![TransactWriteItem::builder().update(update).build()];
-        if let Some(event) = event {
-            writes.push(
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(&self.tables.events)
-                            .item("pk", s(event.event_id.clone()))
-                            .item("expires_at", num(event.expires_at.timestamp()))
-                            .item("booking_id", s(booking_id.to_string()))
-                            .condition_expression("attribute_not_exists(pk)")
-                            .build()
-                            .map_err(build_error)?,
-                    )
-                    .build(),
-            );
+        let writes = vec![TransactWriteItem::builder().update(update).build()];
+        match self.transact(writes).await? {
+            None => Ok(PaymentWrite::Written),
+            // A failed booking condition, or a racing transaction: decide again.
+            Some(_) => Ok(PaymentWrite::Conflict),
         }
+    }
+
+    async fn apply_event(
+        &self,
+        booking_id: BookingId,
+        write: &EventWrite<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<PaymentWrite, StoreError> {
+        let update = event_update(&self.tables.bookings, booking_id, write, now)?;
+        let record = Put::builder()
+            .table_name(&self.tables.events)
+            .item("pk", s(write.event.event_id.clone()))
+            .item("expires_at", num(write.event.expires_at.timestamp()))
+            .item("booking_id", s(booking_id.to_string()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        let writes = vec![
+            TransactWriteItem::builder().update(update).build(),
+            TransactWriteItem::builder().put(record).build(),
+        ];
         let Some(reasons) = self.transact(writes).await? else {
             return Ok(PaymentWrite::Written);
         };
-        if event.is_some() && reasons.get(1).map(String::as_str) == Some("ConditionalCheckFailed") {
+        if reasons.get(1).map(String::as_str) == Some("ConditionalCheckFailed") {
             return Ok(PaymentWrite::Duplicate);
         }
-        // A failed booking condition, or a racing transaction: decide again.
+        // The guard refused, or a racing transaction: the caller reads and decides.
         Ok(PaymentWrite::Conflict)
     }
 

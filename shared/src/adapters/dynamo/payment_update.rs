@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::items::{build_error, num, s};
 use crate::domain::slot::format_stored_time;
 use crate::domain::{BookingId, Payment, PaymentStatus};
-use crate::ports::{Expected, StoreError};
+use crate::ports::{EventWrite, Expected, StoreError};
 
 /// The payment attributes of a booking item, in one place for writes and reads.
 pub(super) const PAYMENT_ATTRS: [&str; 8] = [
@@ -124,4 +124,91 @@ impl PaymentUpdate {
             .build()
             .map_err(build_error)
     }
+}
+
+/// The UpdateItem that applies a PaymentIntent event: the domain's guard as the condition, so
+/// events racing each other end as if applied one by one (`domain::payment::Guard`).
+pub(super) fn event_update(
+    table: &str,
+    booking_id: BookingId,
+    write: &EventWrite<'_>,
+    now: DateTime<Utc>,
+) -> Result<Update, StoreError> {
+    let names = HashMap::from([("#ps".to_string(), "payment_status".to_string())]);
+    let mut values = HashMap::from([
+        (":pi".to_string(), s(write.intent_id.as_str())),
+        (":t".to_string(), num(write.created)),
+        (":status".to_string(), s(write.status.as_str())),
+        (":now".to_string(), s(format_stored_time(now))),
+    ]);
+    let mut any_of = Vec::new();
+    let mut in_list = |prefix: &str, statuses: &[PaymentStatus]| -> Option<String> {
+        if statuses.is_empty() {
+            return None;
+        }
+        let placeholders: Vec<String> = statuses
+            .iter()
+            .enumerate()
+            .map(|(i, status)| {
+                let ph = format!(":{prefix}{i}");
+                values.insert(ph.clone(), s(status.as_str()));
+                ph
+            })
+            .collect();
+        Some(format!("#ps IN ({})", placeholders.join(", ")))
+    };
+    if let Some(list) = in_list("a", &write.guard.any_time) {
+        any_of.push(list);
+    }
+    if let Some(list) = in_list("n", &write.guard.if_newer) {
+        any_of.push(format!(
+            "({list} AND (attribute_not_exists(payment_last_event_at) OR payment_last_event_at < :t))"
+        ));
+    }
+    if let Some(list) = in_list("s", &write.guard.same_second) {
+        any_of.push(format!("({list} AND payment_last_event_at = :t)"));
+    }
+    if any_of.is_empty() {
+        any_of.push("attribute_not_exists(id)".into());
+    }
+    let condition = format!(
+        "attribute_exists(id) AND payment_intent_id = :pi AND ({})",
+        any_of.join(" OR ")
+    );
+    let mut sets = vec![
+        "#ps = :status".to_string(),
+        "updated_at = :now".to_string(),
+        "payment_last_event_at = :t".to_string(),
+    ];
+    let mut removes = Vec::new();
+    if let Some((received, at)) = write.paid {
+        match received {
+            Some(minor) => {
+                values.insert(":received".into(), num(minor));
+                sets.push("amount_received_minor = :received".into());
+            }
+            // Without an amount in the event, the intent's whole amount was received.
+            None => sets.push("amount_received_minor = amount_minor".into()),
+        }
+        values.insert(":paid_at".into(), s(format_stored_time(at)));
+        sets.push("paid_at = :paid_at".into());
+        removes.push("payment_failure_reason");
+    }
+    if let Some(reason) = write.failure_reason {
+        values.insert(":reason".into(), s(reason));
+        sets.push("payment_failure_reason = :reason".into());
+    }
+    let mut expr = format!("SET {}", sets.join(", "));
+    if !removes.is_empty() {
+        expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
+    }
+    Update::builder()
+        .table_name(table)
+        .key("id", s(booking_id.to_string()))
+        .update_expression(expr)
+        .condition_expression(condition)
+        .set_expression_attribute_names(Some(names))
+        .set_expression_attribute_values(Some(values))
+        .build()
+        .map_err(build_error)
 }

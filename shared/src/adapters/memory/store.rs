@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::{
     Booking, BookingId, BookingStatus, IdempotencyRecord, Payment, PaymentStatus, UserId,
 };
-use crate::ports::{BookingStore, Expected, Page, PaymentWrite, ProcessedEvent, StoreError};
+use crate::ports::{BookingStore, EventWrite, Expected, Page, PaymentWrite, StoreError};
 
 #[derive(Default)]
 struct State {
@@ -166,15 +166,9 @@ impl BookingStore for InMemoryStore {
         expected: &Expected,
         payment_status: PaymentStatus,
         payment: &Payment,
-        event: Option<&ProcessedEvent>,
         now: DateTime<Utc>,
     ) -> Result<PaymentWrite, StoreError> {
         let mut state = self.lock();
-        if let Some(event) = event {
-            if state.events.contains(&event.event_id) {
-                return Ok(PaymentWrite::Duplicate);
-            }
-        }
         let Some(current) = state.bookings.get_mut(&booking_id) else {
             return Ok(PaymentWrite::Conflict);
         };
@@ -182,9 +176,46 @@ impl BookingStore for InMemoryStore {
             return Ok(PaymentWrite::Conflict);
         }
         write_payment(current, payment_status, Some(payment), now);
-        if let Some(event) = event {
-            state.events.insert(event.event_id.clone());
+        Ok(PaymentWrite::Written)
+    }
+
+    async fn apply_event(
+        &self,
+        booking_id: BookingId,
+        write: &EventWrite<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<PaymentWrite, StoreError> {
+        let mut state = self.lock();
+        if state.events.contains(&write.event.event_id) {
+            return Ok(PaymentWrite::Duplicate);
         }
+        let Some(booking) = state.bookings.get_mut(&booking_id) else {
+            return Ok(PaymentWrite::Conflict);
+        };
+        let Some(payment) = booking.payment.as_mut() else {
+            return Ok(PaymentWrite::Conflict);
+        };
+        let last = payment.last_event_at;
+        if &payment.intent_id != write.intent_id
+            || !write
+                .guard
+                .admits(booking.payment_status, last, write.created)
+        {
+            return Ok(PaymentWrite::Conflict);
+        }
+        // As the DynamoDB update: the event's time becomes the last one.
+        payment.last_event_at = Some(write.created);
+        if let Some((received, at)) = write.paid {
+            payment.amount_received_minor = Some(received.unwrap_or(payment.amount.minor));
+            payment.paid_at = Some(at);
+            payment.failure_reason = None;
+        }
+        if let Some(reason) = write.failure_reason {
+            payment.failure_reason = Some(reason.to_string());
+        }
+        booking.payment_status = write.status;
+        booking.updated_at = now;
+        state.events.insert(write.event.event_id.clone());
         Ok(PaymentWrite::Written)
     }
 
