@@ -145,11 +145,25 @@ async fn settle_payment<P: PaymentProvider>(
     match decide(&intent.status, Want::Cancel) {
         IntentAction::Dead => Ok(Some((PaymentStatus::Canceled, Some(payment)))),
         IntentAction::Refund => {
-            let refund = provider
+            let refund = match provider
                 .refund_intent(&intent.id, &refund_key(&intent.id))
-                .await?;
-            tracing::info!(booking_id = %booking.id, refund_id = %refund.id, "payment refunded");
-            payment.refund_id = Some(refund.id);
+                .await
+            {
+                Ok(refund) => Some(refund),
+                // Refunded already, elsewhere (the Dashboard): the money is back with the
+                // driver, which is all cancelling asks.
+                Err(ProviderError::Rejected { code, .. })
+                    if code.as_deref() == Some("charge_already_refunded") =>
+                {
+                    tracing::info!(booking_id = %booking.id, "payment was refunded already");
+                    None
+                }
+                Err(err) => return Err(err.into()),
+            };
+            if let Some(refund) = refund {
+                tracing::info!(booking_id = %booking.id, refund_id = %refund.id, "payment refunded");
+                payment.refund_id = Some(refund.id);
+            }
             if payment.amount_received_minor.is_none() {
                 payment.amount_received_minor = intent.amount_received;
             }

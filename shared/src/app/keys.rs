@@ -12,10 +12,15 @@ pub fn intent_key(booking_id: BookingId, replaces: Option<&IntentId>, amount: &M
     )
 }
 
+/// Not deterministic, unlike the others: cancelling is idempotent by nature (a second cancel
+/// is refused and the caller reads the intent again), while a fixed key would make Stripe
+/// replay, for 24 hours, a refusal saved when the intent could not be cancelled (mid-payment),
+/// even once it can again. The client's own retries of one call reuse the call's key.
 pub fn cancel_key(intent_id: &IntentId) -> String {
-    format!("cancel-{intent_id}")
+    format!("cancel-{intent_id}-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// Deterministic: a retried refund must never refund twice.
 pub fn refund_key(intent_id: &IntentId) -> String {
     format!("refund-{intent_id}")
 }

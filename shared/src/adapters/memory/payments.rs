@@ -304,11 +304,9 @@ impl PaymentProvider for FakeStripe {
         let saved = self
             .request(Call::Cancel, Some(key), request, move |state| {
                 let intent = found(state, &id)?;
-                let cancelable = intent.status.is_payable()
-                    || matches!(
-                        intent.status,
-                        IntentStatus::RequiresCapture | IntentStatus::Processing
-                    );
+                // Cards: `processing` is cancelable only "in rare cases" (other payment methods).
+                let cancelable =
+                    intent.status.is_payable() || intent.status == IntentStatus::RequiresCapture;
                 if !cancelable {
                     return Err(rejected(
                         400,

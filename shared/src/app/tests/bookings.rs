@@ -69,3 +69,50 @@ async fn a_booking_without_an_intent_cancels_without_stripe() {
     assert_eq!(b.payment_status, PaymentStatus::Pending);
     assert_eq!(w.stripe.calls(Call::Retrieve), 0);
 }
+
+/// Issue 12: an answer Stripe replays for a fixed key must never lock a booking. A cancel that
+/// met the intent mid-payment is refused (and Stripe saves that refusal under its key); once
+/// the payment failed and the intent is payable again, cancelling must still work.
+#[tokio::test]
+async fn a_refused_cancel_saved_under_its_key_does_not_lock_the_booking() {
+    let w = World::new();
+    let id = w.booking();
+    let pi = w.pay(id, "3.50").await.unwrap().id;
+    let stripe = w.stripe.clone();
+    let paying = pi.clone();
+    w.stripe.on(
+        Call::Cancel,
+        crate::adapters::memory::When::Before,
+        Box::new(move || {
+            Box::pin(async move { stripe.set_status(&paying, IntentStatus::Processing) })
+        }),
+    );
+    let first = cancel_booking(&*w.store, &*w.stripe, id, Utc::now).await;
+    assert!(matches!(first, Err(AppError::Conflict(_))), "{first:?}");
+    // The bank declined: the intent is payable again.
+    w.stripe
+        .set_status(&pi, IntentStatus::RequiresPaymentMethod);
+    let b = cancel_booking(&*w.store, &*w.stripe, id, Utc::now)
+        .await
+        .unwrap();
+    assert_eq!(b.status, BookingStatus::Cancelled);
+    assert_eq!(w.stripe.intent(&pi).unwrap().status, IntentStatus::Canceled);
+}
+
+/// A payment refunded elsewhere (the Dashboard) before the booking is cancelled: Stripe
+/// refuses a second refund, and the booking is cancelled as refunded, not stuck.
+#[tokio::test]
+async fn cancelling_a_booking_refunded_elsewhere_does_not_lock_it() {
+    let w = World::new();
+    let id = w.booking();
+    let pi = w.pay(id, "3.50").await.unwrap().id;
+    w.stripe.set_status(&pi, IntentStatus::Succeeded);
+    crate::ports::PaymentProvider::refund_intent(&*w.stripe, &pi, "dashboard-refund")
+        .await
+        .unwrap();
+    let b = cancel_booking(&*w.store, &*w.stripe, id, Utc::now)
+        .await
+        .unwrap();
+    assert_eq!(b.status, BookingStatus::Cancelled);
+    assert_eq!(b.payment_status, PaymentStatus::Refunded);
+}
