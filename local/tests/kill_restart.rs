@@ -4,7 +4,13 @@
 //! trace, and the restarted stack takes new bookings.
 //!
 //! `KILL_AFTER` (default 300) is the number of 201s to wait for before the kill.
+//!
+//! A test binary of its own (not a module of `tests/api`): it kills processes (`kill -KILL` to
+//! a whole process group), so a wrong group id would take down only this binary, not every test
+//! beside it; and its 16 clients and time limits (120 s to the kill, 60 s for the clients to
+//! notice it) assume the machine to itself, as cargo runs test binaries one after another.
 
+#[path = "api/support/mod.rs"]
 mod support;
 
 use std::net::TcpStream;

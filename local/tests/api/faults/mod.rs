@@ -21,18 +21,17 @@
 //! a request just past it ([`STALL`]); the proxy lets go as soon as the caller hangs up. The
 //! `#[ignore]`d tests at the end are weaknesses found here, failing until fixed.
 
-mod fault_proxy;
-mod support;
-
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
+use crate::fault_proxy::{dynamo, request, Fault, FaultProxy, Seen};
+use crate::support::{
+    booking, event, new_id, spawn_app_with_stripe, Answer, TestApp, API_KEY, CARD_OK,
+};
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
-use fault_proxy::{dynamo, request, Fault, FaultProxy, Seen};
 use local_stack::{default_python, register_webhook, start_localstripe, Dynamo, Stripe};
 use serde_json::{json, Value};
-use support::{booking, event, new_id, spawn_app_with_stripe, Answer, TestApp, API_KEY, CARD_OK};
 
 /// Just past the Stripe client's 4 s per-attempt timeout.
 const STALL: Duration = Duration::from_millis(4_250);

@@ -3,11 +3,10 @@
 //! function, against the local stack's DynamoDB and Stripe emulators. Each must get the status
 //! `events/expected.json` names and a JSON body (`{"detail": "..."}` for errors).
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use crate::support::{spawn_app, TestApp};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use lambda_http::request::RequestContext;
@@ -17,7 +16,6 @@ use shared::domain::{Booking, NewBooking};
 use shared::store::BookingStore;
 use shared::stripe::{Secret, StripeClient, StripeKeys};
 use shared::webhook_signature;
-use support::{spawn_app, TestApp};
 use uuid::Uuid;
 
 /// The seeded bookings and the intent the samples name (documented in events/README.md).
@@ -210,8 +208,8 @@ fn check_shape(name: &str, event: &Value, function: &str) {
         if function == "webhook" {
             assert_eq!(key, None, "{name}: Stripe sends no API key");
         } else {
-            assert_eq!(key, Some(support::API_KEY), "{name}");
-            assert_eq!(ctx["identity"]["apiKey"], support::API_KEY, "{name}");
+            assert_eq!(key, Some(crate::support::API_KEY), "{name}");
+            assert_eq!(ctx["identity"]["apiKey"], crate::support::API_KEY, "{name}");
         }
     }
     if event["body"].is_string() && function != "webhook" {

@@ -11,21 +11,19 @@
 //! its output:
 //!
 //! ```sh
-//! cargo test -p local-stack --test load -- --nocapture
+//! cargo test -p local-stack --test api load:: -- --nocapture
 //! ```
-
-mod support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::{booking, new_id, spawn_app_alone, TestApp, CARD_DECLINED, CARD_OK};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, TimeZone, Utc};
 use reqwest::Method;
 use serde_json::{json, Value};
-use support::{booking, new_id, spawn_app, TestApp, CARD_DECLINED, CARD_OK};
 
 const BOOKINGS_ROUTE: &str = "POST /v1/bookings";
 const INTENT_ROUTE: &str = "POST /v1/payments/create-intent";
@@ -311,7 +309,8 @@ async fn thousands_of_contended_bookings_and_payments_keep_every_invariant() {
                 .as_nanos() as u64
         });
     println!("load: {n} booking requests, {assets} assets, {clients} clients, LOAD_SEED={seed}");
-    let app = Arc::new(spawn_app().await);
+    // Alone: no other test runs beside this one (see support's `Turn`).
+    let app = Arc::new(spawn_app_alone().await);
     let plan = Arc::new(plan(n, assets, seed));
     let next = Arc::new(AtomicUsize::new(0));
 

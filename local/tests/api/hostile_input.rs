@@ -1,17 +1,15 @@
 //! Hostile and odd input: every one answered with a clear 4xx `{"detail": ...}`, never a 5xx,
 //! and nothing stored or sent to Stripe because of it.
 
-mod support;
-
+use crate::support::{booking, new_id, spawn_app, TestApp, API_KEY};
 use serde_json::{json, Value};
-use support::{booking, new_id, spawn_app, TestApp, API_KEY};
 
 fn is_detail(body: &Value) -> bool {
     body.as_object()
         .is_some_and(|o| o.len() == 1 && o["detail"].as_str().is_some_and(|d| !d.is_empty()))
 }
 
-async fn raw_create_intent(app: &TestApp, body: String) -> support::Answer {
+async fn raw_create_intent(app: &TestApp, body: String) -> crate::support::Answer {
     app.send(
         app.client
             .post(app.url("/v1/payments/create-intent"))

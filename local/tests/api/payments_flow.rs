@@ -1,11 +1,9 @@
 //! The document's whole payment flow against the real local stack: bookings in dynoxide,
 //! PaymentIntents in localstripe, webhooks delivered and signed by localstripe itself.
 
-mod support;
-
+use crate::support::{event, new_id, spawn_app, TestApp, CARD_3DS, CARD_DECLINED, CARD_OK};
 use reqwest::Method;
 use serde_json::{json, Value};
-use support::{event, new_id, spawn_app, TestApp, CARD_3DS, CARD_DECLINED, CARD_OK};
 
 async fn intent_for(app: &TestApp, booking_id: &str, amount: Value) -> (String, String) {
     let resp = app
@@ -292,7 +290,7 @@ async fn cancelling_cancels_an_unpaid_intent_and_refunds_a_paid_one() {
 
 #[tokio::test]
 async fn stripe_unreachable_is_a_502_and_changes_nothing() {
-    let app = support::spawn_app_with_stripe(
+    let app = crate::support::spawn_app_with_stripe(
         local_stack::Dynamo::Memory,
         local_stack::Stripe::External {
             base: "http://127.0.0.1:1".into(),

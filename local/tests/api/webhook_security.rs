@@ -1,11 +1,9 @@
 //! The webhook as an attacker or a flaky network sees it: forged, stale, replayed and
 //! out-of-order deliveries, each answered correctly and none changing a booking wrongly.
 
-mod support;
-
+use crate::support::{event, spawn_app, TestApp, CARD_OK};
 use serde_json::{json, Value};
 use shared::webhook_signature::sign;
-use support::{event, spawn_app, TestApp, CARD_OK};
 
 /// A booking with an intent, and that intent as the emulator holds it.
 async fn booking_with_intent(app: &TestApp) -> (String, Value) {
@@ -159,7 +157,7 @@ async fn events_for_other_intents_unknown_bookings_and_types_are_acknowledged_an
     claimed["metadata"]["booking_id"] = json!(booking_id);
     // An intent for a booking that does not exist.
     let mut orphan = succeeded(&intent);
-    orphan["metadata"]["booking_id"] = json!(support::new_id());
+    orphan["metadata"]["booking_id"] = json!(crate::support::new_id());
     // No booking_id at all, and a type we do not handle.
     let mut bare = succeeded(&intent);
     bare["metadata"] = json!({});

@@ -12,25 +12,66 @@ pub const API_KEY: &str = "test-api-key-123";
 pub struct TestApp {
     pub stack: RunningStack,
     pub client: reqwest::Client,
+    /// Held as long as the app lives: see [`Turn`].
+    _turn: Turn,
+}
+
+/// Which tests run at once. Every app holds a shared turn; a heavy test (`load`) takes the
+/// machine alone, so no other test runs while it does and it runs beside no other.
+///
+/// Each test file used to be its own binary, and cargo runs binaries one after another, so
+/// `load` (32 clients, thousands of requests, its own localstripe) always had the 2 cores to
+/// itself. In one binary, libtest runs 2 tests at a time: `load` would starve the test beside it
+/// and be starved by it, and tests with a deadline (faults' 10 s and 15 s Lambda timeouts,
+/// `wait_for_payment_status`'s 20 s, load's own 90 s for every payment to settle) would flake.
+/// This keeps the old concurrency: `load` alone, the rest two at a time as before.
+///
+/// tokio's lock is fair: once a heavy test waits, new shared turns wait behind it. A test must
+/// never hold two apps at once (their turns could then wait on each other); none does.
+pub enum Turn {
+    Shared(tokio::sync::OwnedRwLockReadGuard<()>),
+    Alone(tokio::sync::OwnedRwLockWriteGuard<()>),
+}
+
+static TURNS: std::sync::LazyLock<std::sync::Arc<tokio::sync::RwLock<()>>> =
+    std::sync::LazyLock::new(Default::default);
+
+impl Turn {
+    pub async fn shared() -> Turn {
+        Turn::Shared(TURNS.clone().read_owned().await)
+    }
+
+    pub async fn alone() -> Turn {
+        Turn::Alone(TURNS.clone().write_owned().await)
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(Dynamo::Memory).await
 }
 
+/// [`spawn_app`] for a heavy test, which runs with no other test beside it (see [`Turn`]).
+pub async fn spawn_app_alone() -> TestApp {
+    start_app(Dynamo::Memory, default_stripe(), Turn::alone().await).await
+}
+
 pub async fn spawn_app_with(dynamo: Dynamo) -> TestApp {
-    spawn_app_with_stripe(
-        dynamo,
-        // Every test app gets its own localstripe, so webhooks never cross between tests.
-        Stripe::Emulator {
-            python: default_python(),
-            port: 0,
-        },
-    )
-    .await
+    spawn_app_with_stripe(dynamo, default_stripe()).await
+}
+
+/// Every test app gets its own localstripe, so webhooks never cross between tests.
+fn default_stripe() -> Stripe {
+    Stripe::Emulator {
+        python: default_python(),
+        port: 0,
+    }
 }
 
 pub async fn spawn_app_with_stripe(dynamo: Dynamo, stripe: Stripe) -> TestApp {
+    start_app(dynamo, stripe, Turn::shared().await).await
+}
+
+async fn start_app(dynamo: Dynamo, stripe: Stripe, turn: Turn) -> TestApp {
     let config = StackConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
         api_keys: vec![API_KEY.to_string()],
@@ -51,6 +92,7 @@ pub async fn spawn_app_with_stripe(dynamo: Dynamo, stripe: Stripe) -> TestApp {
     TestApp {
         stack,
         client: reqwest::Client::new(),
+        _turn: turn,
     }
 }
 

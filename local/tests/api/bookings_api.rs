@@ -1,7 +1,5 @@
-mod support;
-
+use crate::support::{booking, new_id, spawn_app, API_KEY};
 use serde_json::{json, Value};
-use support::{booking, new_id, spawn_app, API_KEY};
 
 const DOC_ASSET: &str = "550e8400-e29b-41d4-a716-446655440000";
 const DOC_USER: &str = "650e8400-e29b-41d4-a716-446655440001";

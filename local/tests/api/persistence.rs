@@ -1,7 +1,5 @@
-mod support;
-
+use crate::support::{booking, new_id, spawn_app_with};
 use local_stack::Dynamo;
-use support::{booking, new_id, spawn_app_with};
 
 #[tokio::test]
 async fn bookings_survive_a_restart_of_the_local_stack() {

@@ -3,18 +3,16 @@
 //! the document gives for that operation and a body that validates against its schema
 //! (JSON Schema 2020-12, with formats asserted, by the `boon` validator).
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use local_stack::{Dynamo, Stripe};
-use reqwest::Method;
-use serde_json::{json, Value};
-use support::{
+use crate::support::{
     booking, event, new_id, spawn_app, spawn_app_with_stripe, Answer, TestApp, API_KEY,
     CARD_DECLINED, CARD_OK,
 };
+use local_stack::{Dynamo, Stripe};
+use reqwest::Method;
+use serde_json::{json, Value};
 
 /// What the functions serve (shared::bookings, shared::create_intent, shared::webhook), as
 /// (method, path template).
