@@ -1,4 +1,5 @@
-use crate::support::{booking, new_id, spawn_app, API_KEY};
+use crate::support::{booking, example_booking, new_id, spawn_app};
+use reqwest::Method;
 use serde_json::{json, Value};
 
 const DOC_ASSET: &str = "550e8400-e29b-41d4-a716-446655440000";
@@ -82,12 +83,9 @@ async fn missing_or_wrong_api_key_is_401_with_the_documented_body() {
             .get(app.url(&format!("/v1/bookings/{}", new_id()))),
         app.client
             .get(app.url(&format!("/v1/bookings?user_id={}", new_id()))),
-        app.client.post(app.url("/v1/bookings")).json(&booking(
-            &new_id(),
-            &new_id(),
-            "2026-02-05T23:00:00Z",
-            "2026-02-05T23:30:00Z",
-        )),
+        app.client
+            .post(app.url("/v1/bookings"))
+            .json(&example_booking(&new_id(), &new_id())),
         app.client
             .post(app.url(&format!("/v1/bookings/{}/cancel", new_id()))),
     ];
@@ -265,12 +263,7 @@ async fn concurrent_non_overlapping_bookings_of_one_asset_all_succeed() {
 async fn bad_input_is_400_naming_the_field_and_stores_nothing() {
     let app = spawn_app().await;
     let user = new_id();
-    let good = booking(
-        &new_id(),
-        &user,
-        "2026-02-05T23:00:00Z",
-        "2026-02-05T23:30:00Z",
-    );
+    let good = example_booking(&new_id(), &user);
     let with = |field: &str, value: Value| {
         let mut b = good.clone();
         if value.is_null() {
@@ -328,9 +321,7 @@ async fn bad_input_is_400_naming_the_field_and_stores_nothing() {
     }
     let form = app
         .send(
-            app.client
-                .post(app.url("/v1/bookings"))
-                .header("x-api-key", API_KEY)
+            app.keyed(Method::POST, "/v1/bookings")
                 .header("content-type", "text/plain")
                 .body(good.to_string()),
         )
@@ -343,15 +334,7 @@ async fn bad_input_is_400_naming_the_field_and_stores_nothing() {
         )
     );
     let huge = format!("{{\"asset_id\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
-    let too_big = app
-        .send(
-            app.client
-                .post(app.url("/v1/bookings"))
-                .header("x-api-key", API_KEY)
-                .header("content-type", "application/json")
-                .body(huge),
-        )
-        .await;
+    let too_big = app.post_raw("/v1/bookings", huge).await;
     assert_eq!(too_big.status, 413);
     assert_eq!(app.list(&user, "").await.body["items"], json!([]));
 }
@@ -464,14 +447,7 @@ async fn idempotency_key_replays_the_first_answer_and_refuses_a_different_body()
         "2026-10-01T10:00:00Z",
         "2026-10-01T11:00:00Z",
     );
-    let post = |b: &Value, key: &str| {
-        app.client
-            .post(app.url("/v1/bookings"))
-            .header("x-api-key", API_KEY)
-            .header("idempotency-key", key)
-            .json(b)
-    };
-    let first = app.send(post(&body, "key-1")).await;
+    let first = app.create_booking_with_key(&body, Some("key-1")).await;
     assert_eq!(first.status, 201);
     // Same request, re-ordered and with an equivalent offset: still the same request.
     let same = json!({
@@ -479,20 +455,20 @@ async fn idempotency_key_replays_the_first_answer_and_refuses_a_different_body()
         "start_time": "2026-10-01T10:00:00Z",
         "user_id": body["user_id"], "asset_type": "charging_station", "asset_id": body["asset_id"],
     });
-    let replay = app.send(post(&same, "key-1")).await;
+    let replay = app.create_booking_with_key(&same, Some("key-1")).await;
     assert_eq!((replay.status, &replay.body), (201, &first.body));
     assert_eq!(replay.headers.get("idempotent-replayed").unwrap(), "true");
 
     let mut other = body.clone();
     other["end_time"] = json!("2026-10-01T12:00:00Z");
-    let mismatch = app.send(post(&other, "key-1")).await;
+    let mismatch = app.create_booking_with_key(&other, Some("key-1")).await;
     assert_eq!(mismatch.status, 422);
     assert!(mismatch.body["detail"]
         .as_str()
         .unwrap()
         .contains("Idempotency-Key"));
 
-    let bad_key = app.send(post(&body, "")).await;
+    let bad_key = app.create_booking_with_key(&body, Some("")).await;
     assert_eq!(bad_key.status, 400);
     assert_eq!(
         app.list(&user, "").await.body["items"]
@@ -513,16 +489,7 @@ async fn concurrent_retries_with_one_idempotency_key_create_one_booking() {
         "2026-10-02T10:00:00Z",
         "2026-10-02T11:00:00Z",
     );
-    let requests = (0..10).map(|_| {
-        let req = app
-            .client
-            .post(app.url("/v1/bookings"))
-            .header("x-api-key", API_KEY)
-            .header("idempotency-key", "retry-me")
-            .json(&body);
-        let app = &app;
-        async move { app.send(req).await }
-    });
+    let requests = (0..10).map(|_| app.create_booking_with_key(&body, Some("retry-me")));
     let answers = futures::future::join_all(requests).await;
     assert!(
         answers.iter().all(|a| a.status == 201),
@@ -552,11 +519,7 @@ async fn unknown_routes_and_methods() {
         (404, json!({"detail": "Not found"}))
     );
     let delete = app
-        .send(
-            app.client
-                .delete(app.url(&format!("/v1/bookings/{}", new_id())))
-                .header("x-api-key", API_KEY),
-        )
+        .send(app.keyed(Method::DELETE, &format!("/v1/bookings/{}", new_id())))
         .await;
     assert_eq!(
         (delete.status, delete.body),
@@ -565,36 +528,18 @@ async fn unknown_routes_and_methods() {
     // Allow lists exactly what each resource supports.
     let id = new_id();
     let cases = [
+        (Method::DELETE, "/v1/bookings".to_string(), "GET, POST"),
+        (Method::PUT, format!("/v1/bookings/{id}"), "GET"),
+        (Method::GET, format!("/v1/bookings/{id}/cancel"), "POST"),
         (
-            reqwest::Method::DELETE,
-            "/v1/bookings".to_string(),
-            "GET, POST",
-        ),
-        (reqwest::Method::PUT, format!("/v1/bookings/{id}"), "GET"),
-        (
-            reqwest::Method::GET,
-            format!("/v1/bookings/{id}/cancel"),
-            "POST",
-        ),
-        (
-            reqwest::Method::GET,
+            Method::GET,
             "/v1/payments/create-intent".to_string(),
             "POST",
         ),
-        (
-            reqwest::Method::GET,
-            "/v1/payments/webhook".to_string(),
-            "POST",
-        ),
+        (Method::GET, "/v1/payments/webhook".to_string(), "POST"),
     ];
     for (method, path, allow) in cases {
-        let resp = app
-            .send(
-                app.client
-                    .request(method.clone(), app.url(&path))
-                    .header("x-api-key", API_KEY),
-            )
-            .await;
+        let resp = app.send(app.keyed(method.clone(), &path)).await;
         assert_eq!(resp.status, 405, "{method} {path}");
         assert_eq!(resp.headers["allow"], allow, "{method} {path}");
     }

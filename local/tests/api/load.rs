@@ -19,8 +19,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::{booking, new_id, spawn_app_alone, TestApp, CARD_DECLINED, CARD_OK};
-use aws_sdk_dynamodb::types::AttributeValue;
+use crate::support::{
+    attr, booking, ms, new_id, num_attr, rfc3339, scan, spawn_app_alone, Item, TestApp,
+    CARD_DECLINED, CARD_OK,
+};
 use chrono::{DateTime, TimeZone, Utc};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -29,8 +31,6 @@ const BOOKINGS_ROUTE: &str = "POST /v1/bookings";
 const INTENT_ROUTE: &str = "POST /v1/payments/create-intent";
 /// Support's `pay`: create a payment method, attach it, confirm (three emulator calls).
 const PAY_ROUTE: &str = "Stripe pay (pm + attach + confirm)";
-
-type Item = HashMap<String, AttributeValue>;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -135,16 +135,6 @@ fn plan(n: usize, assets: usize, seed: u64) -> Vec<Planned> {
         .collect()
 }
 
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-fn ms(t: &str) -> i64 {
-    DateTime::parse_from_rfc3339(t)
-        .unwrap_or_else(|e| panic!("bad time {t:?}: {e}"))
-        .timestamp_millis()
-}
-
 fn minor(amount: &str) -> i64 {
     let (units, cents) = amount.split_once('.').unwrap();
     units.parse::<i64>().unwrap() * 100 + cents.parse::<i64>().unwrap()
@@ -212,41 +202,6 @@ async fn client(app: Arc<TestApp>, plan: Arc<Vec<Planned>>, next: Arc<AtomicUsiz
             paid: p.card == CARD_OK,
         });
     }
-}
-
-async fn scan(app: &TestApp, table: &str) -> Vec<Item> {
-    let mut items = Vec::new();
-    let mut start: Option<Item> = None;
-    loop {
-        let page = app
-            .stack
-            .store
-            .client()
-            .scan()
-            .table_name(table)
-            .consistent_read(true)
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("scan {table}: {e:?}"));
-        items.extend(page.items.unwrap_or_default());
-        match page.last_evaluated_key {
-            Some(key) if !key.is_empty() => start = Some(key),
-            _ => return items,
-        }
-    }
-}
-
-fn attr<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-}
-
-fn num_attr(item: &Item, name: &str) -> Option<i64> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|n| n.parse().ok())
 }
 
 /// Every PaymentIntent in the emulator, page by page as a Stripe client would (localstripe's
@@ -378,7 +333,7 @@ async fn thousands_of_contended_bookings_and_payments_keep_every_invariant() {
         .collect();
     let settle_started = Instant::now();
     let items = loop {
-        let items = scan(&app, "bookings").await;
+        let items = scan(app.dynamodb(), "bookings").await;
         let unsettled: Vec<String> = items
             .iter()
             .filter_map(|item| {
@@ -522,7 +477,7 @@ async fn thousands_of_contended_bookings_and_payments_keep_every_invariant() {
         }
     }
     let mut got_intervals: BTreeSet<(String, String, String)> = BTreeSet::new();
-    for item in scan(&app, "booking-slots").await {
+    for item in scan(app.dynamodb(), "booking-slots").await {
         let pk = attr(&item, "pk").unwrap().to_string();
         for (k, v) in &item {
             if k.starts_with("b_") {

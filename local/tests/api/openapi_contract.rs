@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::support::{
-    booking, event, new_id, spawn_app, spawn_app_with_stripe, Answer, TestApp, API_KEY,
-    CARD_DECLINED, CARD_OK,
+    booking, event, example_booking, free_port, new_id, now, spawn_app, spawn_app_with_stripe,
+    succeeded, Answer, API_KEY, CARD_DECLINED, CARD_OK,
 };
 use local_stack::{Dynamo, Stripe};
 use reqwest::Method;
@@ -195,13 +195,6 @@ fn path_of(template: &str, id: &str) -> String {
     template.replace("{id}", id)
 }
 
-/// A request with the API key (every route but the webhook needs it).
-fn keyed(app: &TestApp, method: Method, path: &str) -> reqwest::RequestBuilder {
-    app.client
-        .request(method, app.url(path))
-        .header("x-api-key", API_KEY)
-}
-
 #[test]
 fn the_documented_operations_are_exactly_the_routes_the_handlers_serve() {
     let contract = Contract::load();
@@ -345,11 +338,7 @@ async fn every_documented_operation_is_served_and_nothing_else_is() {
                 continue;
             }
             let answer = app
-                .send(keyed(
-                    &app,
-                    method.parse().unwrap(),
-                    &path_of(template, &id),
-                ))
+                .send(app.keyed(method.parse().unwrap(), &path_of(template, &id)))
                 .await;
             assert_eq!(answer.status, 405, "{method} {template}: {}", answer.body);
             assert!(answer.headers.contains_key("allow"), "{method} {template}");
@@ -371,7 +360,7 @@ async fn every_documented_operation_is_served_and_nothing_else_is() {
         "/v2/bookings",
     ] {
         for method in [Method::GET, Method::POST] {
-            let answer = app.send(keyed(&app, method.clone(), path)).await;
+            let answer = app.send(app.keyed(method.clone(), path)).await;
             assert_eq!(
                 (answer.status, &answer.body),
                 (404, &json!({"detail": "Not found"})),
@@ -436,12 +425,7 @@ async fn a_scripted_flow_matches_the_document() {
     let asset = new_id();
 
     // Create, read, list.
-    let body = booking(
-        &asset,
-        &user,
-        "2026-02-05T23:00:00Z",
-        "2026-02-05T23:30:00Z",
-    );
+    let body = example_booking(&asset, &user);
     c.check_request("POST", "/v1/bookings", &body, true);
     let created = app.create_booking(&body).await;
     assert_eq!(created.status, 201, "{}", created.body);
@@ -543,7 +527,7 @@ async fn a_scripted_flow_matches_the_document() {
     for _ in 0..2 {
         let answer = app
             .send(
-                keyed(&app, Method::POST, "/v1/bookings")
+                app.keyed(Method::POST, "/v1/bookings")
                     .header("idempotency-key", &key)
                     .json(&keyed_body),
             )
@@ -553,7 +537,7 @@ async fn a_scripted_flow_matches_the_document() {
     }
     let answer = app
         .send(
-            keyed(&app, Method::POST, "/v1/bookings")
+            app.keyed(Method::POST, "/v1/bookings")
                 .header("idempotency-key", &key)
                 .json(&booking(
                     &new_id(),
@@ -567,7 +551,7 @@ async fn a_scripted_flow_matches_the_document() {
     c.check("POST", "/v1/bookings", &answer);
     let answer = app
         .send(
-            keyed(&app, Method::POST, "/v1/bookings")
+            app.keyed(Method::POST, "/v1/bookings")
                 .header("idempotency-key", "x".repeat(256))
                 .json(&keyed_body),
         )
@@ -579,7 +563,7 @@ async fn a_scripted_flow_matches_the_document() {
     for template in ["/v1/bookings", "/v1/payments/create-intent"] {
         let answer = app
             .send(
-                keyed(&app, Method::POST, template)
+                app.keyed(Method::POST, template)
                     .header("content-type", "text/plain")
                     .body(body.to_string()),
             )
@@ -589,7 +573,7 @@ async fn a_scripted_flow_matches_the_document() {
         let huge = json!({ "asset_id": "x".repeat(70 * 1024) }).to_string();
         let answer = app
             .send(
-                keyed(&app, Method::POST, template)
+                app.keyed(Method::POST, template)
                     .header("content-type", "application/json")
                     .body(huge),
             )
@@ -626,7 +610,7 @@ async fn a_scripted_flow_matches_the_document() {
         };
         for (bad_id, status) in [("not-a-uuid", 400), (new_id().as_str(), 404)] {
             let answer = app
-                .send(keyed(&app, method.clone(), &path_of(template, bad_id)))
+                .send(app.keyed(method.clone(), &path_of(template, bad_id)))
                 .await;
             assert_eq!(
                 answer.status, status,
@@ -700,11 +684,7 @@ async fn a_scripted_flow_matches_the_document() {
     // Cancel: refunded; twice is the same; a cancelled booking refuses intents.
     for _ in 0..2 {
         let cancelled = app
-            .send(keyed(
-                &app,
-                Method::POST,
-                &format!("/v1/bookings/{id}/cancel"),
-            ))
+            .send(app.keyed(Method::POST, &format!("/v1/bookings/{id}/cancel")))
             .await;
         assert_eq!(cancelled.status, 200, "{}", cancelled.body);
         assert_eq!(cancelled.body["payment_status"], "refunded");
@@ -727,11 +707,7 @@ async fn a_scripted_flow_matches_the_document() {
     assert!(failed.body["payment_failure_reason"].is_string());
     c.check("GET", "/v1/bookings/{id}", &failed);
     let cancelled = app
-        .send(keyed(
-            &app,
-            Method::POST,
-            &format!("/v1/bookings/{declined_id}/cancel"),
-        ))
+        .send(app.keyed(Method::POST, &format!("/v1/bookings/{declined_id}/cancel")))
         .await;
     assert_eq!(
         cancelled.body["payment_status"], "canceled",
@@ -746,12 +722,11 @@ async fn a_scripted_flow_matches_the_document() {
     let created = app
         .create_intent(&json!({"amount": 3.50, "booking_id": webhook_booking}))
         .await;
-    let mut intent = app
-        .stripe_intent(created.body["payment_intent_id"].as_str().unwrap())
-        .await;
-    intent["status"] = json!("succeeded");
-    intent["amount_received"] = intent["amount"].clone();
-    let now = chrono::Utc::now().timestamp();
+    let intent = succeeded(
+        &app.stripe_intent(created.body["payment_intent_id"].as_str().unwrap())
+            .await,
+    );
+    let now = now();
     let payload = event("payment_intent.succeeded", now, &intent);
     let parsed: Value = serde_json::from_str(&payload).unwrap();
     c.check_request("POST", WEBHOOK, &parsed, true);
@@ -803,10 +778,7 @@ async fn a_scripted_flow_matches_the_document() {
 async fn an_unreachable_stripe_is_a_documented_502() {
     let mut c = Contract::load();
     // A port nothing listens on (just released by the OS): every Stripe call is refused at once.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
+    let port = free_port();
     let app = spawn_app_with_stripe(
         Dynamo::Memory,
         Stripe::External {

@@ -6,16 +6,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use crate::support::{spawn_app, TestApp};
+use crate::support::product::{
+    bookings, create_intent, webhook, webhook_signature, Booking, BookingStore, NewBooking, Secret,
+    StripeClient, StripeKeys,
+};
+use crate::support::{now, spawn_app, TestApp, API_KEY};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
 use serde_json::{json, Value};
-use shared::domain::{Booking, NewBooking};
-use shared::store::BookingStore;
-use shared::stripe::{Secret, StripeClient, StripeKeys};
-use shared::webhook_signature;
 use uuid::Uuid;
 
 /// The seeded bookings and the intent the samples name (documented in events/README.md).
@@ -208,8 +208,8 @@ fn check_shape(name: &str, event: &Value, function: &str) {
         if function == "webhook" {
             assert_eq!(key, None, "{name}: Stripe sends no API key");
         } else {
-            assert_eq!(key, Some(crate::support::API_KEY), "{name}");
-            assert_eq!(ctx["identity"]["apiKey"], crate::support::API_KEY, "{name}");
+            assert_eq!(key, Some(API_KEY), "{name}");
+            assert_eq!(ctx["identity"]["apiKey"], API_KEY, "{name}");
         }
     }
     if event["body"].is_string() && function != "webhook" {
@@ -270,7 +270,7 @@ fn resign(name: &str, event: &mut Value, intent_id: &str, secret: &str) {
     intent["client_secret"] = json!(format!("{intent_id}_secret_sample"));
     let bytes = serde_json::to_vec_pretty(&payload).unwrap();
     set_body(event, &bytes);
-    let signature = webhook_signature::sign(&bytes, secret, chrono::Utc::now().timestamp());
+    let signature = webhook_signature::sign(&bytes, secret, now());
     set_header(event, "stripe-signature", &signature);
 }
 
@@ -352,9 +352,9 @@ async fn every_sample_event_gets_its_expected_status_from_the_real_handler() {
             (other, _) => panic!("{name}: parsed as the wrong kind of event: {other:?}"),
         }
         let resp = match want.function.as_str() {
-            "bookings" => shared::bookings::handle(&stack.store, &stripe, req).await,
-            "create-intent" => shared::create_intent::handle(&stack.store, &stripe, req).await,
-            _ => shared::webhook::handle(&stack.store, &stripe, req).await,
+            "bookings" => bookings::handle(&stack.store, &stripe, req).await,
+            "create-intent" => create_intent::handle(&stack.store, &stripe, req).await,
+            _ => webhook::handle(&stack.store, &stripe, req).await,
         };
         let status = resp.status().as_u16();
         let text = String::from_utf8_lossy(resp.body().as_ref()).to_string();

@@ -21,15 +21,15 @@
 //! a request just past it ([`STALL`]); the proxy lets go as soon as the caller hangs up. The
 //! `#[ignore]`d tests at the end are weaknesses found here, failing until fixed.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::fault_proxy::{dynamo, request, Fault, FaultProxy, Seen};
 use crate::support::{
-    booking, event, new_id, spawn_app_with_stripe, Answer, TestApp, API_KEY, CARD_OK,
+    attr, event, example_booking, get_item, new_id, now, scan, spawn_app_with_stripe, succeeded,
+    Answer, Item, StripeApi, TestApp, CARD_OK,
 };
 use aws_sdk_dynamodb::config::{Credentials, Region};
-use aws_sdk_dynamodb::types::AttributeValue;
 use local_stack::{default_python, register_webhook, start_localstripe, Dynamo, Stripe};
 use serde_json::{json, Value};
 
@@ -37,8 +37,6 @@ use serde_json::{json, Value};
 const STALL: Duration = Duration::from_millis(4_250);
 const PROVIDER_UNAVAILABLE: &str = "Payment provider is unavailable; please retry";
 const STORE_UNAVAILABLE: &str = "Booking store is temporarily unavailable; please retry";
-
-type Item = HashMap<String, AttributeValue>;
 
 // ---------------------------------------------------------------------------------------------
 // The rig
@@ -53,7 +51,7 @@ struct Rig {
     /// Between the functions and dynoxide.
     dynamo: FaultProxy,
     /// localstripe itself: what Stripe really holds, asked without the proxy.
-    localstripe: String,
+    localstripe: StripeApi,
     /// DynamoDB as it really is, read without the proxy.
     direct: aws_sdk_dynamodb::Client,
     dynoxide: tokio::task::JoinHandle<()>,
@@ -93,10 +91,14 @@ async fn rig() -> Rig {
         .load()
         .await;
     Rig {
+        localstripe: StripeApi::new(
+            app.client.clone(),
+            &localstripe,
+            &app.stack.stripe_secret_key,
+        ),
         app,
         stripe,
         dynamo,
-        localstripe,
         direct: aws_sdk_dynamodb::Client::new(&config),
         dynoxide,
         _localstripe: child,
@@ -122,26 +124,8 @@ impl Rig {
             .await
     }
 
-    async fn direct(&self, method: reqwest::Method, path: &str, form: &[(&str, &str)]) -> Answer {
-        let req = self
-            .app
-            .client
-            .request(method, format!("{}{path}", self.localstripe))
-            .bearer_auth(&self.app.stack.stripe_secret_key)
-            .form(form);
-        self.app.send(req).await
-    }
-
     async fn intent(&self, id: &str) -> Value {
-        let got = self
-            .direct(
-                reqwest::Method::GET,
-                &format!("/v1/payment_intents/{id}"),
-                &[],
-            )
-            .await;
-        assert_eq!(got.status, 200, "{:?}", got.body);
-        got.body
+        self.localstripe.intent(id).await
     }
 
     /// Reads localstripe directly and checks the invariants that hold whatever the network
@@ -149,17 +133,7 @@ impl Rig {
     /// booking is settled.
     async fn at_stripe(&self, booking_id: &str) -> AtStripe {
         let booking = self.app.booking(booking_id).await;
-        let all = self
-            .direct(reqwest::Method::GET, "/v1/payment_intents?limit=1000", &[])
-            .await;
-        assert_eq!(all.status, 200, "{:?}", all.body);
-        let intents: Vec<Value> = all.body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|pi| pi["metadata"]["booking_id"] == booking_id)
-            .cloned()
-            .collect();
+        let intents = self.localstripe.intents_for(booking_id).await;
         let live: BTreeSet<String> = intents
             .iter()
             .filter(|pi| pi["status"] != "canceled")
@@ -188,31 +162,9 @@ impl Rig {
         }
     }
 
-    /// Pays an intent at localstripe, as Stripe.js would (see support's `pay`).
+    /// Pays an intent at localstripe, as Stripe.js would (support's `pay`, past the proxy).
     async fn pay(&self, intent_id: &str) {
-        let pm = self
-            .direct(
-                reqwest::Method::POST,
-                "/v1/payment_methods",
-                &[
-                    ("type", "card"),
-                    ("card[number]", CARD_OK),
-                    ("card[exp_month]", "12"),
-                    ("card[exp_year]", "2030"),
-                    ("card[cvc]", "123"),
-                ],
-            )
-            .await;
-        assert_eq!(pm.status, 200, "{:?}", pm.body);
-        let path = format!("/v1/payment_intents/{intent_id}");
-        let pm_id = pm.body["id"].as_str().unwrap();
-        let attached = self
-            .direct(reqwest::Method::POST, &path, &[("payment_method", pm_id)])
-            .await;
-        assert_eq!(attached.status, 200, "{:?}", attached.body);
-        let paid = self
-            .direct(reqwest::Method::POST, &format!("{path}/confirm"), &[])
-            .await;
+        let paid = self.localstripe.pay(intent_id, CARD_OK).await;
         assert_eq!(paid.body["status"], "succeeded", "{:?}", paid.body);
     }
 }
@@ -540,27 +492,11 @@ async fn a_lost_cancel_response_while_replacing_an_intent_still_leaves_one_live_
 
 impl Rig {
     async fn item(&self, table: &str, key: &str, value: &str) -> Option<Item> {
-        self.direct
-            .get_item()
-            .table_name(table)
-            .key(key, AttributeValue::S(value.to_string()))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .item
+        get_item(&self.direct, table, key, value).await
     }
 
     async fn scan(&self, table: &str) -> Vec<Item> {
-        self.direct
-            .scan()
-            .table_name(table)
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .items()
-            .to_vec()
+        scan(&self.direct, table).await
     }
 
     async fn booking_item(&self, id: &str) -> Option<Item> {
@@ -583,29 +519,9 @@ impl Rig {
         self.item("stripe-events", "pk", event_id).await.is_some()
     }
 
-    async fn post_booking(&self, body: &Value, key: Option<&str>) -> Answer {
-        let mut req = self
-            .app
-            .client
-            .post(self.app.url("/v1/bookings"))
-            .header("x-api-key", API_KEY)
-            .json(body);
-        if let Some(key) = key {
-            req = req.header("idempotency-key", key);
-        }
-        self.app.send(req).await
-    }
-
     /// A booking with an intent at localstripe, and that intent.
     async fn booking_with_intent(&self) -> (String, Value) {
-        let booking_id = self.app.new_booking().await;
-        let resp = self
-            .app
-            .create_intent(&json!({"amount": 3.50, "booking_id": booking_id}))
-            .await;
-        assert_eq!(resp.status, 200, "{:?}", resp.body);
-        let intent = self.intent(&pi_of(&resp)).await;
-        (booking_id, intent)
+        self.app.booking_with_intent_at(&self.localstripe).await
     }
 
     async fn deliver(&self, payload: &str) -> Answer {
@@ -615,20 +531,9 @@ impl Rig {
     }
 }
 
-fn attr<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    item.get(name)?.as_s().ok().map(String::as_str)
-}
-
-/// A signed `payment_intent.succeeded` for this intent, and the event's id.
+/// A `payment_intent.succeeded` for this intent, and the event's id.
 fn succeeded_event(intent: &Value) -> (String, String) {
-    let mut pi = intent.clone();
-    pi["status"] = json!("succeeded");
-    pi["amount_received"] = pi["amount"].clone();
-    let payload = event(
-        "payment_intent.succeeded",
-        chrono::Utc::now().timestamp(),
-        &pi,
-    );
+    let payload = event("payment_intent.succeeded", now(), &succeeded(intent));
     let id = serde_json::from_str::<Value>(&payload).unwrap()["id"]
         .as_str()
         .unwrap()
@@ -643,11 +548,8 @@ fn assert_unavailable(answer: &Answer) {
     );
 }
 
+/// The day of `example_booking`'s slot.
 const DAY: &str = "2026-02-05";
-
-fn slot_body(asset: &str, user: &str) -> Value {
-    booking(asset, user, "2026-02-05T23:00:00Z", "2026-02-05T23:30:00Z")
-}
 
 #[tokio::test]
 async fn a_burst_of_dynamodb_throttles_and_500s_is_absorbed_by_the_sdk_retries() {
@@ -658,7 +560,8 @@ async fn a_burst_of_dynamodb_throttles_and_500s_is_absorbed_by_the_sdk_retries()
         [Fault::dynamo_throttle(), Fault::dynamo_500()],
     );
     let created = rig
-        .post_booking(&slot_body(&asset, &new_id()), Some("burst-1"))
+        .app
+        .create_booking_with_key(&example_booking(&asset, &new_id()), Some("burst-1"))
         .await;
     assert_eq!(created.status, 201, "{:?}", created.body);
     let writes = rig.dynamo.seen(dynamo("TransactWriteItems"));
@@ -690,12 +593,15 @@ async fn a_burst_of_dynamodb_throttles_and_500s_is_absorbed_by_the_sdk_retries()
 async fn lasting_dynamodb_faults_are_503s_with_a_detail_and_nothing_is_half_applied() {
     let rig = rig().await;
     let (asset, user) = (new_id(), new_id());
-    let body = slot_body(&asset, &user);
+    let body = example_booking(&asset, &user);
 
     // Every transaction throttled: the booking is refused whole.
     rig.dynamo
         .fail_always(dynamo("TransactWriteItems"), Fault::dynamo_throttle());
-    let refused = rig.post_booking(&body, Some("lasting-1")).await;
+    let refused = rig
+        .app
+        .create_booking_with_key(&body, Some("lasting-1"))
+        .await;
     assert_unavailable(&refused);
     assert_eq!(
         rig.dynamo.seen(dynamo("TransactWriteItems")).len(),
@@ -710,12 +616,19 @@ async fn lasting_dynamodb_faults_are_503s_with_a_detail_and_nothing_is_half_appl
     // Every read failing: 503 as well, before anything is written.
     rig.dynamo
         .fail_always(dynamo("GetItem"), Fault::dynamo_500());
-    assert_unavailable(&rig.post_booking(&body, Some("lasting-1")).await);
+    assert_unavailable(
+        &rig.app
+            .create_booking_with_key(&body, Some("lasting-1"))
+            .await,
+    );
     rig.dynamo.clear();
     assert!(rig.scan("bookings").await.is_empty());
 
     // Back: the same request and key is a first success (nothing was recorded), not a 409.
-    let created = rig.post_booking(&body, Some("lasting-1")).await;
+    let created = rig
+        .app
+        .create_booking_with_key(&body, Some("lasting-1"))
+        .await;
     assert_eq!(created.status, 201, "{:?}", created.body);
     assert!(created.headers.get("idempotent-replayed").is_none());
     let id = created.body["id"].as_str().unwrap().to_string();
@@ -853,10 +766,10 @@ async fn a_webhook_redelivered_after_its_commit_answer_was_lost_is_applied_exact
 async fn a_booking_whose_commit_answer_was_lost_is_created_once_when_retried_with_its_key() {
     let rig = rig().await;
     let (asset, user) = (new_id(), new_id());
-    let body = slot_body(&asset, &user);
+    let body = example_booking(&asset, &user);
     rig.dynamo
         .fail_always(dynamo("TransactWriteItems"), Fault::LoseResponse);
-    assert_unavailable(&rig.post_booking(&body, Some("lost-1")).await);
+    assert_unavailable(&rig.app.create_booking_with_key(&body, Some("lost-1")).await);
     rig.dynamo.clear();
     let stored = rig.scan("bookings").await;
     assert_eq!(stored.len(), 1, "the transaction committed");
@@ -866,7 +779,7 @@ async fn a_booking_whose_commit_answer_was_lost_is_created_once_when_retried_wit
         BTreeSet::from([id.clone()])
     );
 
-    let retried = rig.post_booking(&body, Some("lost-1")).await;
+    let retried = rig.app.create_booking_with_key(&body, Some("lost-1")).await;
     assert_eq!(retried.status, 201, "{:?}", retried.body);
     assert_eq!(retried.headers["idempotent-replayed"], "true");
     assert_eq!(retried.body["id"], id.as_str());
@@ -997,13 +910,13 @@ async fn an_interrupted_refund_is_made_once_when_the_cancel_is_retried() {
 #[ignore = "bug: a POST /v1/bookings 503 is not safe to retry without Idempotency-Key (409 on the caller's own committed booking)"]
 async fn retrying_a_booking_503_without_a_key_does_not_conflict_with_itself() {
     let rig = rig().await;
-    let body = slot_body(&new_id(), &new_id());
+    let body = example_booking(&new_id(), &new_id());
     rig.dynamo
         .fail_always(dynamo("TransactWriteItems"), Fault::LoseResponse);
-    assert_unavailable(&rig.post_booking(&body, None).await);
+    assert_unavailable(&rig.app.create_booking_with_key(&body, None).await);
     rig.dynamo.clear();
     assert_eq!(rig.scan("bookings").await.len(), 1, "it committed");
-    let retried = rig.post_booking(&body, None).await;
+    let retried = rig.app.create_booking_with_key(&body, None).await;
     assert_eq!(
         retried.status, 201,
         "the retry of a 503 conflicts with the caller's own booking: {:?}",
