@@ -4,7 +4,13 @@
 //! trace, and the restarted stack takes new bookings.
 //!
 //! `KILL_AFTER` (default 300) is the number of 201s to wait for before the kill.
+//!
+//! A test binary of its own (not a module of `tests/api`): it kills processes (`kill -KILL` to
+//! a whole process group), so a wrong group id would take down only this binary, not every test
+//! beside it; and its 16 clients and time limits (120 s to the kill, 60 s for the clients to
+//! notice it) assume the machine to itself, as cargo runs test binaries one after another.
 
+#[path = "api/support/mod.rs"]
 mod support;
 
 use std::net::TcpStream;
@@ -17,18 +23,10 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
-use support::{booking, new_id, API_KEY};
+use support::{booking, free_port, ms, new_id, rfc3339, API_KEY};
 
 const CLIENTS: usize = 16;
 const ASSETS: usize = 100;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The `local-stack` binary running in its own process group (so its localstripe child can
 /// be killed with it); killed, group and all, when dropped.
@@ -164,14 +162,6 @@ fn slot(h: u128) -> (DateTime<Utc>, DateTime<Utc>) {
     let start = base + chrono::Duration::minutes(15 * (h % 16) as i64);
     let end = start + chrono::Duration::minutes(if (h >> 4).is_multiple_of(2) { 30 } else { 60 });
     (start, end)
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-fn ms(t: &str) -> i64 {
-    DateTime::parse_from_rfc3339(t).unwrap().timestamp_millis()
 }
 
 async fn client(shared: Arc<Shared>) {

@@ -1,5 +1,11 @@
 //! Every log line of a whole payment flow, at the most verbose level, and not one secret.
+//!
+//! A test binary of its own (not a module of `tests/api`): it installs the process-wide
+//! `tracing` subscriber (`init`, which panics if one is already set) and captures everything
+//! logged in its process. Any test running beside it in one process would log into that capture,
+//! and a second such test could not install its own.
 
+#[path = "api/support/mod.rs"]
 mod support;
 
 use std::io::Write;

@@ -3,22 +3,19 @@
 //! function, against the local stack's DynamoDB and Stripe emulators. Each must get the status
 //! `events/expected.json` names and a JSON body (`{"detail": "..."}` for errors).
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use crate::support::product::{
+    booking_json, bookings, create_intent, new_booking, webhook, webhook_signature, Booking,
+    BookingId, BookingStore, Secret, StripeClient, StripeKeys,
+};
+use crate::support::{now, spawn_app, TestApp, API_KEY};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
 use serde_json::{json, Value};
-use shared::adapters::stripe::signature as webhook_signature;
-use shared::adapters::stripe::{StripeClient, StripeKeys};
-use shared::domain::{Booking, BookingId, Secret};
-use shared::http::dto;
-use shared::ports::BookingStore;
-use support::{spawn_app, TestApp};
 
 /// The seeded bookings and the intent the samples name (documented in events/README.md).
 const BOOKING_ID: &str = "6db74bfd-bfba-47a9-86e5-2304af3a6e40";
@@ -210,8 +207,8 @@ fn check_shape(name: &str, event: &Value, function: &str) {
         if function == "webhook" {
             assert_eq!(key, None, "{name}: Stripe sends no API key");
         } else {
-            assert_eq!(key, Some(support::API_KEY), "{name}");
-            assert_eq!(ctx["identity"]["apiKey"], support::API_KEY, "{name}");
+            assert_eq!(key, Some(API_KEY), "{name}");
+            assert_eq!(ctx["identity"]["apiKey"], API_KEY, "{name}");
         }
     }
     if event["body"].is_string() && function != "webhook" {
@@ -248,7 +245,7 @@ async fn seed(app: &TestApp) {
         ),
     ];
     for (id, body) in seeds {
-        let new = dto::new_booking(body.to_string().as_bytes()).unwrap();
+        let new = new_booking(body.to_string().as_bytes()).unwrap();
         let booking = Booking::new(new, BookingId::parse("id", id).unwrap(), chrono::Utc::now());
         app.stack
             .store
@@ -272,7 +269,7 @@ fn resign(name: &str, event: &mut Value, intent_id: &str, secret: &str) {
     intent["client_secret"] = json!(format!("{intent_id}_secret_sample"));
     let bytes = serde_json::to_vec_pretty(&payload).unwrap();
     set_body(event, &bytes);
-    let signature = webhook_signature::sign(&bytes, secret, chrono::Utc::now().timestamp());
+    let signature = webhook_signature::sign(&bytes, secret, now());
     set_header(event, "stripe-signature", &signature);
 }
 
@@ -354,11 +351,9 @@ async fn every_sample_event_gets_its_expected_status_from_the_real_handler() {
             (other, _) => panic!("{name}: parsed as the wrong kind of event: {other:?}"),
         }
         let resp = match want.function.as_str() {
-            "bookings" => shared::http::bookings::handle(&stack.store, &stripe, req).await,
-            "create-intent" => {
-                shared::http::create_intent::handle(&stack.store, &stripe, req).await
-            }
-            _ => shared::http::webhook::handle(&stack.store, &stripe, req).await,
+            "bookings" => bookings::handle(&stack.store, &stripe, req).await,
+            "create-intent" => create_intent::handle(&stack.store, &stripe, req).await,
+            _ => webhook::handle(&stack.store, &stripe, req).await,
         };
         let status = resp.status().as_u16();
         let text = String::from_utf8_lossy(resp.body().as_ref()).to_string();
@@ -400,7 +395,7 @@ async fn every_sample_event_gets_its_expected_status_from_the_real_handler() {
         .get_booking(BookingId::parse("id", BOOKING_ID).unwrap())
         .await
         .unwrap()
-        .map(|b| shared::http::views::booking_json(&b))
+        .map(|b| booking_json(&b))
         .unwrap();
     assert_eq!(paid["payment_status"], "completed", "{paid}");
     assert_eq!(paid["payment_intent_id"], json!(intent_id), "{paid}");
@@ -412,8 +407,5 @@ async fn every_sample_event_gets_its_expected_status_from_the_real_handler() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(
-        shared::http::views::booking_json(&cancelled)["status"],
-        "cancelled"
-    );
+    assert_eq!(booking_json(&cancelled)["status"], "cancelled");
 }

@@ -1,40 +1,14 @@
 //! The webhook as an attacker or a flaky network sees it: forged, stale, replayed and
 //! out-of-order deliveries, each answered correctly and none changing a booking wrongly.
 
-mod support;
-
-use serde_json::{json, Value};
-use shared::adapters::stripe::signature::sign;
-use support::{event, spawn_app, TestApp, CARD_OK};
-
-/// A booking with an intent, and that intent as the emulator holds it.
-async fn booking_with_intent(app: &TestApp) -> (String, Value) {
-    let booking_id = app.new_booking().await;
-    let resp = app
-        .create_intent(&json!({"amount": 3.50, "booking_id": booking_id}))
-        .await;
-    assert_eq!(resp.status, 200, "{:?}", resp.body);
-    let intent = app
-        .stripe_intent(resp.body["payment_intent_id"].as_str().unwrap())
-        .await;
-    (booking_id, intent)
-}
-
-fn succeeded(intent: &Value) -> Value {
-    let mut pi = intent.clone();
-    pi["status"] = json!("succeeded");
-    pi["amount_received"] = pi["amount"].clone();
-    pi
-}
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
+use crate::support::product::webhook_signature::sign;
+use crate::support::{event, new_id, now, spawn_app, succeeded, CARD_OK};
+use serde_json::json;
 
 #[tokio::test]
 async fn forged_missing_wrong_secret_and_stale_signatures_change_nothing() {
     let app = spawn_app().await;
-    let (booking_id, intent) = booking_with_intent(&app).await;
+    let (booking_id, intent) = app.booking_with_intent().await;
     let payload = event("payment_intent.succeeded", now(), &succeeded(&intent));
     let secret = &app.stack.webhook_secrets[0];
     let forged = [
@@ -68,7 +42,7 @@ async fn forged_missing_wrong_secret_and_stale_signatures_change_nothing() {
 #[tokio::test]
 async fn a_header_signed_with_an_old_and_the_current_secret_is_accepted() {
     let app = spawn_app().await;
-    let (booking_id, intent) = booking_with_intent(&app).await;
+    let (booking_id, intent) = app.booking_with_intent().await;
     let payload = event("payment_intent.succeeded", now(), &succeeded(&intent));
     let t = now();
     let old = sign(payload.as_bytes(), "whsec_rolled_out", t);
@@ -87,7 +61,7 @@ async fn a_header_signed_with_an_old_and_the_current_secret_is_accepted() {
 #[tokio::test]
 async fn a_replayed_event_is_applied_once() {
     let app = spawn_app().await;
-    let (booking_id, intent) = booking_with_intent(&app).await;
+    let (booking_id, intent) = app.booking_with_intent().await;
     let failed = {
         let mut pi = intent.clone();
         pi["last_payment_error"] = json!({"message": "Your card was declined."});
@@ -115,7 +89,7 @@ async fn a_replayed_event_is_applied_once() {
 #[tokio::test]
 async fn late_and_out_of_order_events_never_move_a_completed_booking_back() {
     let app = spawn_app().await;
-    let (booking_id, intent) = booking_with_intent(&app).await;
+    let (booking_id, intent) = app.booking_with_intent().await;
     let pi = intent["id"].as_str().unwrap();
     assert_eq!(app.pay(pi, CARD_OK).await.status, 200);
     app.wait_for_payment_status(&booking_id, "completed").await;
@@ -139,7 +113,7 @@ async fn late_and_out_of_order_events_never_move_a_completed_booking_back() {
     );
 
     // Before any payment: an older event cannot overwrite a newer one.
-    let (other, intent) = booking_with_intent(&app).await;
+    let (other, intent) = app.booking_with_intent().await;
     let newer = event("payment_intent.payment_failed", now(), &intent);
     app.deliver(&newer, Some(app.sign_now(&newer))).await;
     let older = event("payment_intent.processing", now() - 60, &intent);
@@ -151,15 +125,15 @@ async fn late_and_out_of_order_events_never_move_a_completed_booking_back() {
 #[tokio::test]
 async fn events_for_other_intents_unknown_bookings_and_types_are_acknowledged_and_ignored() {
     let app = spawn_app().await;
-    let (booking_id, intent) = booking_with_intent(&app).await;
+    let (booking_id, intent) = app.booking_with_intent().await;
 
     // Another booking's intent claiming to be for this booking.
-    let (_, foreign) = booking_with_intent(&app).await;
+    let (_, foreign) = app.booking_with_intent().await;
     let mut claimed = succeeded(&foreign);
     claimed["metadata"]["booking_id"] = json!(booking_id);
     // An intent for a booking that does not exist.
     let mut orphan = succeeded(&intent);
-    orphan["metadata"]["booking_id"] = json!(support::new_id());
+    orphan["metadata"]["booking_id"] = json!(new_id());
     // No booking_id at all, and a type we do not handle.
     let mut bare = succeeded(&intent);
     bare["metadata"] = json!({});

@@ -1,25 +1,17 @@
 //! Hostile and odd input: every one answered with a clear 4xx `{"detail": ...}`, never a 5xx,
 //! and nothing stored or sent to Stripe because of it.
 
-mod support;
-
+use crate::support::{example_booking, new_id, spawn_app, Answer, TestApp};
+use reqwest::Method;
 use serde_json::{json, Value};
-use support::{booking, new_id, spawn_app, TestApp, API_KEY};
 
 fn is_detail(body: &Value) -> bool {
     body.as_object()
         .is_some_and(|o| o.len() == 1 && o["detail"].as_str().is_some_and(|d| !d.is_empty()))
 }
 
-async fn raw_create_intent(app: &TestApp, body: String) -> support::Answer {
-    app.send(
-        app.client
-            .post(app.url("/v1/payments/create-intent"))
-            .header("x-api-key", API_KEY)
-            .header("content-type", "application/json")
-            .body(body),
-    )
-    .await
+async fn raw_create_intent(app: &TestApp, body: String) -> Answer {
+    app.post_raw("/v1/payments/create-intent", body).await
 }
 
 #[tokio::test]
@@ -145,14 +137,7 @@ async fn ids_paths_and_query_values() {
             resp.body
         );
     }
-    let bad = app
-        .create_booking(&booking(
-            &long,
-            &new_id(),
-            "2026-02-05T23:00:00Z",
-            "2026-02-05T23:30:00Z",
-        ))
-        .await;
+    let bad = app.create_booking(&example_booking(&long, &new_id())).await;
     assert_eq!(bad.status, 400);
 }
 
@@ -177,15 +162,7 @@ async fn bodies_too_large_or_of_the_wrong_type() {
         "x".repeat(1_100_000)
     );
     for path in ["/v1/bookings", "/v1/payments/create-intent"] {
-        let resp = app
-            .send(
-                app.client
-                    .post(app.url(path))
-                    .header("x-api-key", API_KEY)
-                    .header("content-type", "application/json")
-                    .body(huge.clone()),
-            )
-            .await;
+        let resp = app.post_raw(path, huge.clone()).await;
         assert_eq!(resp.status, 413, "{path}");
         assert!(is_detail(&resp.body));
 
@@ -196,9 +173,7 @@ async fn bodies_too_large_or_of_the_wrong_type() {
         ] {
             let resp = app
                 .send(
-                    app.client
-                        .post(app.url(path))
-                        .header("x-api-key", API_KEY)
+                    app.keyed(Method::POST, path)
                         .header("content-type", ct)
                         .body(format!(r#"{{"amount": 3.5, "booking_id": "{id}"}}"#)),
                 )
@@ -207,15 +182,7 @@ async fn bodies_too_large_or_of_the_wrong_type() {
             assert!(is_detail(&resp.body));
         }
         for body in ["", "null", "[]", "\"x\"", "{\"a\":", "\u{feff}{}", "{}{}"] {
-            let resp = app
-                .send(
-                    app.client
-                        .post(app.url(path))
-                        .header("x-api-key", API_KEY)
-                        .header("content-type", "application/json")
-                        .body(body),
-                )
-                .await;
+            let resp = app.post_raw(path, body).await;
             assert_eq!(resp.status, 400, "{path} {body:?}: {:?}", resp.body);
             assert!(is_detail(&resp.body));
         }

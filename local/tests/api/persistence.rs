@@ -1,7 +1,5 @@
-mod support;
-
+use crate::support::{booking, example_booking, new_id, spawn_app_with};
 use local_stack::Dynamo;
-use support::{booking, new_id, spawn_app_with};
 
 #[tokio::test]
 async fn bookings_survive_a_restart_of_the_local_stack() {
@@ -10,12 +8,7 @@ async fn bookings_survive_a_restart_of_the_local_stack() {
     let app = spawn_app_with(Dynamo::File(db.clone())).await;
     let asset = new_id();
     let created = app
-        .create_booking(&booking(
-            &asset,
-            &new_id(),
-            "2026-02-05T23:00:00Z",
-            "2026-02-05T23:30:00Z",
-        ))
+        .create_booking(&example_booking(&asset, &new_id()))
         .await;
     assert_eq!(created.status, 201);
     drop(app);

@@ -1,11 +1,11 @@
 //! The document's whole payment flow against the real local stack: bookings in dynoxide,
 //! PaymentIntents in localstripe, webhooks delivered and signed by localstripe itself.
 
-mod support;
-
+use crate::support::{
+    event, new_id, now, spawn_app, spawn_app_with_stripe, TestApp, CARD_3DS, CARD_DECLINED, CARD_OK,
+};
 use reqwest::Method;
 use serde_json::{json, Value};
-use support::{event, new_id, spawn_app, TestApp, CARD_3DS, CARD_DECLINED, CARD_OK};
 
 async fn intent_for(app: &TestApp, booking_id: &str, amount: Value) -> (String, String) {
     let resp = app
@@ -79,11 +79,7 @@ async fn three_d_secure_requires_action_then_completes_once_authenticated() {
     // so the test delivers it as Stripe would: the emulator's own intent, signed.
     let intent = app.stripe_intent(&pi).await;
     assert_eq!(intent["status"], "requires_action");
-    let payload = event(
-        "payment_intent.requires_action",
-        chrono::Utc::now().timestamp(),
-        &intent,
-    );
+    let payload = event("payment_intent.requires_action", now(), &intent);
     let delivered = app.deliver(&payload, Some(app.sign_now(&payload))).await;
     assert_eq!(delivered.status, 200, "{:?}", delivered.body);
     app.wait_for_payment_status(&booking_id, "requires_action")
@@ -292,7 +288,7 @@ async fn cancelling_cancels_an_unpaid_intent_and_refunds_a_paid_one() {
 
 #[tokio::test]
 async fn stripe_unreachable_is_a_502_and_changes_nothing() {
-    let app = support::spawn_app_with_stripe(
+    let app = spawn_app_with_stripe(
         local_stack::Dynamo::Memory,
         local_stack::Stripe::External {
             base: "http://127.0.0.1:1".into(),
