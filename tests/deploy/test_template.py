@@ -36,6 +36,8 @@ ROUTES = {
 ROUTES_WITHOUT_API_KEY = {("POST", "/v1/payments/webhook")}
 
 USER_INDEX = "user_id-created_at-index"
+INTENT_INDEX = "payment_intent_id-index"
+CHARGE_INDEX = "charge_id-index"
 SECRET = "Ref:StripeSecretArn"
 
 # Exactly the DynamoDB actions each function's role may use, per table (or index) ARN. A table
@@ -52,6 +54,8 @@ DYNAMODB_GRANTS = {
     },
     "WebhookFunction": {
         "BookingsTable": {"GetItem", "UpdateItem", "ConditionCheckItem"},
+        f"BookingsTable/index/{INTENT_INDEX}": {"Query"},
+        f"BookingsTable/index/{CHARGE_INDEX}": {"Query"},
         "EventsTable": {"GetItem", "PutItem"},
     },
 }
@@ -85,8 +89,18 @@ RUST_TABLES = {
     "bookings": {
         "hash": "id",
         "range": None,
-        "attributes": {"id": "S", "user_id": "S", "created_at": "S"},
-        "indexes": {USER_INDEX: {"hash": "user_id", "range": "created_at", "projection": "ALL"}},
+        "attributes": {
+            "id": "S",
+            "user_id": "S",
+            "created_at": "S",
+            "payment_intent_id": "S",
+            "charge_id": "S",
+        },
+        "indexes": {
+            USER_INDEX: {"hash": "user_id", "range": "created_at", "projection": "ALL"},
+            INTENT_INDEX: {"hash": "payment_intent_id", "range": None, "projection": "KEYS_ONLY"},
+            CHARGE_INDEX: {"hash": "charge_id", "range": None, "projection": "KEYS_ONLY"},
+        },
         "ttl": None,
     },
     "booking-slots": {

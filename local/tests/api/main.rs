@@ -14,6 +14,7 @@ mod fault_proxy;
 mod faults;
 mod hostile_input;
 mod load;
+mod money_after_payment;
 mod openapi_contract;
 mod payments_flow;
 mod persistence;

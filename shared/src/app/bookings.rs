@@ -6,9 +6,10 @@ use super::keys::{cancel_key, refund_key};
 use super::AppError;
 use crate::domain::idempotency::{hash_request, IdempotencyRecord, RETENTION};
 use crate::domain::payment::decide;
+use crate::domain::refunds::status_after_refunds;
 use crate::domain::{
     Booking, BookingId, BookingStatus, DomainError, IdempotencyKey, IntentAction, NewBooking,
-    Payment, PaymentStatus, UserId, Want,
+    Payment, PaymentStatus, RefundStatus, UserId, Want,
 };
 use crate::ports::{BookingStore, Page, PaymentProvider, ProviderError, StoreError};
 
@@ -160,14 +161,37 @@ async fn settle_payment<P: PaymentProvider>(
                 }
                 Err(err) => return Err(err.into()),
             };
-            if let Some(refund) = refund {
-                tracing::info!(booking_id = %booking.id, refund_id = %refund.id, "payment refunded");
-                payment.refund_id = Some(refund.id);
-            }
             if payment.amount_received_minor.is_none() {
                 payment.amount_received_minor = intent.amount_received;
             }
-            Ok(Some((PaymentStatus::Refunded, Some(payment))))
+            let received = payment
+                .amount_received_minor
+                .unwrap_or(payment.amount.minor);
+            let status = match refund {
+                Some(refund) => {
+                    tracing::info!(booking_id = %booking.id, refund_id = %refund.id, "payment refunded");
+                    payment.refund_id = Some(refund.id);
+                    let refund_status = refund.status.unwrap_or(RefundStatus::Pending);
+                    payment.after.refund_status = Some(refund_status);
+                    if refund_status == RefundStatus::Succeeded {
+                        // The whole remainder came back: the refund covers what was received.
+                        payment.after.amount_refunded_minor = received;
+                    } else {
+                        tracing::warn!(booking_id = %booking.id, refund_status = refund_status.as_str(),
+                            "refund not finished; its event will tell");
+                    }
+                    status_after_refunds(
+                        PaymentStatus::Completed,
+                        received,
+                        payment.after.amount_refunded_minor,
+                    )
+                }
+                None => {
+                    payment.after.amount_refunded_minor = received;
+                    PaymentStatus::Refunded
+                }
+            };
+            Ok(Some((status, Some(payment))))
         }
         IntentAction::Processing => Err(AppError::conflict(
             "A payment for this booking is processing; try again shortly",

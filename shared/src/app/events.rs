@@ -56,6 +56,10 @@ pub async fn apply_intent_event<S: BookingStore>(
             _ => None,
         },
         failure_reason,
+        charge_id: match &event.change {
+            IntentEvent::Succeeded { .. } => event.charge_id.as_deref(),
+            _ => None,
+        },
         event: &record,
     };
     for _ in 0..MAX_ROUNDS {
@@ -110,11 +114,20 @@ async fn ignored<S: BookingStore>(
     event: &IntentEventIn,
     reason: &'static str,
 ) -> Result<EventOutcome, AppError> {
-    if store.event_processed(&event.event_id).await? {
-        return Ok(EventOutcome::Duplicate);
-    }
-    if reason == "unknown booking" {
+    if reason == "unknown booking" && !store.event_processed(&event.event_id).await? {
         tracing::warn!(event_id = %event.event_id, booking_id = %event.booking_id, "event for an unknown booking");
+    }
+    not_applied(store, &event.event_id, reason).await
+}
+
+/// `Duplicate` for a redelivery of an event applied before, else `Ignored(reason)`.
+pub(super) async fn not_applied<S: BookingStore>(
+    store: &S,
+    event_id: &str,
+    reason: &'static str,
+) -> Result<EventOutcome, AppError> {
+    if store.event_processed(event_id).await? {
+        return Ok(EventOutcome::Duplicate);
     }
     Ok(EventOutcome::Ignored(reason))
 }

@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod money;
 pub mod payment;
+pub mod refunds;
 pub mod secret;
 pub mod slot;
 
@@ -18,5 +19,6 @@ pub use idempotency::{IdempotencyKey, IdempotencyRecord};
 pub use ids::{AssetId, BookingId, IntentId, UserId};
 pub use money::{Currency, Money, MoneyError};
 pub use payment::{IntentAction, IntentEvent, IntentStatus, Payment, PaymentStatus, Want};
+pub use refunds::{AfterPayment, MoneyEvent, RefundStatus};
 pub use secret::Secret;
 pub use slot::Slot;

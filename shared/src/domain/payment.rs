@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 
 use super::ids::IntentId;
 use super::money::Money;
+use super::refunds::AfterPayment;
 
 /// Where the booking's payment stands, as the webhook and cancellation move it.
 /// `completed` and `refunded` are never left by a Stripe event.
@@ -24,17 +25,20 @@ pub enum PaymentStatus {
     Completed,
     Failed,
     Canceled,
+    /// Paid, and part of it refunded.
+    PartiallyRefunded,
     Refunded,
 }
 
 impl PaymentStatus {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Pending,
         Self::RequiresAction,
         Self::Processing,
         Self::Completed,
         Self::Failed,
         Self::Canceled,
+        Self::PartiallyRefunded,
         Self::Refunded,
     ];
 
@@ -46,6 +50,7 @@ impl PaymentStatus {
             Self::Completed => "completed",
             Self::Failed => "failed",
             Self::Canceled => "canceled",
+            Self::PartiallyRefunded => "partially_refunded",
             Self::Refunded => "refunded",
         }
     }
@@ -54,9 +59,13 @@ impl PaymentStatus {
         Self::ALL.into_iter().find(|p| p.as_str() == s)
     }
 
-    /// Money was taken (and not given back): no new intent, no Stripe event moves it back.
+    /// Money was taken (some of it may have been given back since): no new intent, no
+    /// PaymentIntent event moves it back (refunds move it, see `refunds`).
     pub fn is_paid(self) -> bool {
-        matches!(self, Self::Completed | Self::Refunded)
+        matches!(
+            self,
+            Self::Completed | Self::PartiallyRefunded | Self::Refunded
+        )
     }
 }
 
@@ -71,6 +80,10 @@ pub struct Payment {
     pub refund_id: Option<String>,
     /// `created` (Unix seconds) of the last Stripe event applied, to ignore older ones.
     pub last_event_at: Option<i64>,
+    /// The succeeded intent's charge (`latest_charge`), which refund and dispute events name.
+    pub charge_id: Option<String>,
+    /// Refunds and disputes, once paid.
+    pub after: AfterPayment,
 }
 
 impl Payment {
@@ -83,6 +96,8 @@ impl Payment {
             failure_reason: None,
             refund_id: None,
             last_event_at: None,
+            charge_id: None,
+            after: AfterPayment::default(),
         }
     }
 }
@@ -267,7 +282,7 @@ impl PaymentStatus {
             Self::Processing => 2,
             Self::Failed => 3,
             Self::Canceled => 4,
-            Self::Completed | Self::Refunded => 5,
+            Self::Completed | Self::PartiallyRefunded | Self::Refunded => 5,
         }
     }
 }

@@ -44,6 +44,24 @@ pub fn booking_json(b: &Booking) -> Value {
         if let Some(refund) = &p.refund_id {
             v["refund_id"] = Value::String(refund.clone());
         }
+        let after = &p.after;
+        if p.amount_received_minor.is_some() || after.amount_refunded_minor != 0 {
+            v["amount_refunded_minor"] = Value::from(after.amount_refunded_minor);
+            let text =
+                crate::domain::money::format_minor(after.amount_refunded_minor, &p.amount.currency);
+            if let Some(amount) = decimal(&text) {
+                v["amount_refunded"] = amount;
+            }
+        }
+        if let Some(status) = after.refund_status {
+            v["refund_status"] = Value::String(status.as_str().into());
+        }
+        if let Some(status) = &after.dispute_status {
+            v["dispute_status"] = Value::String(status.clone());
+        }
+        if let Some(reason) = &after.dispute_reason {
+            v["dispute_reason"] = Value::String(reason.clone());
+        }
     }
     v
 }

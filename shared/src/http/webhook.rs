@@ -15,6 +15,7 @@ use super::response::{json_response, respond, with_deadline};
 use crate::adapters::stripe::event::{self, Parsed};
 use crate::adapters::stripe::signature::{self, DEFAULT_TOLERANCE_SECS};
 use crate::app::events::{apply_intent_event, EventOutcome};
+use crate::app::refunds::apply_money_event;
 use crate::ports::{BookingStore, WebhookSecrets};
 
 /// Stripe's PaymentIntent events are a few KB; anything this large is not from Stripe.
@@ -97,11 +98,12 @@ async fn receive<S: BookingStore, W: WebhookSecrets>(
     // Signed by Stripe, so a parse failure is our problem or a new format: 400 keeps it
     // visible in Stripe's dashboard without a retry storm.
     let parsed = event::parse(body).map_err(|_| ApiError::bad_request("Malformed event"))?;
-    let event = match parsed {
+    let result = match parsed {
         Parsed::Ignored(reason) => return Ok(outcome("ignored", reason)),
-        Parsed::Intent(event) => event,
+        Parsed::Intent(event) => apply_intent_event(store, &event, now).await?,
+        Parsed::Money(event) => apply_money_event(store, &event, now).await?,
     };
-    Ok(match apply_intent_event(store, &event, now).await? {
+    Ok(match result {
         EventOutcome::Applied(status) => outcome("applied", status.as_str()),
         EventOutcome::Duplicate => outcome("duplicate", "event already processed"),
         EventOutcome::Ignored(reason) => outcome("ignored", reason),

@@ -5,7 +5,8 @@ pub mod payments;
 pub mod store;
 
 pub use payments::{
-    Intent, IntentEventIn, NewIntent, PaymentProvider, ProviderError, Refund, WebhookSecrets,
+    Intent, IntentEventIn, MoneyEventIn, NewIntent, PaymentProvider, ProviderError, Refund,
+    WebhookSecrets,
 };
 pub use store::{
     BookingStore, EventWrite, Expected, Page, PaymentWrite, ProcessedEvent, StoreError,

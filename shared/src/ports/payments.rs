@@ -7,7 +7,9 @@
 
 use std::future::Future;
 
-use crate::domain::{BookingId, IntentEvent, IntentId, IntentStatus, Money, Secret};
+use crate::domain::{
+    BookingId, IntentEvent, IntentId, IntentStatus, Money, MoneyEvent, RefundStatus, Secret,
+};
 
 /// A PaymentIntent as the use cases see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +43,21 @@ pub struct IntentEventIn {
     pub intent_id: IntentId,
     pub booking_id: BookingId,
     pub change: IntentEvent,
+    /// The intent's `latest_charge`, when the event carries it.
+    pub charge_id: Option<String>,
+}
+
+/// A charge, refund or dispute event, as the provider delivers it: it names the intent and/or
+/// the charge, not the booking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoneyEventIn {
+    pub event_id: String,
+    /// Stripe's `created` (Unix seconds).
+    pub created: i64,
+    pub event_type: String,
+    pub intent_id: Option<IntentId>,
+    pub charge_id: Option<String>,
+    pub change: MoneyEvent,
 }
 
 /// What a new PaymentIntent is for.
@@ -53,7 +70,8 @@ pub struct NewIntent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refund {
     pub id: String,
-    pub status: Option<String>,
+    pub amount: Option<i64>,
+    pub status: Option<RefundStatus>,
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]

@@ -32,6 +32,9 @@ pub struct Expected {
     pub intent_id: Option<IntentId>,
     /// Required booking status, if it matters for this write.
     pub status: Option<BookingStatus>,
+    /// The booking's `updated_at` as read, when the write must see nothing else moved (every
+    /// write sets a later one): a version check for read-modify-write of the whole payment.
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 impl Expected {
@@ -40,6 +43,7 @@ impl Expected {
             payment_status: booking.payment_status,
             intent_id: booking.intent_id().cloned(),
             status: None,
+            updated_at: None,
         }
     }
 }
@@ -56,6 +60,8 @@ pub struct EventWrite<'a> {
     pub paid: Option<(Option<i64>, DateTime<Utc>)>,
     /// A failure: why.
     pub failure_reason: Option<&'a str>,
+    /// A success: the intent's charge, which later refund and dispute events name.
+    pub charge_id: Option<&'a str>,
     pub event: &'a ProcessedEvent,
 }
 
@@ -138,6 +144,27 @@ pub trait BookingStore: Send + Sync {
         write: &EventWrite<'_>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<PaymentWrite, StoreError>> + Send;
+
+    /// Sets the booking's payment as `expected` would have it (use `Expected::updated_at`),
+    /// recording `event` in the same transaction (a charge, refund or dispute event: applied
+    /// at most once, never recorded without its effect). `Duplicate` if the event was recorded.
+    fn apply_money_event(
+        &self,
+        booking_id: BookingId,
+        expected: &Expected,
+        payment_status: PaymentStatus,
+        payment: &Payment,
+        event: &ProcessedEvent,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<PaymentWrite, StoreError>> + Send;
+
+    /// The booking whose payment is this intent or this charge (Stripe's charge, refund and
+    /// dispute events name those, not the booking). Through an index: never a Scan.
+    fn find_booking_by_payment(
+        &self,
+        intent_id: Option<&IntentId>,
+        charge_id: Option<&str>,
+    ) -> impl Future<Output = Result<Option<BookingId>, StoreError>> + Send;
 
     /// Has this Stripe event been processed already?
     fn event_processed(

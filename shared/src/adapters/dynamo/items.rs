@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use super::payment_update::payment_values;
 use crate::domain::slot::{format_stored_time, format_time};
 use crate::domain::{
-    AssetId, AssetType, Booking, BookingId, BookingStatus, IdempotencyRecord, IntentId, Money,
-    Payment, PaymentStatus, Slot, UserId,
+    AfterPayment, AssetId, AssetType, Booking, BookingId, BookingStatus, IdempotencyRecord,
+    IntentId, Money, Payment, PaymentStatus, RefundStatus, Slot, UserId,
 };
 use crate::ports::StoreError;
 
@@ -99,6 +99,20 @@ pub(super) fn payment_from_item(item: &Item) -> Result<Option<Payment>, StoreErr
         failure_reason: opt_str("payment_failure_reason"),
         refund_id: opt_str("refund_id"),
         last_event_at: n(item, "payment_last_event_at"),
+        charge_id: opt_str("charge_id"),
+        after: AfterPayment {
+            amount_refunded_minor: n(item, "amount_refunded_minor").unwrap_or(0),
+            refund_status: match opt_str("refund_status") {
+                None => None,
+                Some(r) => Some(RefundStatus::parse(&r).ok_or_else(|| corrupt("refund_status"))?),
+            },
+            failed_refunds: opt_str("failed_refunds")
+                .map(|ids| ids.split(',').map(str::to_string).collect())
+                .unwrap_or_default(),
+            dispute_status: opt_str("dispute_status"),
+            dispute_reason: opt_str("dispute_reason"),
+            last_event_at: n(item, "money_last_event_at"),
+        },
     }))
 }
 

@@ -15,8 +15,12 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Booking, BookingId, IdempotencyRecord, Payment, PaymentStatus, UserId};
-use crate::ports::{BookingStore, EventWrite, Expected, Page, PaymentWrite, StoreError};
+use crate::domain::{
+    Booking, BookingId, IdempotencyRecord, IntentId, Payment, PaymentStatus, UserId,
+};
+use crate::ports::{
+    BookingStore, EventWrite, Expected, Page, PaymentWrite, ProcessedEvent, StoreError,
+};
 use crate::runtime::config::Tables;
 use cursor::{decode_cursor, encode_cursor};
 use items::{booking_from_item, build_error, corrupt, n, num, s, str_attr, unavailable};
@@ -26,6 +30,10 @@ use transact::backoff;
 
 /// GSI on the bookings table listing a user's bookings by creation time.
 pub const USER_INDEX: &str = "user_id-created_at-index";
+/// GSIs on the bookings table finding a booking by its PaymentIntent or its charge (keys
+/// only): Stripe's charge, refund and dispute events name those, not the booking.
+pub const INTENT_INDEX: &str = "payment_intent_id-index";
+pub const CHARGE_INDEX: &str = "charge_id-index";
 /// Attempts at an optimistic write before answering "busy, retry".
 const MAX_ATTEMPTS: u32 = 12;
 
@@ -150,14 +158,7 @@ impl BookingStore for DynamoStore {
         now: DateTime<Utc>,
     ) -> Result<PaymentWrite, StoreError> {
         let update = event_update(&self.tables.bookings, booking_id, write, now)?;
-        let record = Put::builder()
-            .table_name(&self.tables.events)
-            .item("pk", s(write.event.event_id.clone()))
-            .item("expires_at", num(write.event.expires_at.timestamp()))
-            .item("booking_id", s(booking_id.to_string()))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(build_error)?;
+        let record = event_record(&self.tables.events, booking_id, write.event)?;
         let writes = vec![
             TransactWriteItem::builder().update(update).build(),
             TransactWriteItem::builder().put(record).build(),
@@ -170,6 +171,69 @@ impl BookingStore for DynamoStore {
         }
         // The guard refused, or a racing transaction: the caller reads and decides.
         Ok(PaymentWrite::Conflict)
+    }
+
+    async fn apply_money_event(
+        &self,
+        booking_id: BookingId,
+        expected: &Expected,
+        payment_status: PaymentStatus,
+        payment: &Payment,
+        event: &ProcessedEvent,
+        now: DateTime<Utc>,
+    ) -> Result<PaymentWrite, StoreError> {
+        let update = PaymentUpdate::new(expected, payment_status, Some(payment), now)
+            .build(&self.tables.bookings, booking_id)?;
+        let writes = vec![
+            TransactWriteItem::builder().update(update).build(),
+            TransactWriteItem::builder()
+                .put(event_record(&self.tables.events, booking_id, event)?)
+                .build(),
+        ];
+        let Some(reasons) = self.transact(writes).await? else {
+            return Ok(PaymentWrite::Written);
+        };
+        if reasons.get(1).map(String::as_str) == Some("ConditionalCheckFailed") {
+            return Ok(PaymentWrite::Duplicate);
+        }
+        Ok(PaymentWrite::Conflict)
+    }
+
+    async fn find_booking_by_payment(
+        &self,
+        intent_id: Option<&IntentId>,
+        charge_id: Option<&str>,
+    ) -> Result<Option<BookingId>, StoreError> {
+        let keys = [
+            (
+                INTENT_INDEX,
+                "payment_intent_id",
+                intent_id.map(IntentId::as_str),
+            ),
+            (CHARGE_INDEX, "charge_id", charge_id),
+        ];
+        for (index, attribute, value) in keys {
+            let Some(value) = value else { continue };
+            let out = self
+                .client
+                .query()
+                .table_name(&self.tables.bookings)
+                .index_name(index)
+                .key_condition_expression("#k = :v")
+                .expression_attribute_names("#k", attribute)
+                .expression_attribute_values(":v", s(value))
+                .limit(1)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            if let Some(item) = out.items().first() {
+                let id = str_attr(item, "id")?;
+                return BookingId::parse("id", id)
+                    .map(Some)
+                    .map_err(|_| corrupt("id"));
+            }
+        }
+        Ok(None)
     }
 
     async fn event_processed(&self, event_id: &str) -> Result<bool, StoreError> {
@@ -212,4 +276,20 @@ impl BookingStore for DynamoStore {
         // DynamoDB's TTL deletes lazily (up to days late): expired records must not replay.
         Ok(record.is_live(Utc::now()).then_some(record))
     }
+}
+
+/// The "event processed" record, written in the transaction that applies the event.
+fn event_record(
+    table: &str,
+    booking_id: BookingId,
+    event: &ProcessedEvent,
+) -> Result<Put, StoreError> {
+    Put::builder()
+        .table_name(table)
+        .item("pk", s(event.event_id.clone()))
+        .item("expires_at", num(event.expires_at.timestamp()))
+        .item("booking_id", s(booking_id.to_string()))
+        .condition_expression("attribute_not_exists(pk)")
+        .build()
+        .map_err(build_error)
 }

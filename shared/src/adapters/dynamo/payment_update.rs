@@ -11,7 +11,7 @@ use crate::domain::{BookingId, Payment, PaymentStatus};
 use crate::ports::{EventWrite, Expected, StoreError};
 
 /// The payment attributes of a booking item, in one place for writes and reads.
-pub(super) const PAYMENT_ATTRS: [&str; 8] = [
+pub(super) const PAYMENT_ATTRS: [&str; 15] = [
     "payment_intent_id",
     "amount_minor",
     "currency",
@@ -20,6 +20,13 @@ pub(super) const PAYMENT_ATTRS: [&str; 8] = [
     "payment_failure_reason",
     "refund_id",
     "payment_last_event_at",
+    "charge_id",
+    "amount_refunded_minor",
+    "refund_status",
+    "failed_refunds",
+    "dispute_status",
+    "dispute_reason",
+    "money_last_event_at",
 ];
 
 pub(super) fn payment_values(p: &Payment) -> Vec<(&'static str, AttributeValue)> {
@@ -42,6 +49,29 @@ pub(super) fn payment_values(p: &Payment) -> Vec<(&'static str, AttributeValue)>
     }
     if let Some(x) = p.last_event_at {
         v.push(("payment_last_event_at", num(x)));
+    }
+    if let Some(x) = &p.charge_id {
+        v.push(("charge_id", s(x.clone())));
+    }
+    let after = &p.after;
+    if after.amount_refunded_minor != 0 {
+        v.push(("amount_refunded_minor", num(after.amount_refunded_minor)));
+    }
+    if let Some(x) = after.refund_status {
+        v.push(("refund_status", s(x.as_str())));
+    }
+    if !after.failed_refunds.is_empty() {
+        // Stripe ids never hold a comma.
+        v.push(("failed_refunds", s(after.failed_refunds.join(","))));
+    }
+    if let Some(x) = &after.dispute_status {
+        v.push(("dispute_status", s(x.clone())));
+    }
+    if let Some(x) = &after.dispute_reason {
+        v.push(("dispute_reason", s(x.clone())));
+    }
+    if let Some(x) = after.last_event_at {
+        v.push(("money_last_event_at", num(x)));
     }
     v
 }
@@ -77,6 +107,11 @@ impl PaymentUpdate {
                 u.conditions.push("payment_intent_id = :expected_pi".into());
                 u.values.insert(":expected_pi".into(), s(id.as_str()));
             }
+        }
+        if let Some(at) = expected.updated_at {
+            u.conditions.push("updated_at = :expected_u".into());
+            u.values
+                .insert(":expected_u".into(), s(format_stored_time(at)));
         }
         if let Some(status) = expected.status {
             u.conditions.push("#st = :expected_st".into());
@@ -197,6 +232,10 @@ pub(super) fn event_update(
     if let Some(reason) = write.failure_reason {
         values.insert(":reason".into(), s(reason));
         sets.push("payment_failure_reason = :reason".into());
+    }
+    if let Some(charge) = write.charge_id {
+        values.insert(":charge".into(), s(charge));
+        sets.push("charge_id = :charge".into());
     }
     let mut expr = format!("SET {}", sets.join(", "));
     if !removes.is_empty() {

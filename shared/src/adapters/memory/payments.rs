@@ -22,7 +22,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::domain::{IntentId, IntentStatus, Secret};
+use crate::domain::{IntentId, IntentStatus, RefundStatus, Secret};
 use crate::ports::{Intent, NewIntent, PaymentProvider, ProviderError, Refund};
 
 /// Stripe keeps idempotency keys for at least 24 hours.
@@ -78,6 +78,8 @@ struct State {
     next_id: u32,
     /// How far the fake's clock is ahead of the real one.
     skew: Duration,
+    /// The status the next refund starts in (Stripe's refunds can start `pending`).
+    refund_status: Option<RefundStatus>,
 }
 
 #[derive(Default)]
@@ -139,6 +141,11 @@ impl FakeStripe {
             }
             intent.status = status;
         }
+    }
+
+    /// The next refund starts in this status instead of `succeeded`.
+    pub fn next_refund_status(&self, status: RefundStatus) {
+        self.lock().refund_status = Some(status);
     }
 
     /// How many calls of this kind reached Stripe.
@@ -346,7 +353,13 @@ impl PaymentProvider for FakeStripe {
                 }
                 let refund = Refund {
                     id: format!("re_fake_{}", state.refunded.len() + 1),
-                    status: Some("succeeded".into()),
+                    amount: intent.amount_received.or(Some(intent.amount_minor)),
+                    status: Some(
+                        state
+                            .refund_status
+                            .take()
+                            .unwrap_or(RefundStatus::Succeeded),
+                    ),
                 };
                 state.refunded.insert(id, refund.clone());
                 Ok(Saved::Refund(refund))

@@ -9,9 +9,11 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Booking, BookingId, BookingStatus, IdempotencyRecord, Payment, PaymentStatus, UserId,
+    Booking, BookingId, BookingStatus, IdempotencyRecord, IntentId, Payment, PaymentStatus, UserId,
 };
-use crate::ports::{BookingStore, EventWrite, Expected, Page, PaymentWrite, StoreError};
+use crate::ports::{
+    BookingStore, EventWrite, Expected, Page, PaymentWrite, ProcessedEvent, StoreError,
+};
 
 #[derive(Default)]
 struct State {
@@ -45,6 +47,7 @@ fn matches(booking: &Booking, expected: &Expected) -> bool {
     booking.payment_status == expected.payment_status
         && booking.intent_id() == expected.intent_id.as_ref()
         && expected.status.is_none_or(|s| booking.status == s)
+        && expected.updated_at.is_none_or(|u| booking.updated_at == u)
 }
 
 /// As the DynamoDB update: a given payment replaces every payment attribute; none leaves them.
@@ -213,10 +216,52 @@ impl BookingStore for InMemoryStore {
         if let Some(reason) = write.failure_reason {
             payment.failure_reason = Some(reason.to_string());
         }
+        if let Some(charge) = write.charge_id {
+            payment.charge_id = Some(charge.to_string());
+        }
         booking.payment_status = write.status;
         booking.updated_at = now;
         state.events.insert(write.event.event_id.clone());
         Ok(PaymentWrite::Written)
+    }
+
+    async fn apply_money_event(
+        &self,
+        booking_id: BookingId,
+        expected: &Expected,
+        payment_status: PaymentStatus,
+        payment: &Payment,
+        event: &ProcessedEvent,
+        now: DateTime<Utc>,
+    ) -> Result<PaymentWrite, StoreError> {
+        let mut state = self.lock();
+        if state.events.contains(&event.event_id) {
+            return Ok(PaymentWrite::Duplicate);
+        }
+        let Some(current) = state.bookings.get_mut(&booking_id) else {
+            return Ok(PaymentWrite::Conflict);
+        };
+        if !matches(current, expected) {
+            return Ok(PaymentWrite::Conflict);
+        }
+        write_payment(current, payment_status, Some(payment), now);
+        state.events.insert(event.event_id.clone());
+        Ok(PaymentWrite::Written)
+    }
+
+    async fn find_booking_by_payment(
+        &self,
+        intent_id: Option<&IntentId>,
+        charge_id: Option<&str>,
+    ) -> Result<Option<BookingId>, StoreError> {
+        let state = self.lock();
+        let found = state.bookings.values().find(|b| {
+            b.payment.as_ref().is_some_and(|p| {
+                intent_id.is_some_and(|i| &p.intent_id == i)
+                    || charge_id.is_some_and(|c| p.charge_id.as_deref() == Some(c))
+            })
+        });
+        Ok(found.map(|b| b.id))
     }
 
     async fn event_processed(&self, event_id: &str) -> Result<bool, StoreError> {

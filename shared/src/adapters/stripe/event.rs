@@ -1,9 +1,12 @@
-//! Stripe's webhook event payload, read into the use case's `IntentEventIn`.
+//! Stripe's webhook event payload, read into the use cases' event types. Shapes as in Stripe's
+//! published example objects (event, payment_intent, charge, refund, dispute); every field is
+//! read leniently (only what is used).
 
 use serde::Deserialize;
+use serde_json::Value;
 
-use crate::domain::{BookingId, IntentEvent, IntentId};
-use crate::ports::IntentEventIn;
+use crate::domain::{BookingId, IntentEvent, IntentId, MoneyEvent, RefundStatus};
+use crate::ports::{IntentEventIn, MoneyEventIn};
 
 #[derive(Debug, Deserialize)]
 struct Event {
@@ -16,69 +19,141 @@ struct Event {
 
 #[derive(Debug, Deserialize)]
 struct EventData {
-    object: EventIntent,
-}
-
-#[derive(Debug, Deserialize)]
-struct EventIntent {
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    object: Option<String>,
-    #[serde(default)]
-    amount_received: Option<i64>,
-    #[serde(default)]
-    metadata: Option<serde_json::Value>,
-    #[serde(default)]
-    last_payment_error: Option<serde_json::Value>,
+    object: Value,
 }
 
 /// A signed payload, read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
     Intent(IntentEventIn),
+    Money(MoneyEventIn),
     /// Not for us: the reason, for the response body and the logs.
     Ignored(&'static str),
+}
+
+fn text<'a>(object: &'a Value, field: &str) -> Option<&'a str> {
+    object.get(field)?.as_str()
+}
+
+/// An expandable reference: Stripe sends an id, or the whole object when expanded.
+fn reference(object: &Value, field: &str) -> Option<String> {
+    match object.get(field)? {
+        Value::String(id) => Some(id.clone()),
+        Value::Object(o) => o.get("id")?.as_str().map(str::to_string),
+        _ => None,
+    }
 }
 
 /// `Err` when the payload is not a Stripe event at all.
 pub fn parse(body: &[u8]) -> Result<Parsed, serde_json::Error> {
     let event: Event = serde_json::from_slice(body)?;
+    if event.kind.starts_with("payment_intent.") {
+        return Ok(intent_event(event));
+    }
+    if event.kind.starts_with("charge.") {
+        return Ok(money_event(event));
+    }
+    tracing::info!(event_id = %event.id, event_type = %event.kind, "event type not handled");
+    Ok(Parsed::Ignored("event type not handled"))
+}
+
+fn intent_event(event: Event) -> Parsed {
     let intent = &event.data.object;
     let reason = intent
-        .last_payment_error
-        .as_ref()
+        .get("last_payment_error")
         .and_then(|e| e.get("message"))
-        .and_then(|m| m.as_str())
+        .and_then(Value::as_str)
         .map(str::to_string);
-    let Some(change) = IntentEvent::from_stripe(&event.kind, intent.amount_received, reason) else {
+    let received = intent.get("amount_received").and_then(Value::as_i64);
+    let Some(change) = IntentEvent::from_stripe(&event.kind, received, reason) else {
         tracing::info!(event_id = %event.id, event_type = %event.kind, "event type not handled");
-        return Ok(Parsed::Ignored("event type not handled"));
+        return Parsed::Ignored("event type not handled");
     };
-    let (Some(intent_id), Some("payment_intent")) = (&intent.id, intent.object.as_deref()) else {
+    let (Some(intent_id), Some("payment_intent")) = (text(intent, "id"), text(intent, "object"))
+    else {
         tracing::warn!(event_id = %event.id, "payment_intent event without an intent");
-        return Ok(Parsed::Ignored("no payment intent in event"));
+        return Parsed::Ignored("no payment intent in event");
     };
     let Ok(intent_id) = IntentId::parse(intent_id) else {
         tracing::warn!(event_id = %event.id, "payment_intent event with a malformed intent id");
-        return Ok(Parsed::Ignored("no payment intent in event"));
+        return Parsed::Ignored("no payment intent in event");
     };
     let Some(booking_id) = intent
-        .metadata
-        .as_ref()
+        .get("metadata")
         .and_then(|m| m.get("booking_id"))
-        .and_then(|b| b.as_str())
+        .and_then(Value::as_str)
         .and_then(|b| BookingId::parse("booking_id", b).ok())
     else {
         tracing::warn!(event_id = %event.id, payment_intent_id = %intent_id, "intent has no booking_id metadata");
-        return Ok(Parsed::Ignored("intent is not for a booking"));
+        return Parsed::Ignored("intent is not for a booking");
     };
-    Ok(Parsed::Intent(IntentEventIn {
+    Parsed::Intent(IntentEventIn {
         event_id: event.id,
         created: event.created,
         event_type: event.kind,
         intent_id,
         booking_id,
         change,
-    }))
+        charge_id: reference(intent, "latest_charge"),
+    })
+}
+
+/// `charge.refunded` (a charge), `charge.refund.updated` (a refund) and
+/// `charge.dispute.created|updated|closed` (a dispute). Each names its charge and, when Stripe
+/// knows it, the PaymentIntent.
+fn money_event(event: Event) -> Parsed {
+    let object = &event.data.object;
+    let change = match event.kind.as_str() {
+        "charge.refunded" => object
+            .get("amount_refunded")
+            .and_then(Value::as_i64)
+            .map(|amount_refunded| MoneyEvent::ChargeRefunded { amount_refunded }),
+        "charge.refund.updated" => {
+            let status = text(object, "status").and_then(RefundStatus::parse);
+            match (
+                text(object, "id"),
+                object.get("amount").and_then(Value::as_i64),
+                status,
+            ) {
+                (Some(id), Some(amount), Some(status)) => Some(MoneyEvent::RefundUpdated {
+                    refund_id: id.to_string(),
+                    amount,
+                    status,
+                }),
+                _ => None,
+            }
+        }
+        "charge.dispute.created" | "charge.dispute.updated" | "charge.dispute.closed" => {
+            text(object, "status").map(|status| MoneyEvent::Dispute {
+                status: status.to_string(),
+                reason: text(object, "reason").map(str::to_string),
+            })
+        }
+        _ => {
+            tracing::info!(event_id = %event.id, event_type = %event.kind, "event type not handled");
+            return Parsed::Ignored("event type not handled");
+        }
+    };
+    let Some(change) = change else {
+        tracing::warn!(event_id = %event.id, event_type = %event.kind, "event without the fields it needs");
+        return Parsed::Ignored("event without the fields it needs");
+    };
+    // A charge event's object is the charge itself; refunds and disputes name theirs.
+    let charge_id = if event.kind == "charge.refunded" {
+        text(object, "id").map(str::to_string)
+    } else {
+        reference(object, "charge")
+    };
+    let intent_id = reference(object, "payment_intent").and_then(|id| IntentId::parse(&id).ok());
+    if charge_id.is_none() && intent_id.is_none() {
+        return Parsed::Ignored("event names no charge or payment intent");
+    }
+    Parsed::Money(MoneyEventIn {
+        event_id: event.id,
+        created: event.created,
+        event_type: event.kind,
+        intent_id,
+        charge_id,
+        change,
+    })
 }

@@ -20,7 +20,7 @@ use reqwest::{Method, StatusCode};
 pub use keys::{split_secrets, SecretReader, StripeKeys};
 use keys::{KeySource, SecretsManagerReader};
 
-use crate::domain::{IntentId, Secret};
+use crate::domain::{IntentId, RefundStatus, Secret};
 use crate::ports::{Intent, NewIntent, PaymentProvider, ProviderError, Refund, WebhookSecrets};
 
 /// The API version this client was written against; pinned so Stripe's changes to defaults
@@ -276,7 +276,8 @@ impl PaymentProvider for StripeClient {
             .value;
         Ok(Refund {
             id: refund.id,
-            status: refund.status,
+            amount: refund.amount,
+            status: refund.status.as_deref().and_then(RefundStatus::parse),
         })
     }
 }

@@ -41,6 +41,8 @@ impl PaymentIntent {
 pub struct Refund {
     pub id: String,
     #[serde(default)]
+    pub amount: Option<i64>,
+    #[serde(default)]
     pub status: Option<String>,
 }
 

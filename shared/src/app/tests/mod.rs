@@ -4,6 +4,7 @@
 mod bookings;
 mod create_intent;
 mod events;
+mod refunds;
 
 use std::sync::Arc;
 
@@ -87,5 +88,6 @@ fn event(
         intent_id: intent.clone(),
         booking_id: booking,
         change,
+        charge_id: None,
     }
 }

@@ -1,0 +1,249 @@
+//! Money after the payment: refunds (ours, the Dashboard's, ones that fail days later) and
+//! disputes, as Stripe reports them in `charge.refunded`, `charge.refund.updated` and
+//! `charge.dispute.*` events. Pure, so every rule is unit-tested.
+//!
+//! - `amount_refunded` is the charge's `amount_refunded` as Stripe last reported it; a refund
+//!   that fails after it succeeded lowers it by that refund's amount, once (the only way money
+//!   refunded comes back).
+//! - A paid booking's `payment_status` follows it: `refunded` when everything received was
+//!   refunded, `partially_refunded` when some, `completed` when none (again).
+//! - Disputes never change `payment_status`: they are shown beside it.
+//! - Events of one kind apply in `created` order: an older one than the last applied is
+//!   ignored (refund failures aside, which carry their own refund id).
+
+use super::payment::{Payment, PaymentStatus};
+
+/// A refund's `status`, with Stripe's values (<https://docs.stripe.com/api/refunds/object>).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundStatus {
+    Pending,
+    RequiresAction,
+    Succeeded,
+    Failed,
+    Canceled,
+}
+
+impl RefundStatus {
+    pub const ALL: [Self; 5] = [
+        Self::Pending,
+        Self::RequiresAction,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Canceled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::RequiresAction => "requires_action",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Canceled => "canceled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// What a charge or refund or dispute event says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MoneyEvent {
+    /// `charge.refunded`: the charge's total refunded so far.
+    ChargeRefunded { amount_refunded: i64 },
+    /// `charge.refund.updated`: one refund's new status.
+    RefundUpdated {
+        refund_id: String,
+        amount: i64,
+        status: RefundStatus,
+    },
+    /// `charge.dispute.created|updated|closed`.
+    Dispute {
+        status: String,
+        reason: Option<String>,
+    },
+}
+
+/// The booking's refund and dispute facts, kept with its payment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AfterPayment {
+    pub amount_refunded_minor: i64,
+    pub refund_status: Option<RefundStatus>,
+    /// Refunds seen failing, so each lowers `amount_refunded` once.
+    pub failed_refunds: Vec<String>,
+    pub dispute_status: Option<String>,
+    pub dispute_reason: Option<String>,
+    /// `created` of the last charge or refund event applied.
+    pub last_event_at: Option<i64>,
+}
+
+/// The payment status that money refunded so far leaves a paid booking in. Unpaid bookings
+/// keep theirs (a refund event cannot make one paid).
+pub fn status_after_refunds(current: PaymentStatus, received: i64, refunded: i64) -> PaymentStatus {
+    let paid = matches!(
+        current,
+        PaymentStatus::Completed | PaymentStatus::PartiallyRefunded | PaymentStatus::Refunded
+    );
+    if !paid {
+        current
+    } else if refunded <= 0 {
+        PaymentStatus::Completed
+    } else if refunded >= received {
+        PaymentStatus::Refunded
+    } else {
+        PaymentStatus::PartiallyRefunded
+    }
+}
+
+/// Applies `event` (Stripe `created` = `at`) to the payment; `None` if it changes nothing.
+pub fn apply(
+    status: PaymentStatus,
+    payment: &Payment,
+    event: &MoneyEvent,
+    at: i64,
+) -> Option<(PaymentStatus, Payment)> {
+    let mut next = payment.clone();
+    let after = &mut next.after;
+    let newer = after.last_event_at.is_none_or(|last| at >= last);
+    match event {
+        MoneyEvent::ChargeRefunded { amount_refunded } => {
+            if !newer {
+                return None;
+            }
+            after.amount_refunded_minor = *amount_refunded;
+            after.last_event_at = Some(at);
+        }
+        MoneyEvent::RefundUpdated {
+            refund_id,
+            amount,
+            status: refund,
+        } => {
+            if newer {
+                after.refund_status = Some(*refund);
+                after.last_event_at = Some(at);
+            }
+            if *refund == RefundStatus::Failed && !after.failed_refunds.contains(refund_id) {
+                after.failed_refunds.push(refund_id.clone());
+                after.amount_refunded_minor = (after.amount_refunded_minor - amount).max(0);
+            }
+        }
+        MoneyEvent::Dispute {
+            status: dispute,
+            reason,
+        } => {
+            after.dispute_status = Some(dispute.clone());
+            if reason.is_some() {
+                after.dispute_reason = reason.clone();
+            }
+        }
+    }
+    let received = next.amount_received_minor.unwrap_or(next.amount.minor);
+    let new_status = status_after_refunds(status, received, next.after.amount_refunded_minor);
+    (next != *payment || new_status != status).then_some((new_status, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::money::currency;
+    use crate::domain::{IntentId, Money};
+    use PaymentStatus::*;
+
+    fn paid(received: i64) -> Payment {
+        let mut p = Payment::new(
+            IntentId::parse("pi_1").unwrap(),
+            Money::parse_minor(received, "usd").unwrap(),
+        );
+        p.amount_received_minor = Some(received);
+        p
+    }
+
+    fn refunded(amount: i64) -> MoneyEvent {
+        MoneyEvent::ChargeRefunded {
+            amount_refunded: amount,
+        }
+    }
+
+    fn refund(id: &str, amount: i64, status: RefundStatus) -> MoneyEvent {
+        MoneyEvent::RefundUpdated {
+            refund_id: id.into(),
+            amount,
+            status,
+        }
+    }
+
+    #[test]
+    fn status_follows_the_money_refunded() {
+        for current in [Completed, PartiallyRefunded, Refunded] {
+            assert_eq!(status_after_refunds(current, 350, 0), Completed);
+            assert_eq!(status_after_refunds(current, 350, 1), PartiallyRefunded);
+            assert_eq!(status_after_refunds(current, 350, 349), PartiallyRefunded);
+            assert_eq!(status_after_refunds(current, 350, 350), Refunded);
+        }
+        for current in [Pending, RequiresAction, Processing, Failed, Canceled] {
+            assert_eq!(status_after_refunds(current, 350, 350), current);
+        }
+        let _ = currency("usd");
+    }
+
+    #[test]
+    fn a_full_then_partial_refund_story() {
+        let p = paid(350);
+        let (s, p) = apply(Completed, &p, &refunded(100), 10).unwrap();
+        assert_eq!((s, p.after.amount_refunded_minor), (PartiallyRefunded, 100));
+        let (s, p) = apply(s, &p, &refunded(350), 20).unwrap();
+        assert_eq!((s, p.after.amount_refunded_minor), (Refunded, 350));
+        // An older report arriving late changes nothing.
+        assert_eq!(apply(s, &p, &refunded(100), 15), None);
+    }
+
+    #[test]
+    fn a_refund_that_fails_later_moves_refunded_back_once() {
+        let p = paid(350);
+        let (s, p) = apply(Completed, &p, &refunded(350), 10).unwrap();
+        let (s, p) = apply(s, &p, &refund("re_1", 350, RefundStatus::Succeeded), 11).unwrap();
+        assert_eq!(s, Refunded);
+        let (s, p) = apply(s, &p, &refund("re_1", 350, RefundStatus::Failed), 50).unwrap();
+        assert_eq!((s, p.after.amount_refunded_minor), (Completed, 0));
+        assert_eq!(p.after.refund_status, Some(RefundStatus::Failed));
+        // Redelivered or reordered, the failure lowers the amount once.
+        assert_eq!(
+            apply(s, &p, &refund("re_1", 350, RefundStatus::Failed), 50),
+            None
+        );
+        // Partial: one of two refunds fails.
+        let p = paid(350);
+        let (s, p) = apply(Completed, &p, &refunded(300), 10).unwrap();
+        let (s, p) = apply(s, &p, &refund("re_2", 100, RefundStatus::Failed), 20).unwrap();
+        assert_eq!((s, p.after.amount_refunded_minor), (PartiallyRefunded, 200));
+    }
+
+    #[test]
+    fn disputes_are_shown_and_never_move_the_status() {
+        let p = paid(350);
+        let dispute = MoneyEvent::Dispute {
+            status: "needs_response".into(),
+            reason: Some("fraudulent".into()),
+        };
+        let (s, p) = apply(Completed, &p, &dispute, 10).unwrap();
+        assert_eq!(s, Completed);
+        assert_eq!(p.after.dispute_status.as_deref(), Some("needs_response"));
+        let lost = MoneyEvent::Dispute {
+            status: "lost".into(),
+            reason: None,
+        };
+        let (s, p) = apply(s, &p, &lost, 20).unwrap();
+        assert_eq!(s, Completed);
+        assert_eq!(p.after.dispute_status.as_deref(), Some("lost"));
+        assert_eq!(p.after.dispute_reason.as_deref(), Some("fraudulent"));
+    }
+
+    #[test]
+    fn refund_statuses_round_trip() {
+        for r in RefundStatus::ALL {
+            assert_eq!(RefundStatus::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(RefundStatus::parse("done"), None);
+    }
+}
