@@ -259,14 +259,23 @@ async fn seed(app: &TestApp) {
 /// seeded booking, and its signature is made now (the stored one is stale by design).
 fn resign(name: &str, event: &mut Value, intent_id: &str, secret: &str) {
     let mut payload: Value = serde_json::from_slice(&body_bytes(event)).unwrap();
-    let intent = &mut payload["data"]["object"];
-    assert_eq!(
-        intent["id"], SAMPLE_INTENT_ID,
-        "{name}: the documented intent id"
-    );
-    assert_eq!(intent["metadata"]["booking_id"], BOOKING_ID, "{name}");
-    intent["id"] = json!(intent_id);
-    intent["client_secret"] = json!(format!("{intent_id}_secret_sample"));
+    let object = &mut payload["data"]["object"];
+    if object["object"] == "payment_intent" {
+        assert_eq!(
+            object["id"], SAMPLE_INTENT_ID,
+            "{name}: the documented intent id"
+        );
+        assert_eq!(object["metadata"]["booking_id"], BOOKING_ID, "{name}");
+        object["id"] = json!(intent_id);
+        object["client_secret"] = json!(format!("{intent_id}_secret_sample"));
+    } else {
+        // A charge or a dispute: it names the intent (and the charge), not the booking.
+        assert_eq!(
+            object["payment_intent"], SAMPLE_INTENT_ID,
+            "{name}: the documented intent id"
+        );
+        object["payment_intent"] = json!(intent_id);
+    }
     let bytes = serde_json::to_vec_pretty(&payload).unwrap();
     set_body(event, &bytes);
     let signature = webhook_signature::sign(&bytes, secret, now());
