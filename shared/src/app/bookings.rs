@@ -115,6 +115,14 @@ pub async fn cancel_booking<S: BookingStore, P: PaymentProvider>(
 ) -> Result<Booking, AppError> {
     for _ in 0..MAX_CANCEL_ROUNDS {
         let booking = get_booking(store, id).await?;
+        if booking
+            .payment
+            .as_ref()
+            .is_some_and(|p| !p.refunds_owed.is_empty())
+        {
+            super::refunds::refund_owed(store, provider, &booking, now()).await?;
+            continue;
+        }
         if booking.status == BookingStatus::Cancelled {
             return Ok(booking);
         }

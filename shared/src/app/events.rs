@@ -10,8 +10,10 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::AppError;
-use crate::domain::{IntentEvent, PaymentStatus};
-use crate::ports::{BookingStore, EventWrite, IntentEventIn, PaymentWrite, ProcessedEvent};
+use crate::domain::{Booking, BookingStatus, IntentEvent, Payment, PaymentStatus};
+use crate::ports::{
+    BookingStore, EventWrite, Expected, IntentEventIn, PaymentWrite, ProcessedEvent,
+};
 
 /// Stripe retries for up to 3 days; remembering events for a week covers every redelivery.
 pub const EVENT_RETENTION: Duration = Duration::days(7);
@@ -21,6 +23,8 @@ const MAX_ROUNDS: u32 = 6;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventOutcome {
     Applied(PaymentStatus),
+    /// A payment that must go back to the driver, recorded for a refund.
+    RefundOwed,
     Duplicate,
     Ignored(&'static str),
 }
@@ -76,21 +80,42 @@ pub async fn apply_intent_event<S: BookingStore>(
         let Some(booking) = store.get_booking(booking_id).await? else {
             return ignored(store, event, "unknown booking").await;
         };
-        let Some(payment) = booking
+        let current = booking
             .payment
             .as_ref()
-            .filter(|p| p.intent_id == event.intent_id)
-        else {
-            let outcome = ignored(store, event, "not the booking's current payment intent").await;
-            if outcome != Ok(EventOutcome::Duplicate)
-                && matches!(event.change, IntentEvent::Succeeded { .. })
+            .filter(|p| p.intent_id == event.intent_id);
+        let Some(payment) = current else {
+            let owned_elsewhere = || async {
+                // Another booking's current intent (metadata edited, or a forgery signed with
+                // our secret): its money is that booking's, never refunded from here.
+                let owner = store
+                    .find_booking_by_payment(Some(&event.intent_id), None)
+                    .await?;
+                Ok::<_, AppError>(owner.is_some_and(|other| other != booking_id))
+            };
+            if let (Some(payment), IntentEvent::Succeeded { .. }) =
+                (&booking.payment, &event.change)
             {
-                // Cannot happen when intents are replaced through create-intent (the old one
-                // is cancelled first), so a human must look: money was taken.
-                tracing::error!(event_id = %event.event_id, %booking_id, payment_intent_id = %event.intent_id,
-                    "payment succeeded on an intent that is not the booking's; refund it manually");
+                if owned_elsewhere().await? {
+                    return ignored(store, event, "not the booking's current payment intent").await;
+                }
+                // Money taken on an intent the booking no longer uses: owed back.
+                let mut owed = payment.clone();
+                if !owed.refunds_owed.contains(&event.intent_id) {
+                    owed.refunds_owed.push(event.intent_id.clone());
+                }
+                let status = booking.payment_status;
+                match versioned_write(store, &booking, status, &owed, &record, now).await? {
+                    PaymentWrite::Written => {
+                        tracing::warn!(event_id = %event.event_id, %booking_id, payment_intent_id = %event.intent_id,
+                            "payment succeeded on an intent the booking no longer uses: refund owed");
+                        return Ok(EventOutcome::RefundOwed);
+                    }
+                    PaymentWrite::Duplicate => return Ok(EventOutcome::Duplicate),
+                    PaymentWrite::Conflict => continue,
+                }
             }
-            return outcome;
+            return ignored(store, event, "not the booking's current payment intent").await;
         };
         if !guard.admits(booking.payment_status, payment.last_event_at, event.created) {
             let outcome = ignored(store, event, "out of order or booking already final").await;
@@ -100,12 +125,67 @@ pub async fn apply_intent_event<S: BookingStore>(
             }
             return outcome;
         }
+        if booking.status == BookingStatus::Cancelled {
+            // The change applies as to any booking; a payment on a cancelled one is owed back.
+            let mut updated = changed(payment, event, &write);
+            if matches!(event.change, IntentEvent::Succeeded { .. })
+                && !updated.refunds_owed.contains(&event.intent_id)
+            {
+                updated.refunds_owed.push(event.intent_id.clone());
+                tracing::warn!(event_id = %event.event_id, %booking_id, payment_intent_id = %event.intent_id,
+                    "payment succeeded on a cancelled booking: refund owed");
+            }
+            match versioned_write(store, &booking, target, &updated, &record, now).await? {
+                PaymentWrite::Written => return Ok(EventOutcome::Applied(target)),
+                PaymentWrite::Duplicate => return Ok(EventOutcome::Duplicate),
+                PaymentWrite::Conflict => continue,
+            }
+        }
         // It applies to the booking as read now: the booking moved between the write and the
         // read (or a racing transaction cancelled ours). Try again.
     }
     Err(AppError::Busy(
         "The booking is busy; the event will be retried".into(),
     ))
+}
+
+/// The payment as the event's write leaves it (what the one-transaction path writes).
+fn changed(payment: &Payment, event: &IntentEventIn, write: &EventWrite<'_>) -> Payment {
+    let mut next = payment.clone();
+    next.last_event_at = Some(event.created);
+    if let Some((received, at)) = write.paid {
+        next.amount_received_minor = Some(received.unwrap_or(payment.amount.minor));
+        next.paid_at = Some(at);
+        next.failure_reason = None;
+    }
+    if let Some(reason) = write.failure_reason {
+        next.failure_reason = Some(reason.to_string());
+    }
+    if let Some(charge) = write.charge_id {
+        next.charge_id = Some(charge.to_string());
+    }
+    next
+}
+
+/// Writes the booking's payment only if nothing moved since it was read, with the event's
+/// record in the same transaction.
+async fn versioned_write<S: BookingStore>(
+    store: &S,
+    booking: &Booking,
+    status: PaymentStatus,
+    payment: &Payment,
+    record: &ProcessedEvent,
+    now: DateTime<Utc>,
+) -> Result<PaymentWrite, AppError> {
+    let expected = Expected {
+        updated_at: Some(booking.updated_at),
+        ..Expected::from_booking(booking)
+    };
+    // Every write moves `updated_at` forward, so the condition is a version check.
+    let at = now.max(booking.updated_at + Duration::milliseconds(1));
+    Ok(store
+        .update_payment_with_event(booking.id, &expected, status, payment, record, at)
+        .await?)
 }
 
 /// An event that changes nothing: a redelivery of one already applied, or one to ignore.

@@ -38,6 +38,14 @@ pub async fn create_intent<S: BookingStore, P: PaymentProvider>(
             .get_booking(booking_id)
             .await?
             .ok_or(AppError::BookingNotFound)?;
+        if booking
+            .payment
+            .as_ref()
+            .is_some_and(|p| !p.refunds_owed.is_empty())
+        {
+            super::refunds::refund_owed(store, provider, &booking, now()).await?;
+            continue;
+        }
         if let Some(intent) = settle(store, provider, &booking, &amount, now()).await? {
             if intent.client_secret.is_none() {
                 return Err(ProviderError::Protocol("intent without client_secret".into()).into());

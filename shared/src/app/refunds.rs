@@ -8,10 +8,14 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::events::{not_applied, EventOutcome, EVENT_RETENTION};
+use super::keys::refund_key;
 use super::AppError;
-use crate::domain::refunds::apply;
-use crate::domain::{MoneyEvent, RefundStatus};
-use crate::ports::{BookingStore, Expected, MoneyEventIn, PaymentWrite, ProcessedEvent};
+use crate::domain::refunds::{apply, status_after_refunds};
+use crate::domain::{Booking, MoneyEvent, RefundStatus};
+use crate::ports::{
+    BookingStore, Expected, MoneyEventIn, PaymentProvider, PaymentWrite, ProcessedEvent,
+    ProviderError,
+};
 
 const MAX_ROUNDS: u32 = 6;
 
@@ -52,7 +56,7 @@ pub async fn apply_money_event<S: BookingStore>(
             ..Expected::from_booking(&booking)
         };
         match store
-            .apply_money_event(booking.id, &expected, status, &updated, &record, at)
+            .update_payment_with_event(booking.id, &expected, status, &updated, &record, at)
             .await?
         {
             PaymentWrite::Written => {
@@ -84,4 +88,69 @@ fn log_money_event(event: &MoneyEventIn, booking_id: &str, payment_status: &str)
         _ => tracing::info!(event_id = %event.event_id, booking_id, event_type = %event.event_type,
             payment_status, "charge event applied"),
     }
+}
+
+/// Refunds what the booking owes back (see `Payment::refunds_owed`), once each: every refund
+/// carries the intent's deterministic key, so racing callers and retries make one refund.
+/// Called by the API calls that touch the booking (cancel, create-intent) and by `reconcile`:
+/// the webhook itself makes no Stripe calls.
+pub async fn refund_owed<S: BookingStore, P: PaymentProvider>(
+    store: &S,
+    provider: &P,
+    booking: &Booking,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let Some(payment) = &booking.payment else {
+        return Ok(());
+    };
+    if payment.refunds_owed.is_empty() {
+        return Ok(());
+    }
+    let mut updated = payment.clone();
+    let mut status = booking.payment_status;
+    for intent_id in &payment.refunds_owed {
+        let refund = match provider
+            .refund_intent(intent_id, &refund_key(intent_id))
+            .await
+        {
+            Ok(refund) => Some(refund),
+            // Refunded already (by a racer with the same key, or in the Dashboard).
+            Err(ProviderError::Rejected { code, .. })
+                if code.as_deref() == Some("charge_already_refunded") =>
+            {
+                None
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let refund_id = refund.as_ref().map(|r| r.id.as_str()).unwrap_or("");
+        tracing::info!(booking_id = %booking.id, payment_intent_id = %intent_id, refund_id,
+            "refunded automatically a payment the booking did not keep");
+        if intent_id == &payment.intent_id {
+            // The booking's own money: shown like any refund.
+            let received = updated
+                .amount_received_minor
+                .unwrap_or(updated.amount.minor);
+            let refund_status = refund.as_ref().map_or(RefundStatus::Succeeded, |r| {
+                r.status.unwrap_or(RefundStatus::Pending)
+            });
+            updated.refund_id = refund.map(|r| r.id).or(updated.refund_id);
+            updated.after.refund_status = Some(refund_status);
+            if refund_status == RefundStatus::Succeeded {
+                updated.after.amount_refunded_minor = received;
+            }
+            status = status_after_refunds(status, received, updated.after.amount_refunded_minor);
+        }
+    }
+    updated.refunds_owed.clear();
+    let expected = Expected {
+        updated_at: Some(booking.updated_at),
+        ..Expected::from_booking(booking)
+    };
+    let at = now.max(booking.updated_at + Duration::milliseconds(1));
+    // If the booking moved meanwhile, the caller reads it again and finds the refunds still
+    // owed: refunding again with the same keys makes no second refund.
+    store
+        .update_payment(booking.id, &expected, status, &updated, at)
+        .await?;
+    Ok(())
 }

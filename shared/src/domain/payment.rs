@@ -84,6 +84,10 @@ pub struct Payment {
     pub charge_id: Option<String>,
     /// Refunds and disputes, once paid.
     pub after: AfterPayment,
+    /// Intents of this booking whose money must go back to the driver (paid after the booking
+    /// was cancelled, or after the intent was replaced): the webhook records them, the next
+    /// API call that touches the booking (or `reconcile`) refunds them.
+    pub refunds_owed: Vec<IntentId>,
 }
 
 impl Payment {
@@ -98,6 +102,7 @@ impl Payment {
             last_event_at: None,
             charge_id: None,
             after: AfterPayment::default(),
+            refunds_owed: Vec::new(),
         }
     }
 }

@@ -105,6 +105,7 @@ async fn receive<S: BookingStore, W: WebhookSecrets>(
     };
     Ok(match result {
         EventOutcome::Applied(status) => outcome("applied", status.as_str()),
+        EventOutcome::RefundOwed => outcome("applied", "refund owed"),
         EventOutcome::Duplicate => outcome("duplicate", "event already processed"),
         EventOutcome::Ignored(reason) => outcome("ignored", reason),
     })

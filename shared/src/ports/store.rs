@@ -148,7 +148,7 @@ pub trait BookingStore: Send + Sync {
     /// Sets the booking's payment as `expected` would have it (use `Expected::updated_at`),
     /// recording `event` in the same transaction (a charge, refund or dispute event: applied
     /// at most once, never recorded without its effect). `Duplicate` if the event was recorded.
-    fn apply_money_event(
+    fn update_payment_with_event(
         &self,
         booking_id: BookingId,
         expected: &Expected,

@@ -113,6 +113,13 @@ pub(super) fn payment_from_item(item: &Item) -> Result<Option<Payment>, StoreErr
             dispute_reason: opt_str("dispute_reason"),
             last_event_at: n(item, "money_last_event_at"),
         },
+        refunds_owed: match opt_str("refunds_owed") {
+            None => Vec::new(),
+            Some(ids) => ids
+                .split(',')
+                .map(|id| IntentId::parse(id).map_err(|_| corrupt("refunds_owed")))
+                .collect::<Result<_, _>>()?,
+        },
     }))
 }
 

@@ -173,7 +173,7 @@ impl BookingStore for DynamoStore {
         Ok(PaymentWrite::Conflict)
     }
 
-    async fn apply_money_event(
+    async fn update_payment_with_event(
         &self,
         booking_id: BookingId,
         expected: &Expected,

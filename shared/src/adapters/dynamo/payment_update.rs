@@ -7,11 +7,11 @@ use chrono::{DateTime, Utc};
 
 use super::items::{build_error, num, s};
 use crate::domain::slot::format_stored_time;
-use crate::domain::{BookingId, Payment, PaymentStatus};
+use crate::domain::{BookingId, BookingStatus, IntentId, Payment, PaymentStatus};
 use crate::ports::{EventWrite, Expected, StoreError};
 
 /// The payment attributes of a booking item, in one place for writes and reads.
-pub(super) const PAYMENT_ATTRS: [&str; 15] = [
+pub(super) const PAYMENT_ATTRS: [&str; 16] = [
     "payment_intent_id",
     "amount_minor",
     "currency",
@@ -27,6 +27,7 @@ pub(super) const PAYMENT_ATTRS: [&str; 15] = [
     "dispute_status",
     "dispute_reason",
     "money_last_event_at",
+    "refunds_owed",
 ];
 
 pub(super) fn payment_values(p: &Payment) -> Vec<(&'static str, AttributeValue)> {
@@ -72,6 +73,10 @@ pub(super) fn payment_values(p: &Payment) -> Vec<(&'static str, AttributeValue)>
     }
     if let Some(x) = after.last_event_at {
         v.push(("money_last_event_at", num(x)));
+    }
+    if !p.refunds_owed.is_empty() {
+        let ids: Vec<&str> = p.refunds_owed.iter().map(IntentId::as_str).collect();
+        v.push(("refunds_owed", s(ids.join(","))));
     }
     v
 }
@@ -169,7 +174,10 @@ pub(super) fn event_update(
     write: &EventWrite<'_>,
     now: DateTime<Utc>,
 ) -> Result<Update, StoreError> {
-    let names = HashMap::from([("#ps".to_string(), "payment_status".to_string())]);
+    let names = HashMap::from([
+        ("#ps".to_string(), "payment_status".to_string()),
+        ("#st".to_string(), "status".to_string()),
+    ]);
     let mut values = HashMap::from([
         (":pi".to_string(), s(write.intent_id.as_str())),
         (":t".to_string(), num(write.created)),
@@ -206,8 +214,10 @@ pub(super) fn event_update(
     if any_of.is_empty() {
         any_of.push("attribute_not_exists(id)".into());
     }
+    // A cancelled booking's events take the read path (a payment on it is owed back).
+    values.insert(":confirmed".into(), s(BookingStatus::Confirmed.as_str()));
     let condition = format!(
-        "attribute_exists(id) AND payment_intent_id = :pi AND ({})",
+        "attribute_exists(id) AND #st = :confirmed AND payment_intent_id = :pi AND ({})",
         any_of.join(" OR ")
     );
     let mut sets = vec![

@@ -199,7 +199,8 @@ impl BookingStore for InMemoryStore {
             return Ok(PaymentWrite::Conflict);
         };
         let last = payment.last_event_at;
-        if &payment.intent_id != write.intent_id
+        if booking.status != BookingStatus::Confirmed
+            || &payment.intent_id != write.intent_id
             || !write
                 .guard
                 .admits(booking.payment_status, last, write.created)
@@ -225,7 +226,7 @@ impl BookingStore for InMemoryStore {
         Ok(PaymentWrite::Written)
     }
 
-    async fn apply_money_event(
+    async fn update_payment_with_event(
         &self,
         booking_id: BookingId,
         expected: &Expected,

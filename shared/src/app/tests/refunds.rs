@@ -4,6 +4,7 @@
 use chrono::Utc;
 
 use super::*;
+use crate::adapters::memory::Call;
 use crate::app::bookings::cancel_booking;
 use crate::app::events::{apply_intent_event, EventOutcome};
 use crate::app::refunds::apply_money_event;
@@ -158,4 +159,91 @@ async fn cancelling_a_paid_booking_shows_the_refund_stripe_returned() {
     let p = b.payment.unwrap();
     assert_eq!(p.after.refund_status, Some(RefundStatus::Pending));
     assert_eq!(p.after.amount_refunded_minor, 0);
+}
+
+/// Issue 12: money taken for a booking that was cancelled meanwhile (the driver paid while the
+/// cancel was on its way) is refunded automatically, once: the webhook records it as owed (it
+/// makes no Stripe calls) and the next API call that touches the booking carries it out.
+#[tokio::test]
+async fn a_payment_for_a_cancelled_booking_is_refunded_automatically_once() {
+    let w = World::new();
+    let id = w.booking();
+    let pi = w.pay(id, "3.50").await.unwrap().id;
+    // Cancelled at Stripe and here; then Stripe reports the payment that raced the cancel.
+    cancel_booking(&*w.store, &*w.stripe, id, Utc::now)
+        .await
+        .unwrap();
+    w.stripe.set_status(&pi, IntentStatus::Succeeded);
+    let success = event(
+        id,
+        &pi,
+        IntentEvent::Succeeded {
+            amount_received: Some(350),
+        },
+        500,
+    );
+    let outcome = apply_intent_event(&*w.store, &success, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(outcome, EventOutcome::Applied(PaymentStatus::Completed));
+    assert_eq!(
+        w.stripe.calls(Call::Refund),
+        0,
+        "the webhook calls no Stripe API"
+    );
+    let b = w.get(id).await;
+    assert_eq!(b.payment.as_ref().unwrap().refunds_owed, vec![pi.clone()]);
+
+    // The next call that touches the booking refunds it.
+    let b = cancel_booking(&*w.store, &*w.stripe, id, Utc::now)
+        .await
+        .unwrap();
+    assert_eq!(b.payment_status, PaymentStatus::Refunded);
+    let p = b.payment.unwrap();
+    assert!(p.refunds_owed.is_empty());
+    assert_eq!(p.after.refund_status, Some(RefundStatus::Succeeded));
+    assert_eq!(p.after.amount_refunded_minor, 350);
+    cancel_booking(&*w.store, &*w.stripe, id, Utc::now)
+        .await
+        .unwrap();
+    assert_eq!(w.stripe.calls(Call::Refund), 1);
+    // A redelivery of the success owes nothing new.
+    let again = apply_intent_event(&*w.store, &success, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(again, EventOutcome::Duplicate);
+}
+
+/// A success on an intent the booking no longer uses (replaced by a new amount) is refunded
+/// the same way; the booking itself is unchanged.
+#[tokio::test]
+async fn a_payment_on_a_replaced_intent_is_refunded_and_the_booking_is_unchanged() {
+    let w = World::new();
+    let id = w.booking();
+    let old = w.pay(id, "3.50").await.unwrap().id;
+    let new = w.pay(id, "4.50").await.unwrap().id;
+    w.stripe.set_status(&old, IntentStatus::Succeeded);
+    let success = event(
+        id,
+        &old,
+        IntentEvent::Succeeded {
+            amount_received: Some(350),
+        },
+        500,
+    );
+    let outcome = apply_intent_event(&*w.store, &success, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(outcome, EventOutcome::RefundOwed);
+    let before = w.get(id).await;
+    assert_eq!(before.payment_status, PaymentStatus::Pending);
+    assert_eq!(before.intent_id(), Some(&new));
+
+    // The next create-intent carries the refund out and still answers the booking's intent.
+    let again = w.pay(id, "4.50").await.unwrap();
+    assert_eq!(again.id, new);
+    assert_eq!(w.stripe.calls(Call::Refund), 1);
+    let after = w.get(id).await;
+    assert_eq!(after.payment_status, PaymentStatus::Pending);
+    assert!(after.payment.unwrap().refunds_owed.is_empty());
 }
