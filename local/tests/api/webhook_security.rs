@@ -178,3 +178,34 @@ async fn the_webhook_needs_no_api_key_but_only_accepts_post() {
         .await;
     assert_eq!(resp.status, 405);
 }
+
+/// Issue 12: events delivered at the same moment, in any order, end where the same events
+/// delivered one by one (in Stripe's order) end, also when they share a `created` second.
+#[tokio::test]
+async fn events_delivered_at_once_in_any_order_end_as_one_by_one() {
+    let app = spawn_app().await;
+    let t = now() - 100;
+    let orders: [[usize; 3]; 3] = [[0, 1, 2], [2, 1, 0], [1, 2, 0]];
+    for order in orders {
+        let (booking_id, intent) = app.booking_with_intent().await;
+        let mut failed = intent.clone();
+        failed["last_payment_error"] = json!({"message": "Your card was declined."});
+        let events = [
+            event("payment_intent.requires_action", t, &intent),
+            event("payment_intent.processing", t, &intent),
+            event("payment_intent.payment_failed", t, &failed),
+        ];
+        let deliveries = order
+            .iter()
+            .map(|&i| app.deliver(&events[i], Some(app.sign_now(&events[i]))));
+        for resp in futures::future::join_all(deliveries).await {
+            assert_eq!(resp.status, 200, "{:?}", resp.body);
+        }
+        // One by one in Stripe's order: requires_action, processing, then failed.
+        assert_eq!(
+            app.booking(&booking_id).await["payment_status"],
+            "failed",
+            "order {order:?}"
+        );
+    }
+}
