@@ -6,90 +6,8 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
-use shared::adapters::dynamo::{CHARGE_INDEX, INTENT_INDEX, USER_INDEX};
+use shared::adapters::dynamo::USER_INDEX;
 use shared::runtime::config::Tables;
-
-/// The bookings table's lookups by PaymentIntent and by charge (keys only), as in
-/// template.yaml.
-const PAYMENT_INDEXES: [(&str, &str); 2] = [
-    (INTENT_INDEX, "payment_intent_id"),
-    (CHARGE_INDEX, "charge_id"),
-];
-
-fn keys_only_index(name: &str, attribute: &str) -> Result<GlobalSecondaryIndex, String> {
-    GlobalSecondaryIndex::builder()
-        .index_name(name)
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(attribute)
-                .key_type(KeyType::Hash)
-                .build()
-                .map_err(build_error)?,
-        )
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::KeysOnly)
-                .build(),
-        )
-        .build()
-        .map_err(build_error)
-}
-
-/// A table made before the payment indexes existed (`.local-data/` of an older `make dev`)
-/// gets them added.
-async fn add_payment_indexes(client: &Client, table: &str) -> Result<(), String> {
-    let described = client
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .map_err(unavailable)?;
-    let have: Vec<String> = described
-        .table()
-        .map(|t| {
-            t.global_secondary_indexes()
-                .iter()
-                .filter_map(|i| i.index_name().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    for (name, attribute) in PAYMENT_INDEXES {
-        if have.iter().any(|h| h == name) {
-            continue;
-        }
-        let index = keys_only_index(name, attribute)?;
-        let create = aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
-            .index_name(name)
-            .set_key_schema(Some(index.key_schema().to_vec()))
-            .set_projection(index.projection().cloned())
-            .build()
-            .map_err(build_error)?;
-        client
-            .update_table()
-            .table_name(table)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(attribute)
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .map_err(build_error)?,
-            )
-            .global_secondary_index_updates(
-                aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
-                    .create(create)
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "{}: cannot add index {name} to an existing table (delete .local-data/ to start afresh)",
-                    unavailable(e)
-                )
-            })?;
-    }
-    Ok(())
-}
 
 fn unavailable<E: std::error::Error + 'static>(err: SdkError<E>) -> String {
     DisplayErrorContext(&err).to_string()
@@ -136,7 +54,7 @@ pub async fn ensure_tables(client: &Client, tables: &Tables) -> Result<(), Strin
             )
             .build()
             .map_err(build_error)?;
-        let mut create = client
+        client
             .create_table()
             .table_name(&tables.bookings)
             .billing_mode(BillingMode::PayPerRequest)
@@ -144,15 +62,10 @@ pub async fn ensure_tables(client: &Client, tables: &Tables) -> Result<(), Strin
             .attribute_definitions(attr("id")?)
             .attribute_definitions(attr("user_id")?)
             .attribute_definitions(attr("created_at")?)
-            .global_secondary_indexes(index);
-        for (name, attribute) in PAYMENT_INDEXES {
-            create = create
-                .attribute_definitions(attr(attribute)?)
-                .global_secondary_indexes(keys_only_index(name, attribute)?);
-        }
-        create.send().await.map_err(unavailable)?;
-    } else {
-        add_payment_indexes(client, &tables.bookings).await?;
+            .global_secondary_indexes(index)
+            .send()
+            .await
+            .map_err(unavailable)?;
     }
     for table in [&tables.slots, &tables.idempotency, &tables.events] {
         if !existing.contains(table) {

@@ -36,8 +36,6 @@ ROUTES = {
 ROUTES_WITHOUT_API_KEY = {("POST", "/v1/payments/webhook")}
 
 USER_INDEX = "user_id-created_at-index"
-INTENT_INDEX = "payment_intent_id-index"
-CHARGE_INDEX = "charge_id-index"
 SECRET = "Ref:StripeSecretArn"
 
 # Exactly the DynamoDB actions each function's role may use, per table (or index) ARN. A table
@@ -51,11 +49,10 @@ DYNAMODB_GRANTS = {
     },
     "CreateIntentFunction": {
         "BookingsTable": {"GetItem", "UpdateItem"},
+        "EventsTable": {"PutItem"},
     },
     "WebhookFunction": {
         "BookingsTable": {"GetItem", "UpdateItem", "ConditionCheckItem"},
-        f"BookingsTable/index/{INTENT_INDEX}": {"Query"},
-        f"BookingsTable/index/{CHARGE_INDEX}": {"Query"},
         "EventsTable": {"GetItem", "PutItem"},
     },
 }
@@ -73,7 +70,11 @@ ENVIRONMENT = {
         "SLOTS_TABLE": {"Ref": "SlotsTable"},
         "IDEMPOTENCY_TABLE": {"Ref": "IdempotencyTable"},
     },
-    "CreateIntentFunction": {**COMMON_ENV, "BOOKINGS_TABLE": {"Ref": "BookingsTable"}},
+    "CreateIntentFunction": {
+        **COMMON_ENV,
+        "BOOKINGS_TABLE": {"Ref": "BookingsTable"},
+        "EVENTS_TABLE": {"Ref": "EventsTable"},
+    },
     "WebhookFunction": {
         **COMMON_ENV,
         "BOOKINGS_TABLE": {"Ref": "BookingsTable"},
@@ -89,18 +90,8 @@ RUST_TABLES = {
     "bookings": {
         "hash": "id",
         "range": None,
-        "attributes": {
-            "id": "S",
-            "user_id": "S",
-            "created_at": "S",
-            "payment_intent_id": "S",
-            "charge_id": "S",
-        },
-        "indexes": {
-            USER_INDEX: {"hash": "user_id", "range": "created_at", "projection": "ALL"},
-            INTENT_INDEX: {"hash": "payment_intent_id", "range": None, "projection": "KEYS_ONLY"},
-            CHARGE_INDEX: {"hash": "charge_id", "range": None, "projection": "KEYS_ONLY"},
-        },
+        "attributes": {"id": "S", "user_id": "S", "created_at": "S"},
+        "indexes": {USER_INDEX: {"hash": "user_id", "range": "created_at", "projection": "ALL"}},
         "ttl": None,
     },
     "booking-slots": {

@@ -30,10 +30,23 @@ use transact::backoff;
 
 /// GSI on the bookings table listing a user's bookings by creation time.
 pub const USER_INDEX: &str = "user_id-created_at-index";
-/// GSIs on the bookings table finding a booking by its PaymentIntent or its charge (keys
-/// only): Stripe's charge, refund and dispute events name those, not the booking.
-pub const INTENT_INDEX: &str = "payment_intent_id-index";
-pub const CHARGE_INDEX: &str = "charge_id-index";
+/// Lookup items in the events table: `ref#<pi_...|ch_...>` -> booking id. Stripe's charge,
+/// refund and dispute events name the intent or the charge, not the booking. Written in the
+/// transaction that attaches an intent and in the one that applies its success; read with a
+/// strongly consistent GetItem (an item, not an index: no second GSI on the bookings table,
+/// and never a Scan).
+fn ref_key(stripe_id: &str) -> String {
+    format!("ref#{stripe_id}")
+}
+
+fn ref_put(table: &str, stripe_id: &str, booking_id: BookingId) -> Result<Put, StoreError> {
+    Put::builder()
+        .table_name(table)
+        .item("pk", s(ref_key(stripe_id)))
+        .item("booking_id", s(booking_id.to_string()))
+        .build()
+        .map_err(build_error)
+}
 /// Attempts at an optimistic write before answering "busy, retry".
 const MAX_ATTEMPTS: u32 = 12;
 
@@ -143,7 +156,12 @@ impl BookingStore for DynamoStore {
     ) -> Result<PaymentWrite, StoreError> {
         let update = PaymentUpdate::new(expected, payment_status, Some(payment), now)
             .build(&self.tables.bookings, booking_id)?;
-        let writes = vec![TransactWriteItem::builder().update(update).build()];
+        let mut writes = vec![TransactWriteItem::builder().update(update).build()];
+        if expected.intent_id.as_ref() != Some(&payment.intent_id) {
+            // A newly attached intent: its lookup item, in the same transaction.
+            let lookup = ref_put(&self.tables.events, payment.intent_id.as_str(), booking_id)?;
+            writes.push(TransactWriteItem::builder().put(lookup).build());
+        }
         match self.transact(writes).await? {
             None => Ok(PaymentWrite::Written),
             // A failed booking condition, or a racing transaction: decide again.
@@ -159,10 +177,15 @@ impl BookingStore for DynamoStore {
     ) -> Result<PaymentWrite, StoreError> {
         let update = event_update(&self.tables.bookings, booking_id, write, now)?;
         let record = event_record(&self.tables.events, booking_id, write.event)?;
-        let writes = vec![
+        let mut writes = vec![
             TransactWriteItem::builder().update(update).build(),
             TransactWriteItem::builder().put(record).build(),
         ];
+        if let Some(charge) = write.charge_id {
+            // The succeeded intent's charge: its lookup item, in the same transaction.
+            let lookup = ref_put(&self.tables.events, charge, booking_id)?;
+            writes.push(TransactWriteItem::builder().put(lookup).build());
+        }
         let Some(reasons) = self.transact(writes).await? else {
             return Ok(PaymentWrite::Written);
         };
@@ -184,12 +207,16 @@ impl BookingStore for DynamoStore {
     ) -> Result<PaymentWrite, StoreError> {
         let update = PaymentUpdate::new(expected, payment_status, Some(payment), now)
             .build(&self.tables.bookings, booking_id)?;
-        let writes = vec![
+        let mut writes = vec![
             TransactWriteItem::builder().update(update).build(),
             TransactWriteItem::builder()
                 .put(event_record(&self.tables.events, booking_id, event)?)
                 .build(),
         ];
+        if let Some(charge) = &payment.charge_id {
+            let lookup = ref_put(&self.tables.events, charge, booking_id)?;
+            writes.push(TransactWriteItem::builder().put(lookup).build());
+        }
         let Some(reasons) = self.transact(writes).await? else {
             return Ok(PaymentWrite::Written);
         };
@@ -204,33 +231,24 @@ impl BookingStore for DynamoStore {
         intent_id: Option<&IntentId>,
         charge_id: Option<&str>,
     ) -> Result<Option<BookingId>, StoreError> {
-        let keys = [
-            (
-                INTENT_INDEX,
-                "payment_intent_id",
-                intent_id.map(IntentId::as_str),
-            ),
-            (CHARGE_INDEX, "charge_id", charge_id),
-        ];
-        for (index, attribute, value) in keys {
-            let Some(value) = value else { continue };
+        for stripe_id in [intent_id.map(IntentId::as_str), charge_id]
+            .into_iter()
+            .flatten()
+        {
             let out = self
                 .client
-                .query()
-                .table_name(&self.tables.bookings)
-                .index_name(index)
-                .key_condition_expression("#k = :v")
-                .expression_attribute_names("#k", attribute)
-                .expression_attribute_values(":v", s(value))
-                .limit(1)
+                .get_item()
+                .table_name(&self.tables.events)
+                .key("pk", s(ref_key(stripe_id)))
+                .consistent_read(true)
                 .send()
                 .await
                 .map_err(unavailable)?;
-            if let Some(item) = out.items().first() {
-                let id = str_attr(item, "id")?;
-                return BookingId::parse("id", id)
+            if let Some(item) = out.item {
+                let id = str_attr(&item, "booking_id")?;
+                return BookingId::parse("booking_id", id)
                     .map(Some)
-                    .map_err(|_| corrupt("id"));
+                    .map_err(|_| corrupt("booking_id"));
             }
         }
         Ok(None)
