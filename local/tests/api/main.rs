@@ -17,6 +17,7 @@ mod load;
 mod openapi_contract;
 mod payments_flow;
 mod persistence;
+mod reconcile;
 mod sample_events;
 mod support;
 mod webhook_security;

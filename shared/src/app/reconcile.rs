@@ -89,6 +89,22 @@ pub struct RunError {
     pub error: AppError,
 }
 
+/// One run now, logged: what the `reconcile` function (and the local stack's timer) calls.
+pub async fn run<S: BookingStore, P: PaymentProvider>(
+    store: &S,
+    provider: &P,
+) -> Result<Summary, RunError> {
+    let result = reconcile(store, provider, Utc::now()).await;
+    match &result {
+        Ok(summary) => summary.log(),
+        Err(failed) => {
+            failed.summary.log();
+            tracing::error!(error = %failed.error, "reconcile run failed");
+        }
+    }
+    result
+}
+
 /// One run, as of `now`. Runs must not overlap (the function's reserved concurrency is 1);
 /// if two do, both apply only what is new (event records) and only one moves the checkpoint.
 pub async fn reconcile<S: BookingStore, P: PaymentProvider>(
