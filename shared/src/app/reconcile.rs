@@ -35,6 +35,9 @@ pub const SWEEP_AFTER: Duration = Duration::minutes(5);
 /// not asked about every run forever (anything that happens to it later is an event, which
 /// the event list catches).
 pub const SWEEP_WINDOW: Duration = Duration::days(3);
+/// The same for `pending` with an intent, most often a driver who never paid: asked about for
+/// an hour (six runs on AWS).
+pub const PENDING_SWEEP_WINDOW: Duration = Duration::hours(1);
 /// Bookings asked about per status and run (each is a Stripe call); the most recently
 /// updated first, the rest in later runs.
 pub const SWEEP_LIMIT: usize = 50;
@@ -198,8 +201,12 @@ async fn sweep<S: BookingStore, P: PaymentProvider>(
 ) -> Result<(), AppError> {
     let stale_before = now - SWEEP_AFTER;
     for status in IN_FLIGHT {
+        let window = match status {
+            PaymentStatus::Pending => PENDING_SWEEP_WINDOW,
+            _ => SWEEP_WINDOW,
+        };
         let found = store
-            .in_flight_payments(status, now - SWEEP_WINDOW, stale_before, SWEEP_LIMIT)
+            .in_flight_payments(status, now - window, stale_before, SWEEP_LIMIT)
             .await?;
         for candidate in found {
             // The index is eventually consistent: read the booking as it is now.

@@ -353,6 +353,31 @@ async fn pending_is_swept_only_with_an_intent_and_unchanged_intents_are_not_writ
 }
 
 #[tokio::test]
+async fn payments_in_flight_for_days_are_left_to_the_event_list() {
+    let w = World::new();
+    let now = Utc::now();
+    let mut ids = Vec::new();
+    for (status, ago) in [
+        (PaymentStatus::Processing, Duration::days(4)),
+        (PaymentStatus::RequiresAction, Duration::days(4)),
+        (PaymentStatus::Pending, Duration::hours(2)),
+    ] {
+        let id = w.booking();
+        let pi = w.pay(id, "3.50").await.unwrap().id;
+        stuck(&w, id, status, ago).await;
+        w.stripe.set_status(&pi, IntentStatus::Succeeded);
+        ids.push((id, status));
+    }
+
+    let summary = run(&w, now).await;
+
+    assert_eq!(summary.swept, 0, "{summary:?}");
+    for (id, status) in ids {
+        assert_eq!(w.get(id).await.payment_status, status);
+    }
+}
+
+#[tokio::test]
 async fn an_intent_stripe_refuses_to_show_does_not_stop_the_sweep() {
     let w = World::new();
     let now = Utc::now();
