@@ -14,10 +14,10 @@ use local_stack::{default_python, Dynamo, StackConfig, Stripe};
 use serde_json::json;
 use tokio::process::Child;
 
-use crate::support::product::Tables;
+use crate::support::product::{BookingStore, Tables};
 use crate::support::{
-    example_booking, new_id, spawn_app, spawn_app_with_stripe, StripeApi, TestApp, Turn, API_KEY,
-    CARD_3DS, CARD_OK,
+    example_booking, get_item, new_id, spawn_app, spawn_app_with_stripe, StripeApi, TestApp, Turn,
+    API_KEY, CARD_3DS, CARD_OK,
 };
 
 /// The app, with a localstripe that delivers no webhook (kept alive by the returned child).
@@ -177,4 +177,34 @@ async fn the_stack_runs_it_every_interval() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("no scheduled run completed the booking within 10 s: {status}");
+}
+
+/// The checkpoint item on the emulator: moved only over the value read, and never expired by
+/// the events table's TTL.
+#[tokio::test]
+async fn the_checkpoint_moves_only_over_the_value_read() {
+    let app = spawn_app().await;
+    let store = &app.stack.store;
+    assert_eq!(store.reconcile_checkpoint().await.unwrap(), None);
+    assert!(store.move_reconcile_checkpoint(None, 100).await.unwrap());
+    // Another run read "none" too: refused.
+    assert!(!store.move_reconcile_checkpoint(None, 200).await.unwrap());
+    assert!(!store
+        .move_reconcile_checkpoint(Some(99), 200)
+        .await
+        .unwrap());
+    assert!(store
+        .move_reconcile_checkpoint(Some(100), 200)
+        .await
+        .unwrap());
+    assert_eq!(store.reconcile_checkpoint().await.unwrap(), Some(200));
+    let item = get_item(
+        app.dynamodb(),
+        "stripe-events",
+        "pk",
+        "reconcile#checkpoint",
+    )
+    .await
+    .expect("the checkpoint item");
+    assert!(!item.contains_key("expires_at"), "{item:?}");
 }
