@@ -117,7 +117,9 @@ impl StackConfig {
             stripe,
             stripe_secret_key,
             webhook_secrets,
-            reconcile_interval: reconcile::interval_from_env()?,
+            reconcile_interval: reconcile::interval(
+                std::env::var("RECONCILE_INTERVAL_SECONDS").ok(),
+            )?,
         })
     }
 }

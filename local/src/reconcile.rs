@@ -17,12 +17,12 @@ use crate::RunningStack;
 /// Default of `RECONCILE_INTERVAL_SECONDS`.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 
-/// `RECONCILE_INTERVAL_SECONDS`: unset is the default minute, `0` is off.
-pub fn interval_from_env() -> Result<Option<Duration>, String> {
-    match std::env::var("RECONCILE_INTERVAL_SECONDS") {
-        Err(_) => Ok(Some(DEFAULT_INTERVAL)),
-        Ok(v) if v.trim().is_empty() => Ok(Some(DEFAULT_INTERVAL)),
-        Ok(v) => match v.trim().parse::<u64>() {
+/// `RECONCILE_INTERVAL_SECONDS`, given its value: unset or empty is the default minute, `0`
+/// is off.
+pub fn interval(value: Option<String>) -> Result<Option<Duration>, String> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(Some(DEFAULT_INTERVAL)),
+        Some(v) => match v.parse::<u64>() {
             Ok(0) => Ok(None),
             Ok(secs) => Ok(Some(Duration::from_secs(secs))),
             Err(e) => Err(format!("RECONCILE_INTERVAL_SECONDS: {e}")),
@@ -71,5 +71,20 @@ impl RunningStack {
     /// One reconcile run now (waiting for a scheduled one in progress to end first).
     pub async fn reconcile_now(&self) -> Result<Summary, RunError> {
         self.reconciler.run().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval_defaults_to_a_minute_and_zero_is_off() {
+        assert_eq!(interval(None), Ok(Some(DEFAULT_INTERVAL)));
+        assert_eq!(interval(Some(" ".into())), Ok(Some(DEFAULT_INTERVAL)));
+        assert_eq!(interval(Some("0".into())), Ok(None));
+        assert_eq!(interval(Some("5".into())), Ok(Some(Duration::from_secs(5))));
+        assert!(interval(Some("soon".into())).is_err());
+        assert!(interval(Some("-1".into())).is_err());
     }
 }
