@@ -38,7 +38,7 @@ fuzz: tools
 # The deployable bootstraps, as `sam build` makes them (arm64, release profile, zig as the
 # cross linker). Own target dir so it never waits on the debug build's lock.
 LAMBDA_TARGET_DIR ?= target/lambda
-LAMBDA_FUNCTIONS := bookings create-intent webhook
+LAMBDA_FUNCTIONS := bookings create-intent webhook reconcile
 # Issue 5's ceiling for a stripped arm64 bootstrap.
 MAX_BOOTSTRAP_BYTES := 8388608
 

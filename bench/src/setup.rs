@@ -38,6 +38,8 @@ pub async fn start_backends(
         },
         stripe_secret_key: local_stack::LOCAL_SECRET_KEY.to_string(),
         webhook_secrets: vec![local_stack::LOCAL_WEBHOOK_SECRET.to_string()],
+        // No background runs beside the measurements.
+        reconcile_interval: None,
     })
     .await?;
     let tls_front = if dynamo_tls {

@@ -6,6 +6,7 @@
 
 mod gateway;
 mod localstripe;
+mod reconcile;
 mod tables;
 
 use std::net::SocketAddr;
@@ -58,6 +59,9 @@ pub struct StackConfig {
     pub stripe: Stripe,
     pub stripe_secret_key: String,
     pub webhook_secrets: Vec<String>,
+    /// How often the reconcile function runs (`RECONCILE_INTERVAL_SECONDS`); `None`: never
+    /// on its own (tests call `RunningStack::reconcile_now`).
+    pub reconcile_interval: Option<std::time::Duration>,
 }
 
 impl StackConfig {
@@ -113,6 +117,9 @@ impl StackConfig {
             stripe,
             stripe_secret_key,
             webhook_secrets,
+            reconcile_interval: reconcile::interval(
+                std::env::var("RECONCILE_INTERVAL_SECONDS").ok(),
+            )?,
         })
     }
 }
@@ -139,6 +146,7 @@ pub struct RunningStack {
     pub stripe_secret_key: String,
     pub webhook_secrets: Vec<String>,
     tasks: Vec<JoinHandle<()>>,
+    reconciler: reconcile::Reconciler,
     /// localstripe, killed when the stack is dropped.
     _emulator: Option<Child>,
 }
@@ -225,6 +233,10 @@ pub async fn start(config: StackConfig) -> Result<RunningStack, String> {
             webhook_secrets: split_secrets(&config.webhook_secrets.join(",")),
         },
     );
+    let reconciler = reconcile::Reconciler::new(store.clone(), stripe.clone());
+    if let Some(every) = config.reconcile_interval {
+        tasks.push(reconciler.spawn(every));
+    }
     let app = Arc::new(App {
         api_keys: config.api_keys,
         store: store.clone(),
@@ -239,6 +251,7 @@ pub async fn start(config: StackConfig) -> Result<RunningStack, String> {
         stripe_secret_key: config.stripe_secret_key,
         webhook_secrets: config.webhook_secrets,
         tasks,
+        reconciler,
         _emulator: emulator,
     })
 }

@@ -5,7 +5,9 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
+use aws_sdk_dynamodb::types::{CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate};
 use aws_sdk_dynamodb::Client;
+use shared::adapters::dynamo::PAYMENT_STATUS_INDEX;
 use shared::adapters::dynamo::USER_INDEX;
 use shared::runtime::config::Tables;
 
@@ -98,5 +100,63 @@ pub async fn ensure_tables(client: &Client, tables: &Tables) -> Result<(), Strin
             .await
             .map_err(unavailable)?;
     }
+    ensure_payment_status_index(client, &tables.bookings).await?;
+    Ok(())
+}
+
+/// The reconciliation's index on the bookings table (`PAYMENT_STATUS_INDEX`), also added to a
+/// bookings table created before it existed (a kept `.local-data`).
+async fn ensure_payment_status_index(client: &Client, table: &str) -> Result<(), String> {
+    let described = client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(unavailable)?;
+    let has_index = described
+        .table()
+        .map(|t| t.global_secondary_indexes())
+        .unwrap_or_default()
+        .iter()
+        .any(|i| i.index_name() == Some(PAYMENT_STATUS_INDEX));
+    if has_index {
+        return Ok(());
+    }
+    let key = |name: &str, key_type: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(key_type)
+            .build()
+            .map_err(build_error)
+    };
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(build_error)
+    };
+    let index = CreateGlobalSecondaryIndexAction::builder()
+        .index_name(PAYMENT_STATUS_INDEX)
+        .key_schema(key("payment_status", KeyType::Hash)?)
+        .key_schema(key("updated_at", KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::Include)
+                .non_key_attributes("payment_intent_id")
+                .non_key_attributes("refunds_owed")
+                .build(),
+        )
+        .build()
+        .map_err(build_error)?;
+    client
+        .update_table()
+        .table_name(table)
+        .attribute_definitions(attr("payment_status")?)
+        .attribute_definitions(attr("updated_at")?)
+        .global_secondary_index_updates(GlobalSecondaryIndexUpdate::builder().create(index).build())
+        .send()
+        .await
+        .map_err(unavailable)?;
     Ok(())
 }

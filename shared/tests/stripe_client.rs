@@ -318,3 +318,61 @@ async fn a_revoked_key_that_did_not_change_is_not_retried_and_not_read_again_soo
     // The first read, one read again after the first 401, none after the second (too soon).
     assert_eq!(*reads.lock().unwrap(), 2);
 }
+
+// ---------------------------------------------------------------- events (reconciliation)
+
+#[tokio::test]
+async fn lists_events_by_page_read_by_the_webhooks_parser() {
+    let succeeded = format!(
+        r#"{{"id":"evt_2","object":"event","type":"payment_intent.succeeded","created":1700000100,
+            "data":{{"object":{{"id":"pi_1","object":"payment_intent","amount_received":350,
+            "metadata":{{"booking_id":"{BOOKING}"}}}}}}}}"#
+    );
+    let charge = r#"{"id":"evt_1","object":"event","type":"charge.succeeded","created":1700000100,
+        "data":{"object":{"id":"ch_1","object":"charge"}}}"#;
+    let (base, seen) = scripted(vec![
+        http(
+            "200 OK",
+            "",
+            &format!(r#"{{"object":"list","has_more":true,"data":[{succeeded},{charge}]}}"#),
+        ),
+        http(
+            "200 OK",
+            "",
+            r#"{"object":"list","has_more":false,"data":[]}"#,
+        ),
+    ])
+    .await;
+    let stripe = client(&base);
+
+    let page = stripe.list_events(1700000000, None).await.unwrap();
+
+    assert!(page.has_more);
+    let ids: Vec<&str> = page.events.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["evt_2", "evt_1"]);
+    let intent = page.events[0]
+        .intent
+        .as_ref()
+        .expect("a PaymentIntent event");
+    assert_eq!(intent.intent_id, pi_1());
+    assert_eq!(intent.booking_id.to_string(), BOOKING);
+    assert_eq!(intent.created, 1700000100);
+    assert_eq!(page.events[1].intent, None, "not a PaymentIntent event");
+
+    let next = stripe.list_events(1700000000, Some("evt_1")).await.unwrap();
+
+    assert!(!next.has_more && next.events.is_empty());
+    let requests = seen.lock().unwrap().clone();
+    let first_line = |r: &str| r.lines().next().unwrap_or_default().to_string();
+    assert_eq!(
+        first_line(&requests[0]),
+        "GET /v1/events?created%5Bgte%5D=1700000000&limit=100 HTTP/1.1"
+    );
+    assert_eq!(
+        first_line(&requests[1]),
+        "GET /v1/events?created%5Bgte%5D=1700000000&limit=100&starting_after=evt_1 HTTP/1.1"
+    );
+    assert!(requests[0]
+        .to_ascii_lowercase()
+        .contains("authorization: bearer sk_test_client_test"));
+}

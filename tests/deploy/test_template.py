@@ -22,6 +22,7 @@ FUNCTIONS = {
     "BookingsFunction": ("bookings", 15),
     "CreateIntentFunction": ("create-intent", 15),
     "WebhookFunction": ("webhook", 10),
+    "ReconcileFunction": ("reconcile", 120),
 }
 
 ROUTES = {
@@ -36,6 +37,8 @@ ROUTES = {
 ROUTES_WITHOUT_API_KEY = {("POST", "/v1/payments/webhook")}
 
 USER_INDEX = "user_id-created_at-index"
+# PAYMENT_STATUS_INDEX in shared/src/adapters/dynamo/reconcile.rs: reconciliation's sweep.
+PAYMENT_STATUS_INDEX = "payment_status-updated_at-index"
 SECRET = "Ref:StripeSecretArn"
 
 # Exactly the DynamoDB actions each function's role may use, per table (or index) ARN. A table
@@ -53,6 +56,14 @@ DYNAMODB_GRANTS = {
     },
     "WebhookFunction": {
         "BookingsTable": {"GetItem", "UpdateItem", "ConditionCheckItem"},
+        "EventsTable": {"GetItem", "PutItem"},
+    },
+    # Reads bookings and applies events as the webhook does (an UpdateItem and the event
+    # record's PutItem in one transaction), queries the sweep index, and reads and writes its
+    # checkpoint item in the events table.
+    "ReconcileFunction": {
+        "BookingsTable": {"GetItem", "UpdateItem"},
+        f"BookingsTable/index/{PAYMENT_STATUS_INDEX}": {"Query"},
         "EventsTable": {"GetItem", "PutItem"},
     },
 }
@@ -80,6 +91,11 @@ ENVIRONMENT = {
         "BOOKINGS_TABLE": {"Ref": "BookingsTable"},
         "EVENTS_TABLE": {"Ref": "EventsTable"},
     },
+    "ReconcileFunction": {
+        **COMMON_ENV,
+        "BOOKINGS_TABLE": {"Ref": "BookingsTable"},
+        "EVENTS_TABLE": {"Ref": "EventsTable"},
+    },
 }
 
 # Mirrors `ensure_tables` in local/src/tables.rs, which creates the local stack's tables (named
@@ -90,8 +106,15 @@ RUST_TABLES = {
     "bookings": {
         "hash": "id",
         "range": None,
-        "attributes": {"id": "S", "user_id": "S", "created_at": "S"},
-        "indexes": {USER_INDEX: {"hash": "user_id", "range": "created_at", "projection": "ALL"}},
+        "attributes": {
+            "id": "S", "user_id": "S", "created_at": "S", "payment_status": "S", "updated_at": "S",
+        },
+        "indexes": {
+            USER_INDEX: {"hash": "user_id", "range": "created_at", "projection": "ALL"},
+            PAYMENT_STATUS_INDEX: {
+                "hash": "payment_status", "range": "updated_at", "projection": "INCLUDE",
+            },
+        },
         "ttl": None,
     },
     "booking-slots": {
@@ -350,7 +373,8 @@ def test_function_runtime_tracing_and_logging(resources, function_id):
     assert props["Handler"] == "bootstrap"
     assert props["MemorySize"] == 128
     assert props["Timeout"] == timeout
-    assert props["Timeout"] < 29, "API Gateway gives up at 29 s"
+    if function_id in ROUTES.values():
+        assert props["Timeout"] < 29, "API Gateway gives up at 29 s"
     assert props["TracingConfig"] == {"Mode": "Active"}
     assert sub_suffix(props["FunctionName"], "${AWS::StackName}-") == binary
     logging = props["LoggingConfig"]
@@ -408,6 +432,62 @@ def test_iam_is_least_privilege(resources, function_id):
     role = resources[role_id]["Properties"]
     assert set(role["ManagedPolicyArns"]) == SAM_MANAGED_POLICIES
     assert "RoleName" not in role  # so CAPABILITY_IAM (not _NAMED_IAM) suffices
+
+
+# ----------------------------------------------------------------------------- reconciliation
+
+
+def test_reconcile_runs_every_ten_minutes_one_run_at_a_time(resources):
+    props = resources["ReconcileFunction"]["Properties"]
+    assert props["ReservedConcurrentExecutions"] == 1, "never two runs at once"
+    rules = of_type(resources, "AWS::Events::Rule")
+    assert [r["Properties"]["ScheduleExpression"] for r in rules.values()] == ["rate(10 minutes)"]
+    (rule_id, rule), = rules.items()
+    assert rule["Properties"].get("State", "ENABLED") == "ENABLED"
+    assert [t["Arn"] for t in rule["Properties"]["Targets"]] == [
+        {"Fn::GetAtt": ["ReconcileFunction", "Arn"]}
+    ]
+    # A run ends well before the next one is due.
+    assert props["Timeout"] < 600
+    # EventBridge may invoke it, from that rule only; nothing else is granted on it.
+    permissions = [
+        p["Properties"]
+        for p in of_type(resources, "AWS::Lambda::Permission").values()
+        if p["Properties"]["FunctionName"] == {"Ref": "ReconcileFunction"}
+    ]
+    assert permissions == [
+        {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": {"Ref": "ReconcileFunction"},
+            "Principal": "events.amazonaws.com",
+            "SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]},
+        }
+    ]
+
+
+def test_reconcile_is_not_on_the_api(resources):
+    routed = {integration_function(op) for _, _, op in operations(rest_api_body(resources))}
+    assert "ReconcileFunction" not in routed
+    assert not [
+        u for u in of_type(resources, "AWS::Lambda::Url").values()
+        if u["Properties"]["TargetFunctionArn"] == {"Ref": "ReconcileFunction"}
+    ]
+
+
+def test_the_sweep_index_projects_what_its_filter_reads(resources):
+    (index,) = [
+        i
+        for i in resources["BookingsTable"]["Properties"]["GlobalSecondaryIndexes"]
+        if i["IndexName"] == PAYMENT_STATUS_INDEX
+    ]
+    # The query filters on payment_intent_id (pending bookings with an intent only).
+    assert index["Projection"] == {
+        "ProjectionType": "INCLUDE",
+        "NonKeyAttributes": ["payment_intent_id"],
+    }
+    source = (ROOT / "shared/src/adapters/dynamo/reconcile.rs").read_text()
+    assert f'"{PAYMENT_STATUS_INDEX}"' in source
+    assert 'filter_expression("attribute_exists(payment_intent_id)")' in source
 
 
 def test_iam_checks_reject_wildcards():

@@ -18,6 +18,7 @@ mod money_after_payment;
 mod openapi_contract;
 mod payments_flow;
 mod persistence;
+mod reconcile;
 mod sample_events;
 mod support;
 mod webhook_security;

@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod intents;
 mod keys;
+pub mod reconcile;
 pub mod refunds;
 
 pub use error::AppError;

@@ -11,3 +11,7 @@ pub use payments::{
 pub use store::{
     BookingStore, EventWrite, Expected, Page, PaymentWrite, ProcessedEvent, StoreError,
 };
+
+// Reconciliation (issue 12, section 4).
+pub use payments::{EventPage, ListedEvent};
+pub use store::InFlight;

@@ -134,6 +134,34 @@ pub trait PaymentProvider: Send + Sync {
         id: &IntentId,
         idempotency_key: &str,
     ) -> impl Future<Output = Result<Refund, ProviderError>> + Send;
+
+    /// One page of the account's events created at or after `created_gte` (Unix seconds),
+    /// newest first, continuing after the event `starting_after` (reconciliation).
+    fn list_events(
+        &self,
+        created_gte: i64,
+        starting_after: Option<&str>,
+    ) -> impl Future<Output = Result<EventPage, ProviderError>> + Send;
+}
+
+/// One page of the provider's event list (Stripe's `GET /v1/events`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventPage {
+    pub events: Vec<ListedEvent>,
+    /// More events follow the last one of this page.
+    pub has_more: bool,
+}
+
+/// A listed event, read by the same parser as the webhook's deliveries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedEvent {
+    pub id: String,
+    /// Stripe's `created` (Unix seconds).
+    pub created: i64,
+    /// The PaymentIntent event, or `None` for an event that is not one we act on.
+    pub intent: Option<IntentEventIn>,
+    /// The charge, refund or dispute event, or `None`.
+    pub money: Option<MoneyEventIn>,
 }
 
 /// Where the webhook finds the secrets Stripe signs events with (several while one is rolled).

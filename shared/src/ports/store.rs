@@ -89,6 +89,14 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
+/// A booking found by [`BookingStore::in_flight_payments`], as the index has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlight {
+    pub booking_id: BookingId,
+    pub payment_status: PaymentStatus,
+    pub updated_at: DateTime<Utc>,
+}
+
 pub trait BookingStore: Send + Sync {
     /// Stores a new confirmed booking if no confirmed booking of the same asset overlaps it,
     /// together with the idempotency record when one is given: both or neither.
@@ -176,4 +184,39 @@ pub trait BookingStore: Send + Sync {
         &self,
         key: &str,
     ) -> impl Future<Output = Result<Option<IdempotencyRecord>, StoreError>> + Send;
+
+    // Reconciliation (issue 12, section 4).
+
+    /// The reconciliation's checkpoint: the Stripe `created` time (Unix seconds) its next run
+    /// lists events from. `None` before the first run.
+    fn reconcile_checkpoint(&self) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
+
+    /// Moves the checkpoint to `to` if it is still `from` (as read by this run). `Ok(false)`
+    /// if another run moved it since.
+    fn move_reconcile_checkpoint(
+        &self,
+        from: Option<i64>,
+        to: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Bookings with a PaymentIntent whose `payment_status` is `status` and whose last
+    /// update is in `[updated_from, updated_to]`, most recently updated first, at most
+    /// `limit`. Through an index, never a Scan; the index is eventually consistent, so the
+    /// caller reads each booking again before acting.
+    fn in_flight_payments(
+        &self,
+        status: PaymentStatus,
+        updated_from: DateTime<Utc>,
+        updated_to: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<InFlight>, StoreError>> + Send;
+
+    /// Bookings with refunds owed (`Payment::refunds_owed`) updated in `[updated_from,
+    /// updated_to]`, at most `limit`, through the same index (never a Scan).
+    fn bookings_owing_refunds(
+        &self,
+        updated_from: DateTime<Utc>,
+        updated_to: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<BookingId>, StoreError>> + Send;
 }

@@ -59,6 +59,8 @@ async fn start_app(dynamo: Dynamo, stripe: Stripe, turn: Turn) -> TestApp {
         stripe,
         stripe_secret_key: local_stack::LOCAL_SECRET_KEY.into(),
         webhook_secrets: vec![local_stack::LOCAL_WEBHOOK_SECRET.into()],
+        // Tests run reconciliation when they mean to: `stack.reconcile_now()`.
+        reconcile_interval: None,
     };
     let stack = local_stack::start(config)
         .await

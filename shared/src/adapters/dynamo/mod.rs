@@ -8,6 +8,7 @@
 mod cursor;
 mod items;
 mod payment_update;
+mod reconcile;
 mod slots;
 mod transact;
 
@@ -30,6 +31,8 @@ use transact::backoff;
 
 /// GSI on the bookings table listing a user's bookings by creation time.
 pub const USER_INDEX: &str = "user_id-created_at-index";
+pub use reconcile::{CHECKPOINT_KEY, PAYMENT_STATUS_INDEX};
+
 /// Lookup items in the events table: `ref#<pi_...|ch_...>` -> booking id. Stripe's charge,
 /// refund and dispute events name the intent or the charge, not the booking. Written in the
 /// transaction that attaches an intent and in the one that applies its success; read with a
@@ -293,6 +296,39 @@ impl BookingStore for DynamoStore {
         };
         // DynamoDB's TTL deletes lazily (up to days late): expired records must not replay.
         Ok(record.is_live(Utc::now()).then_some(record))
+    }
+
+    async fn reconcile_checkpoint(&self) -> Result<Option<i64>, StoreError> {
+        self.read_checkpoint().await
+    }
+
+    async fn move_reconcile_checkpoint(
+        &self,
+        from: Option<i64>,
+        to: i64,
+    ) -> Result<bool, StoreError> {
+        self.write_checkpoint(from, to).await
+    }
+
+    async fn in_flight_payments(
+        &self,
+        status: PaymentStatus,
+        updated_from: DateTime<Utc>,
+        updated_to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<crate::ports::InFlight>, StoreError> {
+        self.query_in_flight(status, updated_from, updated_to, limit)
+            .await
+    }
+
+    async fn bookings_owing_refunds(
+        &self,
+        updated_from: DateTime<Utc>,
+        updated_to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<BookingId>, StoreError> {
+        self.query_owing_refunds(updated_from, updated_to, limit)
+            .await
     }
 }
 

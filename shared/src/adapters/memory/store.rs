@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::{
     Booking, BookingId, BookingStatus, IdempotencyRecord, IntentId, Payment, PaymentStatus, UserId,
 };
+use crate::ports::InFlight;
 use crate::ports::{
     BookingStore, EventWrite, Expected, Page, PaymentWrite, ProcessedEvent, StoreError,
 };
@@ -25,6 +26,8 @@ struct State {
 #[derive(Default)]
 pub struct InMemoryStore {
     state: Mutex<State>,
+    /// The reconciliation's checkpoint, and a failure to inject into its next move.
+    checkpoint: Mutex<(Option<i64>, Option<StoreError>)>,
 }
 
 impl InMemoryStore {
@@ -276,5 +279,87 @@ impl BookingStore for InMemoryStore {
             .get(key)
             .filter(|r| r.is_live(Utc::now()))
             .cloned())
+    }
+
+    async fn reconcile_checkpoint(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self.checkpoint_lock().0)
+    }
+
+    async fn move_reconcile_checkpoint(
+        &self,
+        from: Option<i64>,
+        to: i64,
+    ) -> Result<bool, StoreError> {
+        let mut checkpoint = self.checkpoint_lock();
+        if let Some(err) = checkpoint.1.take() {
+            return Err(err);
+        }
+        if checkpoint.0 != from {
+            return Ok(false);
+        }
+        checkpoint.0 = Some(to);
+        Ok(true)
+    }
+
+    async fn in_flight_payments(
+        &self,
+        status: PaymentStatus,
+        updated_from: DateTime<Utc>,
+        updated_to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<InFlight>, StoreError> {
+        let state = self.lock();
+        let mut found: Vec<InFlight> = state
+            .bookings
+            .values()
+            .filter(|b| {
+                b.payment_status == status
+                    && b.payment.is_some()
+                    && (updated_from..=updated_to).contains(&b.updated_at)
+            })
+            .map(|b| InFlight {
+                booking_id: b.id,
+                payment_status: b.payment_status,
+                updated_at: b.updated_at,
+            })
+            .collect();
+        found.sort_by_key(|b| std::cmp::Reverse(b.updated_at));
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    async fn bookings_owing_refunds(
+        &self,
+        updated_from: DateTime<Utc>,
+        updated_to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<BookingId>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .bookings
+            .values()
+            .filter(|b| {
+                b.payment
+                    .as_ref()
+                    .is_some_and(|p| !p.refunds_owed.is_empty())
+                    && (updated_from..=updated_to).contains(&b.updated_at)
+            })
+            .map(|b| b.id)
+            .take(limit)
+            .collect())
+    }
+}
+
+// ---------------------------------------------------------------- reconciliation
+
+impl InMemoryStore {
+    fn checkpoint_lock(&self) -> std::sync::MutexGuard<'_, (Option<i64>, Option<StoreError>)> {
+        self.checkpoint.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next move of the reconciliation checkpoint fails with `err` (a crash, or DynamoDB
+    /// failing, between applying events and recording that they were).
+    pub fn fail_next_checkpoint_move(&self, err: StoreError) {
+        self.checkpoint_lock().1 = Some(err);
     }
 }

@@ -7,6 +7,7 @@
 //! they live in [`Secret`], whose `Debug` is redacted.
 
 pub mod event;
+pub(crate) mod event_list;
 mod keys;
 pub mod signature;
 mod wire;
@@ -279,6 +280,14 @@ impl PaymentProvider for StripeClient {
             amount: refund.amount,
             status: refund.status.as_deref().and_then(RefundStatus::parse),
         })
+    }
+
+    async fn list_events(
+        &self,
+        created_gte: i64,
+        starting_after: Option<&str>,
+    ) -> Result<crate::ports::EventPage, ProviderError> {
+        self.event_page(created_gte, starting_after).await
     }
 }
 

@@ -4,6 +4,7 @@
 mod bookings;
 mod create_intent;
 mod events;
+mod reconcile;
 mod refunds;
 
 use std::sync::Arc;

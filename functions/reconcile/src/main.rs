@@ -1,0 +1,27 @@
+//! Lambda entry point for the scheduled reconciliation (EventBridge, every 10 minutes, one run
+//! at a time): builds the clients once per instance, then runs `shared::app::reconcile` for
+//! every scheduled event. A failed run is the invocation's error, so Lambda's error metric and
+//! on-failure handling see it.
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use shared::adapters::dynamo::DynamoStore;
+use shared::adapters::stripe::StripeClient;
+
+// The same runtime flavour as the other functions.
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    shared::runtime::telemetry::init();
+    let aws = shared::runtime::config::aws_sdk_config().await;
+    let store = DynamoStore::from_env(&aws);
+    let stripe = StripeClient::from_env(&aws);
+    let (store, stripe) = (&store, &stripe);
+    run(service_fn(
+        move |_scheduled: LambdaEvent<Value>| async move {
+            // The run logs its summary (and its error) itself.
+            let summary = shared::app::reconcile::run(store, stripe).await?;
+            Ok::<_, Error>(serde_json::to_value(summary)?)
+        },
+    ))
+    .await
+}
