@@ -480,14 +480,16 @@ def test_the_sweep_index_projects_what_its_filter_reads(resources):
         for i in resources["BookingsTable"]["Properties"]["GlobalSecondaryIndexes"]
         if i["IndexName"] == PAYMENT_STATUS_INDEX
     ]
-    # The query filters on payment_intent_id (pending bookings with an intent only).
+    # The queries filter on payment_intent_id (pending bookings with an intent only) and on
+    # refunds_owed (bookings whose owed refunds reconcile carries out).
     assert index["Projection"] == {
         "ProjectionType": "INCLUDE",
-        "NonKeyAttributes": ["payment_intent_id"],
+        "NonKeyAttributes": ["payment_intent_id", "refunds_owed"],
     }
     source = (ROOT / "shared/src/adapters/dynamo/reconcile.rs").read_text()
     assert f'"{PAYMENT_STATUS_INDEX}"' in source
-    assert 'filter_expression("attribute_exists(payment_intent_id)")' in source
+    assert '"attribute_exists(payment_intent_id)"' in source
+    assert '"attribute_exists(refunds_owed)"' in source
 
 
 def test_iam_checks_reject_wildcards():
