@@ -18,5 +18,6 @@ mod openapi_contract;
 mod payments_flow;
 mod persistence;
 mod sample_events;
+mod stripe_layer;
 mod support;
 mod webhook_security;
