@@ -3,7 +3,8 @@
 //!
 //! - opened on a charge paid with card 4000000000000259 ("disputed as fraudulent"): status
 //!   `needs_response`, `charge.dispute.created`;
-//! - `GET /v1/disputes/{id}`, `GET /v1/disputes` (newest first, `limit`);
+//! - `GET /v1/disputes/{id}`, `GET /v1/disputes` (newest first; `charge`, `payment_intent`,
+//!   `limit`);
 //! - `POST /v1/disputes/{id}` with `evidence[...]` and `metadata[...]`: submitted (unless
 //!   `submit=false`) it is `under_review` (`charge.dispute.updated`); with
 //!   `evidence[uncategorized_text]=winning_evidence` or `losing_evidence` it is then closed
@@ -142,14 +143,22 @@ pub(super) async fn route(layer: &Arc<Layer>, call: &Call) -> Answer {
                 .and_then(|l| l.parse::<usize>().ok())
                 .unwrap_or(10)
                 .clamp(1, 100);
-            let all: Vec<Value> = layer
-                .test_mode()
-                .disputes
-                .all
-                .iter()
-                .rev()
-                .cloned()
-                .collect();
+            let wanted = |d: &&Value| {
+                ["charge", "payment_intent"]
+                    .iter()
+                    .all(|field| param(&call.params, field).is_none_or(|want| d[*field] == want))
+            };
+            let all: Vec<Value> = {
+                let test_mode = layer.test_mode();
+                test_mode
+                    .disputes
+                    .all
+                    .iter()
+                    .rev()
+                    .filter(wanted)
+                    .cloned()
+                    .collect()
+            };
             let page: Vec<&Value> = all.iter().take(limit).collect();
             Answer::json(
                 200,

@@ -2,10 +2,11 @@
 //! against the local stack and against Stripe in test mode: Dashboard refunds, the card whose
 //! refunds fail, the card that is disputed, and dispute evidence that wins or loses.
 
-use serde_json::Value;
+use reqwest::Method;
+use serde_json::{json, Value};
 
 use super::{object, rig, Rig};
-use crate::support::{CARD_DISPUTED, CARD_OK, CARD_REFUND_FAILS};
+use crate::support::{spawn_app, CARD_DISPUTED, CARD_OK, CARD_REFUND_FAILS};
 
 fn charge_of(intent: &Value) -> String {
     intent["latest_charge"]["id"]
@@ -106,6 +107,36 @@ async fn a_refund_takes_what_is_left_and_nothing_more() {
     assert_eq!(charge(&rig, &ch).await["amount_refunded"], 1000);
 }
 
+/// The whole stack: a paid booking refunded in the Dashboard first, then cancelled through the
+/// API. Stripe refuses the second refund (`charge_already_refunded`) and the booking is
+/// cancelled as refunded; the driver is refunded once (localstripe alone refunded twice).
+#[tokio::test]
+async fn a_booking_refunded_at_the_dashboard_is_cancelled_without_a_second_refund() {
+    let app = spawn_app().await;
+    let (booking_id, intent) = app.booking_with_intent().await;
+    let pi = intent["id"].as_str().unwrap();
+    assert_eq!(app.pay(pi, CARD_OK).await.status, 200);
+    app.wait_for_payment_status(&booking_id, "completed").await;
+    let dashboard = app
+        .stripe(Method::POST, "/v1/refunds", &[("payment_intent", pi)])
+        .await;
+    assert_eq!(dashboard.status, 200, "{:?}", dashboard.body);
+
+    let cancelled = app
+        .post_json(&format!("/v1/bookings/{booking_id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(cancelled.status, 200, "{:?}", cancelled.body);
+    assert_eq!(
+        (
+            cancelled.body["status"].as_str(),
+            cancelled.body["payment_status"].as_str()
+        ),
+        (Some("cancelled"), Some("refunded"))
+    );
+    let charge = &app.stripe_intent(pi).await["latest_charge"];
+    assert_eq!(charge["amount_refunded"], 350, "refunded once: {charge}");
+}
+
 #[tokio::test]
 async fn card_5126_refunds_succeed_then_fail_a_moment_later() {
     let rig = rig().await;
@@ -175,6 +206,18 @@ async fn card_0259_payments_succeed_then_a_dispute_opens() {
     assert_eq!(charge(&rig, &ch).await["disputed"], true);
     let missing = rig.get("/v1/disputes/dp_unknown").await;
     assert_eq!(missing.status, 404, "{:?}", missing.body);
+    // Listed, also by the intent or the charge it disputes.
+    let pi = paid["id"].as_str().unwrap();
+    for query in [
+        format!("payment_intent={pi}"),
+        format!("charge={ch}"),
+        String::new(),
+    ] {
+        let listed = rig.get(&format!("/v1/disputes?{query}")).await;
+        assert_eq!(listed.body["data"], json!([dispute]), "{query}");
+    }
+    let other = rig.get("/v1/disputes?payment_intent=pi_other").await;
+    assert_eq!(other.body["data"], json!([]));
 }
 
 async fn disputed(rig: &Rig) -> (String, String) {
