@@ -265,9 +265,10 @@ async fn a_booking_whose_commit_answer_was_lost_is_created_once_when_retried_wit
 async fn create_intent_when_dynamodb_fails_after_stripe_made_the_intent() {
     let rig = rig().await;
 
-    // Not attached: 503, the booking points at nothing; the retry attaches one intent. The
-    // first stays live and unattached at localstripe, which ignores the Idempotency-Key;
-    // real Stripe would hand the retry that same intent (same key).
+    // Not attached: 503, the booking points at nothing, and the intent Stripe made is live and
+    // unattached. The retry sends the same Idempotency-Key, so Stripe hands it that same
+    // intent, which it attaches: nothing is left over. (localstripe alone ignored the key and
+    // made a second intent, leaving the first unattached: this test used to expect that.)
     let one = rig.app.new_booking().await;
     let request = json!({"amount": 3.50, "booking_id": one});
     rig.dynamo
@@ -287,7 +288,13 @@ async fn create_intent_when_dynamodb_fails_after_stripe_made_the_intent() {
     let attached = pi_of(&retried);
     let at = rig.at_stripe(&one).await;
     assert_eq!(at.booking["payment_intent_id"], attached.as_str());
-    assert_eq!(at.live_orphans, orphan, "{:#?}", at.intents);
+    assert_eq!(
+        orphan,
+        BTreeSet::from([attached]),
+        "the first intent is the one attached"
+    );
+    assert!(at.live_orphans.is_empty(), "{:#?}", at.intents);
+    assert_eq!(at.intents.len(), 1);
 
     // Attached, answer lost: 503, but the retry hands out the very intent attached; no other.
     let two = rig.app.new_booking().await;
