@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use shared::adapters::stripe::signature::sign;
 use tokio::sync::mpsc;
 
+use super::idempotency::pretty;
 use super::server::{Call, Origin};
 use super::wire::{list_param, new_id, now, param, str_of};
 use super::{Answer, Layer};
@@ -175,7 +176,7 @@ async fn deliver(
     state: Arc<Mutex<State>>,
 ) {
     while let Some((event, endpoints)) = pending.recv().await {
-        let body = event.to_string();
+        let body = pretty(&event);
         for endpoint in endpoints {
             let signature = sign(body.as_bytes(), &endpoint.secret, now());
             let sent = http

@@ -40,12 +40,12 @@ pub struct Answer {
 }
 
 impl Answer {
-    /// A JSON answer.
+    /// A JSON answer, pretty-printed as Stripe (and localstripe) print theirs.
     pub fn json(status: u16, body: &Value) -> Self {
         Self {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
-            body: Bytes::from(body.to_string()),
+            body: Bytes::from(pretty(body)),
         }
     }
 
@@ -78,6 +78,13 @@ impl Answer {
     pub fn json_body(&self) -> Option<Value> {
         serde_json::from_slice(&self.body).ok()
     }
+}
+
+/// JSON with two-space indents and a final newline.
+pub fn pretty(value: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
+    text.push('\n');
+    text
 }
 
 /// Whether Stripe saves this answer under its key (see the module doc).

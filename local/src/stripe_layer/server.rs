@@ -13,6 +13,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
+use super::idempotency::pretty;
 use super::wire::{api_key_of, masked, new_id, params};
 use super::{disputes, events, triggers, Answer, Begin, Fingerprint, Layer};
 
@@ -185,7 +186,7 @@ async fn execute(layer: &Arc<Layer>, call: &Call) -> Answer {
     };
     if let Some(mut object) = answer.json_body() {
         if layer.test_mode().overlay(&mut object) {
-            answer.body = Bytes::from(object.to_string());
+            answer.body = Bytes::from(pretty(&object));
         }
         if call.method == "POST" && answer.is_success() {
             triggers::after(layer, call, &object).await;

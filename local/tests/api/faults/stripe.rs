@@ -1,7 +1,7 @@
 //! Stripe faults: timeouts, resets and 500s (retried with one Idempotency-Key, or a 502 that
-//! changes nothing), and writes Stripe applied whose answer was lost (orphan intents at
-//! localstripe, which ignores the key; exactly one intent, and one refund, where the proxy
-//! plays Stripe's idempotency).
+//! changes nothing), and writes Stripe applied whose answer was lost (Stripe replays the key's
+//! first answer, played by the Stripe layer or by the proxy itself: exactly one intent, and one
+//! refund).
 
 use super::*;
 
