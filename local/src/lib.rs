@@ -2,11 +2,13 @@
 //! that does what API Gateway does in production (routing by path, the `X-API-Key` check on
 //! every route but the webhook), with DynamoDB embedded (dynoxide) unless
 //! `AWS_ENDPOINT_URL_DYNAMODB` names another server, and Stripe emulated by localstripe (a
-//! child process) unless `STRIPE_API_BASE` names a real Stripe or another emulator.
+//! child process) behind the project's Stripe layer (`stripe_layer`: what Stripe documents and
+//! localstripe lacks) unless `STRIPE_API_BASE` names a real Stripe or another emulator.
 
 mod gateway;
 mod localstripe;
 mod reconcile;
+pub mod stripe_layer;
 mod tables;
 
 use std::net::SocketAddr;
@@ -20,6 +22,7 @@ use shared::adapters::dynamo::DynamoStore;
 use shared::adapters::stripe::{split_secrets, StripeClient, StripeKeys};
 use shared::domain::Secret;
 use shared::runtime::config::Tables;
+use stripe_layer::{LayerConfig, StripeLayer};
 use tables::ensure_tables;
 use tokio::net::TcpListener;
 use tokio::process::Child;
@@ -42,12 +45,44 @@ pub enum Dynamo {
 
 #[derive(Debug, Clone)]
 pub enum Stripe {
-    /// Start localstripe with this Python (which must have it installed) on this port
-    /// (0: any free port).
+    /// localstripe, started with this Python (which must have it installed), behind the Stripe
+    /// layer listening on this port (0: any free port): [`LocalStripe::new`]'s defaults.
     Emulator { python: PathBuf, port: u16 },
+    /// localstripe with these options.
+    Local(LocalStripe),
     /// Use the Stripe API at this base URL (a real test account, or an emulator already
     /// running). Webhooks must then be routed to this stack by whoever owns that Stripe.
     External { base: String },
+}
+
+/// How the local stack runs its Stripe emulator.
+#[derive(Debug, Clone)]
+pub struct LocalStripe {
+    /// A Python that has localstripe installed (`LOCALSTRIPE_PYTHON`).
+    pub python: PathBuf,
+    /// Where the functions, the README's curl and the tests reach Stripe (`LOCALSTRIPE_PORT`;
+    /// 0: any free port): the layer, or localstripe itself without it.
+    pub port: u16,
+    /// The Stripe layer in front of localstripe (`LOCALSTRIPE_LAYER`, on unless `0`).
+    pub layer: bool,
+    /// The secret keys the layer accepts (`LOCALSTRIPE_API_KEYS`, comma-separated); empty:
+    /// the stack's own `stripe_secret_key`.
+    pub api_keys: Vec<String>,
+    /// Register the stack's webhook for deliveries (`LOCALSTRIPE_WEBHOOKS`, on unless `0`).
+    pub webhooks: bool,
+}
+
+impl LocalStripe {
+    /// localstripe behind the layer, which accepts the stack's secret key, webhooks on.
+    pub fn new(python: PathBuf, port: u16) -> Self {
+        Self {
+            python,
+            port,
+            layer: true,
+            api_keys: Vec::new(),
+            webhooks: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -65,50 +100,50 @@ pub struct StackConfig {
 }
 
 impl StackConfig {
-    /// Reads `HOST`, `PORT`, `LOCAL_API_KEYS`, `LOCAL_DATA_DIR`, `AWS_ENDPOINT_URL_DYNAMODB`
-    /// and the table names (see the README).
+    /// Reads `HOST`, `PORT`, `LOCAL_API_KEYS`, `LOCAL_DATA_DIR`, `AWS_ENDPOINT_URL_DYNAMODB`,
+    /// the `STRIPE_*` and `LOCALSTRIPE_*` variables and the table names (see the README).
     pub fn from_env() -> Result<Self, String> {
-        let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
-        let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`StackConfig::from_env`] with the variables read through `var` (tests).
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let host = var("HOST").unwrap_or_else(|| "127.0.0.1".into());
+        let port = var("PORT").unwrap_or_else(|| "3000".into());
         let addr = format!("{host}:{port}")
             .parse()
             .map_err(|e| format!("HOST/PORT do not form a socket address: {e}"))?;
-        let api_keys: Vec<String> = std::env::var("LOCAL_API_KEYS")
-            .unwrap_or_else(|_| "test-api-key-123".into())
-            .split(',')
-            .map(|k| k.trim().to_string())
-            .filter(|k| !k.is_empty())
-            .collect();
+        let api_keys =
+            split_list(&var("LOCAL_API_KEYS").unwrap_or_else(|| "test-api-key-123".into()));
         if api_keys.is_empty() {
             return Err("LOCAL_API_KEYS must name at least one key".into());
         }
-        let dynamo = match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
-            Ok(ep) if !ep.is_empty() => Dynamo::Endpoint(ep),
+        let dynamo = match var("AWS_ENDPOINT_URL_DYNAMODB") {
+            Some(ep) if !ep.is_empty() => Dynamo::Endpoint(ep),
             _ => {
-                let dir = std::env::var("LOCAL_DATA_DIR").unwrap_or_else(|_| ".local-data".into());
+                let dir = var("LOCAL_DATA_DIR").unwrap_or_else(|| ".local-data".into());
                 Dynamo::File(PathBuf::from(dir).join("dynamodb.sqlite"))
             }
         };
-        let stripe = match std::env::var("STRIPE_API_BASE") {
-            Ok(base) if !base.is_empty() => Stripe::External { base },
-            _ => Stripe::Emulator {
-                python: std::env::var_os("LOCALSTRIPE_PYTHON")
+        let stripe = match var("STRIPE_API_BASE") {
+            Some(base) if !base.is_empty() => Stripe::External { base },
+            _ => Stripe::Local(LocalStripe {
+                python: var("LOCALSTRIPE_PYTHON")
                     .map(PathBuf::from)
                     .unwrap_or_else(default_python),
-                port: std::env::var("LOCALSTRIPE_PORT")
-                    .unwrap_or_else(|_| "8420".into())
+                port: var("LOCALSTRIPE_PORT")
+                    .unwrap_or_else(|| "8420".into())
                     .parse()
                     .map_err(|e| format!("LOCALSTRIPE_PORT: {e}"))?,
-            },
+                layer: switch(&var, "LOCALSTRIPE_LAYER")?,
+                api_keys: split_list(&var("LOCALSTRIPE_API_KEYS").unwrap_or_default()),
+                webhooks: switch(&var, "LOCALSTRIPE_WEBHOOKS")?,
+            }),
         };
-        let stripe_secret_key =
-            std::env::var("STRIPE_SECRET_KEY").unwrap_or_else(|_| LOCAL_SECRET_KEY.into());
-        let webhook_secrets = std::env::var("STRIPE_WEBHOOK_SECRETS")
-            .unwrap_or_else(|_| LOCAL_WEBHOOK_SECRET.into())
-            .split(',')
-            .map(|k| k.trim().to_string())
-            .filter(|k| !k.is_empty())
-            .collect();
+        let stripe_secret_key = var("STRIPE_SECRET_KEY").unwrap_or_else(|| LOCAL_SECRET_KEY.into());
+        let webhook_secrets = split_list(
+            &var("STRIPE_WEBHOOK_SECRETS").unwrap_or_else(|| LOCAL_WEBHOOK_SECRET.into()),
+        );
         Ok(Self {
             addr,
             api_keys,
@@ -118,9 +153,31 @@ impl StackConfig {
             stripe_secret_key,
             webhook_secrets,
             reconcile_interval: reconcile::interval(
-                std::env::var("RECONCILE_INTERVAL_SECONDS").ok(),
+                var("RECONCILE_INTERVAL_SECONDS"),
             )?,
         })
+    }
+}
+
+/// A comma-separated list, trimmed, without empty items.
+fn split_list(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty())
+        .collect()
+}
+
+/// An on/off variable, on unless set to `0`, `false`, `no` or `off`.
+fn switch(var: &impl Fn(&str) -> Option<String>, name: &str) -> Result<bool, String> {
+    match var(name)
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "" | "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        other => Err(format!("{name}: {other:?} is neither 0 nor 1")),
     }
 }
 
@@ -147,6 +204,8 @@ pub struct RunningStack {
     pub webhook_secrets: Vec<String>,
     tasks: Vec<JoinHandle<()>>,
     reconciler: reconcile::Reconciler,
+    /// The Stripe layer, if it runs (before localstripe, which it fronts).
+    stripe_layer: Option<StripeLayer>,
     /// localstripe, killed when the stack is dropped.
     _emulator: Option<Child>,
 }
@@ -154,6 +213,11 @@ pub struct RunningStack {
 impl RunningStack {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The Stripe layer in front of localstripe, if the stack runs one.
+    pub fn stripe_layer(&self) -> Option<&StripeLayer> {
+        self.stripe_layer.as_ref()
     }
 }
 
@@ -218,13 +282,13 @@ pub async fn start(config: StackConfig) -> Result<RunningStack, String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
 
-    let (stripe_base, emulator) = match &config.stripe {
-        Stripe::External { base } => (base.clone(), None),
+    let (stripe_base, emulator, stripe_layer) = match &config.stripe {
+        Stripe::External { base } => (base.clone(), None, None),
         Stripe::Emulator { python, port } => {
-            let (base, child) = start_localstripe(python, *port).await?;
-            register_webhook(&base, addr, &config.webhook_secrets).await?;
-            (base, Some(child))
+            let local = LocalStripe::new(python.clone(), *port);
+            start_local_stripe(&local, &config, addr).await?
         }
+        Stripe::Local(local) => start_local_stripe(local, &config, addr).await?,
     };
     let stripe = StripeClient::new(
         stripe_base.clone(),
@@ -252,6 +316,47 @@ pub async fn start(config: StackConfig) -> Result<RunningStack, String> {
         webhook_secrets: config.webhook_secrets,
         tasks,
         reconciler,
+        stripe_layer,
         _emulator: emulator,
     })
+}
+
+/// localstripe, the layer in front of it on `local.port` unless it is off, and the stack's
+/// webhook registered unless that is off. Returns the base URL the stack uses.
+async fn start_local_stripe(
+    local: &LocalStripe,
+    config: &StackConfig,
+    api: SocketAddr,
+) -> Result<(String, Option<Child>, Option<StripeLayer>), String> {
+    let (base, child, layer) = if local.layer {
+        let (layer, child) = start_layer(local, &config.stripe_secret_key).await?;
+        (layer.url(), child, Some(layer))
+    } else {
+        let (base, child) = start_localstripe(&local.python, local.port).await?;
+        (base, child, None)
+    };
+    if local.webhooks {
+        register_webhook(&base, api, &config.webhook_secrets).await?;
+    }
+    Ok((base, Some(child), layer))
+}
+
+/// localstripe on a free port, and the layer in front of it on `local.port`.
+async fn start_layer(
+    local: &LocalStripe,
+    secret_key: &str,
+) -> Result<(StripeLayer, Child), String> {
+    let listen = SocketAddr::from(([127, 0, 0, 1], local.port));
+    // Bound before localstripe starts, so a busy port fails fast.
+    let listener = std::net::TcpListener::bind(listen).map_err(|e| {
+        format!("Stripe port {} is not free ({e}); is an old local stack still running? (LOCALSTRIPE_PORT to change)", local.port)
+    })?;
+    let (upstream, child) = start_localstripe(&local.python, 0).await?;
+    let api_keys = if local.api_keys.is_empty() {
+        vec![secret_key.to_string()]
+    } else {
+        local.api_keys.clone()
+    };
+    let layer = StripeLayer::serve(listener, LayerConfig { upstream, api_keys })?;
+    Ok((layer, child))
 }

@@ -18,6 +18,7 @@ async fn main() {
         }
     };
     tracing::info!(dynamodb = %stack.dynamodb_endpoint, "DynamoDB ready");
+    tracing::info!(stripe = %stack.stripe_base, layer = stack.stripe_layer().is_some(), "Stripe ready");
     println!(
         "Payments API listening on {}  (Ctrl-C to stop)",
         stack.url()

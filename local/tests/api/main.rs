@@ -20,5 +20,6 @@ mod payments_flow;
 mod persistence;
 mod reconcile;
 mod sample_events;
+mod stripe_layer;
 mod support;
 mod webhook_security;

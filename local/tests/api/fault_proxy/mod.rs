@@ -8,19 +8,22 @@
 //! (so upstream applies it) and then losing the response. Requests no rule claims are
 //! forwarded untouched.
 //!
-//! Optionally the proxy also plays the one part of real Stripe that localstripe lacks: a POST
-//! whose `Idempotency-Key` was already answered gets that first answer again instead of
-//! reaching upstream (Stripe keeps keys for 24 h; localstripe ignores them).
+//! Optionally the proxy also plays Stripe's idempotent requests, which localstripe lacks, with
+//! the Stripe layer's own implementation (`local_stack::stripe_layer::IdempotencyStore`): a
+//! POST whose `Idempotency-Key` was already answered gets that first answer again (with
+//! `Idempotent-Replayed: true`) instead of reaching upstream, a key still in use is a 409, a
+//! key reused with other parameters a 400. For a proxy put straight before localstripe; the
+//! Stripe layer already does this.
 
 #![allow(dead_code)]
 
 mod server;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use local_stack::stripe_layer::IdempotencyStore;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -150,18 +153,12 @@ struct Upstream {
     http: reqwest::Client,
 }
 
-struct Cached {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Bytes,
-}
-
 #[derive(Default)]
 struct State {
     rules: Vec<Rule>,
     log: Vec<Seen>,
     emulate_stripe_idempotency: bool,
-    idempotency_cache: HashMap<String, Arc<Cached>>,
+    idempotency: IdempotencyStore,
 }
 
 pub struct FaultProxy {
@@ -243,8 +240,8 @@ impl FaultProxy {
         self.state.lock().unwrap().rules.clear();
     }
 
-    /// Answer a POST whose `Idempotency-Key` upstream already answered with that answer, as
-    /// real Stripe does, instead of forwarding it.
+    /// Play Stripe's idempotent requests (see the module doc) instead of forwarding every
+    /// POST.
     pub fn emulate_stripe_idempotency(&self) {
         self.state.lock().unwrap().emulate_stripe_idempotency = true;
     }

@@ -1,5 +1,5 @@
 //! The proxy's server: accepting connections, applying a request's fault, forwarding to
-//! upstream (or answering from the emulated Stripe idempotency cache), and logging it all.
+//! upstream (or answering as Stripe's idempotency rules say), and logging it all.
 
 use std::io;
 use std::pin::Pin;
@@ -13,10 +13,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
+use local_stack::stripe_layer::{api_key_of, Answer as Upstreamed, Begin, Fingerprint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::{Cached, Fault, Seen, State, Upstream};
+use super::{Fault, Seen, State, Upstream};
 
 /// A connection that sends a TCP RST instead of a FIN when it is dropped after `reset` was
 /// set: a reset connection, as a crashed or overloaded server gives.
@@ -176,29 +177,29 @@ async fn handle(
                 let (upstream, state) = (upstream.clone(), state.clone());
                 tokio::spawn(async move {
                     let result = forward(&upstream, &state, &parts, body, idem.as_deref()).await;
-                    if let Ok((cached, replayed)) = &result {
+                    if let Ok((answer, replayed)) = &result {
                         let seen = &mut state.lock().unwrap().log[index];
-                        seen.upstream_status = Some(cached.status);
+                        seen.upstream_status = Some(answer.status);
                         seen.upstream_body =
-                            Some(String::from_utf8_lossy(&cached.body).into_owned());
+                            Some(String::from_utf8_lossy(&answer.body).into_owned());
                         seen.replayed = *replayed;
                     }
                     result
                 })
             };
             match forwarded.await.map_err(io::Error::other)? {
-                Ok((cached, _)) => match &seen.fault {
+                Ok((answer, _)) => match &seen.fault {
                     Some(Fault::LoseResponse) => Err(io::ErrorKind::ConnectionReset.into()),
                     Some(Fault::StallResponse(hold)) => {
                         tokio::time::sleep(*hold).await;
                         Err(io::ErrorKind::TimedOut.into())
                     }
                     _ => {
-                        let mut resp = hyper::Response::builder().status(cached.status);
-                        for (name, value) in &cached.headers {
+                        let mut resp = hyper::Response::builder().status(answer.status);
+                        for (name, value) in &answer.headers {
                             resp = resp.header(name, value);
                         }
-                        Ok(resp.body(Full::new(cached.body.clone())).unwrap())
+                        Ok(resp.body(Full::new(answer.body.clone())).unwrap())
                     }
                 },
                 // Upstream unreachable: as a gateway would, answer 502.
@@ -217,20 +218,32 @@ async fn handle(
     result
 }
 
-/// Sends the request upstream (or, emulating Stripe, answers a known key from the cache).
-/// Returns the answer and whether it came from the cache.
+/// Sends the request upstream or, emulating Stripe's idempotency for a request with a key,
+/// answers as Stripe would (a replay, a refusal). Returns the answer and whether it is a
+/// replay.
 async fn forward(
     upstream: &Upstream,
     state: &Mutex<State>,
     parts: &hyper::http::request::Parts,
     body: Bytes,
     idempotency_key: Option<&str>,
-) -> Result<(Arc<Cached>, bool), reqwest::Error> {
-    if let Some(key) = idempotency_key {
-        if let Some(hit) = state.lock().unwrap().idempotency_cache.get(key) {
-            return Ok((hit.clone(), true));
+) -> Result<(Arc<Upstreamed>, bool), reqwest::Error> {
+    let ticket = match idempotency_key {
+        None => None,
+        Some(key) => {
+            let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+            let account = api_key_of(header("authorization")).unwrap_or_default();
+            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            let request =
+                Fingerprint::new(parts.method.as_str(), path, header("content-type"), &body);
+            let keys = state.lock().unwrap().idempotency.clone();
+            match keys.begin(&account, key, request) {
+                Begin::Replay(answer) => return Ok((Arc::new(answer), true)),
+                Begin::Refuse(answer) => return Ok((Arc::new(answer), false)),
+                Begin::Execute(ticket) => Some(ticket),
+            }
         }
-    }
+    };
     let url = format!(
         "{}{}",
         upstream.base,
@@ -256,23 +269,17 @@ async fn forward(
         .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
         .collect();
     let body = resp.bytes().await?;
-    let cached = Arc::new(Cached {
+    let answer = Upstreamed {
         status,
         headers,
         body,
-    });
-    // Stripe stores the result of a request that ran (not one that failed on its side).
-    if let Some(key) = idempotency_key {
-        if status < 500 {
-            state
-                .lock()
-                .unwrap()
-                .idempotency_cache
-                .entry(key.to_string())
-                .or_insert_with(|| cached.clone());
-        }
+    };
+    // Saved unless Stripe would not save it (a 5xx, a 409); an upstream that never answered
+    // drops the ticket, which frees the key.
+    if let Some(ticket) = ticket {
+        ticket.finish(&answer);
     }
-    Ok((cached, false))
+    Ok((Arc::new(answer), false))
 }
 
 fn is_hop_by_hop(name: &str) -> bool {

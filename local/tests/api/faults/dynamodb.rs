@@ -265,9 +265,10 @@ async fn a_booking_whose_commit_answer_was_lost_is_created_once_when_retried_wit
 async fn create_intent_when_dynamodb_fails_after_stripe_made_the_intent() {
     let rig = rig().await;
 
-    // Not attached: 503, the booking points at nothing; the retry attaches one intent. The
-    // first stays live and unattached at localstripe, which ignores the Idempotency-Key;
-    // real Stripe would hand the retry that same intent (same key).
+    // Not attached: 503, the booking points at nothing, and the intent Stripe made is live and
+    // unattached. The retry sends the same Idempotency-Key, so Stripe hands it that same
+    // intent, which it attaches: nothing is left over. (localstripe alone ignored the key and
+    // made a second intent, leaving the first unattached: this test used to expect that.)
     let one = rig.app.new_booking().await;
     let request = json!({"amount": 3.50, "booking_id": one});
     rig.dynamo
@@ -287,7 +288,13 @@ async fn create_intent_when_dynamodb_fails_after_stripe_made_the_intent() {
     let attached = pi_of(&retried);
     let at = rig.at_stripe(&one).await;
     assert_eq!(at.booking["payment_intent_id"], attached.as_str());
-    assert_eq!(at.live_orphans, orphan, "{:#?}", at.intents);
+    assert_eq!(
+        orphan,
+        BTreeSet::from([attached]),
+        "the first intent is the one attached"
+    );
+    assert!(at.live_orphans.is_empty(), "{:#?}", at.intents);
+    assert_eq!(at.intents.len(), 1);
 
     // Attached, answer lost: 503, but the retry hands out the very intent attached; no other.
     let two = rig.app.new_booking().await;
@@ -304,6 +311,61 @@ async fn create_intent_when_dynamodb_fails_after_stripe_made_the_intent() {
     assert_eq!(retried.status, 200, "{:?}", retried.body);
     assert_eq!(pi_of(&retried), committed);
     assert_eq!(rig.at_stripe(&two).await.intents.len(), 1);
+}
+
+/// Stripe replays a key's first answer as it was, even if the object changed since: the intent
+/// made by a create-intent whose booking write failed, then cancelled at Stripe (the
+/// Dashboard), comes back cancelled to the retry, which carries the same key. create-intent
+/// must not hand that out: it steps over it with a key naming it, and attaches a new intent.
+#[tokio::test]
+async fn a_retry_replayed_an_intent_cancelled_since_hands_out_a_new_one() {
+    let rig = rig().await;
+    let booking_id = rig.app.new_booking().await;
+    let request = json!({"amount": 3.50, "booking_id": booking_id});
+    rig.dynamo
+        .fail_always(dynamo("TransactWriteItems"), Fault::dynamo_500());
+    assert_unavailable(&rig.app.create_intent(&request).await);
+    rig.dynamo.clear();
+    let made: Vec<String> = rig
+        .at_stripe(&booking_id)
+        .await
+        .live_orphans
+        .into_iter()
+        .collect();
+    assert_eq!(made.len(), 1);
+    let dead = made[0].clone();
+    let cancelled = rig
+        .localstripe
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/payment_intents/{dead}/cancel"),
+            &[],
+        )
+        .await;
+    assert_eq!(cancelled.status, 200, "{:?}", cancelled.body);
+
+    let retried = rig.app.create_intent(&request).await;
+    assert_eq!(retried.status, 200, "{:?}", retried.body);
+    let handed_out = pi_of(&retried);
+    assert_ne!(handed_out, dead);
+    let posts = rig.stripe.seen(creates_for(&booking_id));
+    let first_key = posts[0].idempotency_key.clone();
+    // The retry's first create was Stripe's replay of the intent cancelled since...
+    assert_eq!(posts[1].idempotency_key, first_key);
+    assert_eq!(posts[1].upstream_id().as_deref(), Some(dead.as_str()));
+    // ... stepped over with a key naming it.
+    let last = posts.last().unwrap();
+    assert!(
+        last.idempotency_key
+            .as_deref()
+            .is_some_and(|k| k.contains(&dead)),
+        "{last:?}"
+    );
+    assert_eq!(last.upstream_id().as_deref(), Some(handed_out.as_str()));
+    let at = rig.at_stripe(&booking_id).await;
+    assert_eq!(at.live, BTreeSet::from([handed_out.clone()]));
+    assert_eq!(at.booking["payment_intent_id"], handed_out.as_str());
+    assert_eq!(rig.intent(&dead).await["status"], "canceled");
 }
 
 // A weakness found here, kept as a failing test (run with `-- --ignored`).

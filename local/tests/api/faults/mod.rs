@@ -1,16 +1,17 @@
 //! Faults between the functions and their dependencies (issue #6): the real local stack over
 //! HTTP, with a fault-injecting proxy (`fault_proxy`) between the functions and Stripe
-//! (localstripe) and another between the functions and DynamoDB (a dynoxide server). Each test
+//! (localstripe behind the Stripe layer) and another between the functions and DynamoDB (a
+//! dynoxide server). Each test
 //! breaks the network in one way, then reads Stripe and DynamoDB directly (never through a
 //! proxy) and checks what must hold when money is involved:
 //!
 //! - Stripe timeouts, resets and 500s: create-intent retries with ONE Idempotency-Key (read
 //!   from the proxy's log) and either succeeds or answers 502 `{"detail": ...}`; a booking
 //!   never points at an intent Stripe lacks, and has one live intent.
-//! - Stripe applied a write but its answer was lost: localstripe ignores Idempotency-Key, so
-//!   such a retry leaves a second intent there that real Stripe would not create; the tests
-//!   count those orphans and check they are never attached, and show with the proxy playing
-//!   Stripe's idempotency that the product's keys leave exactly one intent (and one refund).
+//! - Stripe applied a write but its answer was lost: the retry carries the same
+//!   Idempotency-Key and Stripe replays the first answer (the Stripe layer in front of
+//!   localstripe plays that; the proxy can too, `emulate_stripe_idempotency`), so the
+//!   product's keys leave exactly one intent (and one refund).
 //! - DynamoDB throttling and 500s: a burst is absorbed by the SDK's retries; a lasting fault is
 //!   a 503 (bookings, create-intent) or a non-2xx (webhook, so Stripe delivers again), and
 //!   nothing is half-applied.
@@ -37,6 +38,7 @@ use crate::support::{
     Answer, Item, StripeApi, TestApp, CARD_OK,
 };
 use aws_sdk_dynamodb::config::{Credentials, Region};
+use local_stack::stripe_layer::{LayerConfig, StripeLayer};
 use local_stack::{default_python, register_webhook, start_localstripe, Dynamo, Stripe};
 use serde_json::{json, Value};
 
@@ -49,19 +51,22 @@ const STORE_UNAVAILABLE: &str = "Booking store is temporarily unavailable; pleas
 // The rig
 
 /// The real local stack with a fault proxy in front of each dependency: its own localstripe
-/// and its own dynoxide server. Webhooks go from localstripe straight to the stack (only the
-/// functions' calls are faulted), and the tests read both dependencies directly.
+/// behind its own Stripe layer, and its own dynoxide server. Webhooks go from Stripe straight
+/// to the stack (only the functions' calls are faulted), and the tests read both dependencies
+/// directly.
 struct Rig {
     app: TestApp,
-    /// Between the functions and localstripe.
+    /// Between the functions and Stripe (the Stripe layer).
     stripe: FaultProxy,
     /// Between the functions and dynoxide.
     dynamo: FaultProxy,
-    /// localstripe itself: what Stripe really holds, asked without the proxy.
+    /// Stripe (the Stripe layer in front of localstripe): what it really holds, asked without
+    /// the proxy.
     localstripe: StripeApi,
     /// DynamoDB as it really is, read without the proxy.
     direct: aws_sdk_dynamodb::Client,
     dynoxide: tokio::task::JoinHandle<()>,
+    _layer: StripeLayer,
     _localstripe: tokio::process::Child,
 }
 
@@ -75,7 +80,16 @@ async fn rig() -> Rig {
     let (localstripe, child) = start_localstripe(&default_python(), 0)
         .await
         .expect("localstripe starts (run `make tools` first)");
-    let stripe = FaultProxy::start(&localstripe).await;
+    let layer = StripeLayer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        LayerConfig {
+            upstream: localstripe,
+            api_keys: vec![local_stack::LOCAL_SECRET_KEY.to_string()],
+        },
+    )
+    .await
+    .expect("the Stripe layer starts");
+    let stripe = FaultProxy::start(&layer.url()).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let dynoxide = tokio::spawn(dynoxide::server::serve_on(
@@ -88,7 +102,7 @@ async fn rig() -> Rig {
         Stripe::External { base: stripe.url() },
     )
     .await;
-    register_webhook(&localstripe, app.stack.addr, &app.stack.webhook_secrets)
+    register_webhook(&layer.url(), app.stack.addr, &app.stack.webhook_secrets)
         .await
         .expect("webhook registered");
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -100,7 +114,7 @@ async fn rig() -> Rig {
     Rig {
         localstripe: StripeApi::new(
             app.client.clone(),
-            &localstripe,
+            &layer.url(),
             &app.stack.stripe_secret_key,
         ),
         app,
@@ -108,6 +122,7 @@ async fn rig() -> Rig {
         dynamo,
         direct: aws_sdk_dynamodb::Client::new(&config),
         dynoxide,
+        _layer: layer,
         _localstripe: child,
     }
 }

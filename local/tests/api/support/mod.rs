@@ -28,6 +28,6 @@ pub use app::{
 };
 pub use dynamo::{attr, get_item, num_attr, scan, Item};
 pub use events::{event, succeeded};
-pub use stripe::{StripeApi, CARD_3DS, CARD_DECLINED, CARD_OK};
+pub use stripe::{StripeApi, CARD_3DS, CARD_DECLINED, CARD_DISPUTED, CARD_OK, CARD_REFUND_FAILS};
 pub use time::{ms, now, rfc3339};
 pub use turn::Turn;

@@ -14,6 +14,11 @@ pub const CARD_OK: &str = "4242424242424242";
 /// Declines in localstripe; real Stripe's decline card 4000000000000002 does not.
 pub const CARD_DECLINED: &str = "4000000000000341";
 pub const CARD_3DS: &str = "4000002500003155";
+/// Stripe's test card whose payment succeeds and whose refunds succeed, then fail a moment
+/// later (the Stripe layer plays it; localstripe alone does not).
+pub const CARD_REFUND_FAILS: &str = "4000000000005126";
+/// Stripe's test card whose payment succeeds, then is disputed (the Stripe layer plays it).
+pub const CARD_DISPUTED: &str = "4000000000000259";
 
 /// A Stripe API (the app's, or localstripe reached past a proxy), called with the secret key.
 #[derive(Clone)]
@@ -33,12 +38,35 @@ impl StripeApi {
     }
 
     pub async fn call(&self, method: Method, path: &str, form: &[(&str, &str)]) -> Answer {
-        let req = self
+        self.call_with_key(method, path, form, None).await
+    }
+
+    /// [`StripeApi::call`] with this `Idempotency-Key`, if any.
+    pub async fn call_with_key(
+        &self,
+        method: Method,
+        path: &str,
+        form: &[(&str, &str)],
+        idempotency_key: Option<&str>,
+    ) -> Answer {
+        let mut req = self
             .client
             .request(method, format!("{}{}", self.base, path))
             .bearer_auth(&self.secret_key)
             .form(form);
+        if let Some(key) = idempotency_key {
+            req = req.header("idempotency-key", key);
+        }
         send(req).await
+    }
+
+    /// The same Stripe, called with another secret key.
+    pub fn with_secret_key(&self, secret_key: &str) -> Self {
+        Self::new(self.client.clone(), &self.base, secret_key)
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// Attaches a card to the intent and confirms it, as Stripe.js's confirmCardPayment does.
