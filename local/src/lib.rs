@@ -152,9 +152,7 @@ impl StackConfig {
             stripe,
             stripe_secret_key,
             webhook_secrets,
-            reconcile_interval: reconcile::interval(
-                var("RECONCILE_INTERVAL_SECONDS"),
-            )?,
+            reconcile_interval: reconcile::interval(var("RECONCILE_INTERVAL_SECONDS"))?,
         })
     }
 }
