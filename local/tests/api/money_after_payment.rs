@@ -5,7 +5,9 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{event, now, spawn_app, succeeded, TestApp, CARD_OK};
+use crate::support::{
+    event, now, spawn_app, succeeded, TestApp, CARD_DISPUTED, CARD_OK, CARD_REFUND_FAILS,
+};
 
 fn charge(intent: &Value, charge_id: &str, refunded: i64) -> Value {
     json!({
@@ -165,4 +167,67 @@ async fn cancelling_a_paid_booking_shows_the_refund() {
     assert_eq!(cancelled.body["refund_status"], "succeeded");
     assert_eq!(cancelled.body["amount_refunded_minor"], 350);
     assert_eq!(cancelled.body["amount_refunded"], json!(3.5));
+}
+
+/// Polls the booking until `field` is `want`, failing with the last state after 20 s.
+async fn wait_for(app: &TestApp, id: &str, field: &str, want: &str) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        last = app.booking(id).await;
+        if last[field] == want {
+            return last;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("booking never showed {field} = {want}: {last}");
+}
+
+/// End to end with Stripe's test card whose refunds fail later (through the local Stripe
+/// layer, as on real Stripe in test mode): cancelled and refunded, then back to `completed`.
+#[tokio::test]
+async fn a_refund_of_card_5126_fails_later_and_the_booking_shows_it() {
+    let app = spawn_app().await;
+    let (booking_id, intent) = app.booking_with_intent().await;
+    let paid = app
+        .pay(intent["id"].as_str().unwrap(), CARD_REFUND_FAILS)
+        .await;
+    assert_eq!(paid.status, 200, "{:?}", paid.body);
+    app.wait_for_payment_status(&booking_id, "completed").await;
+    let cancelled = app
+        .post_json(&format!("/v1/bookings/{booking_id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(
+        cancelled.body["payment_status"], "refunded",
+        "{:?}",
+        cancelled.body
+    );
+    let shown = wait_for(&app, &booking_id, "refund_status", "failed").await;
+    assert_eq!(shown["payment_status"], "completed", "{shown}");
+    assert_eq!(shown["amount_refunded_minor"], 0, "{shown}");
+    assert_eq!(shown["status"], "cancelled");
+}
+
+/// End to end with Stripe's test card whose payments are disputed: the dispute is shown, won
+/// after winning evidence, and the payment status never moves.
+#[tokio::test]
+async fn a_payment_with_card_0259_is_disputed_and_the_booking_shows_it() {
+    let app = spawn_app().await;
+    let (booking_id, intent) = app.booking_with_intent().await;
+    let paid = app.pay(intent["id"].as_str().unwrap(), CARD_DISPUTED).await;
+    assert_eq!(paid.status, 200, "{:?}", paid.body);
+    app.wait_for_payment_status(&booking_id, "completed").await;
+    let shown = wait_for(&app, &booking_id, "dispute_status", "needs_response").await;
+    assert_eq!(shown["payment_status"], "completed");
+    let disputes = app.stripe(reqwest::Method::GET, "/v1/disputes", &[]).await;
+    let dispute = disputes.body["data"][0]["id"].as_str().unwrap().to_string();
+    let evidence = app
+        .stripe(
+            reqwest::Method::POST,
+            &format!("/v1/disputes/{dispute}"),
+            &[("evidence[uncategorized_text]", "winning_evidence")],
+        )
+        .await;
+    assert_eq!(evidence.status, 200, "{:?}", evidence.body);
+    let shown = wait_for(&app, &booking_id, "dispute_status", "won").await;
+    assert_eq!(shown["payment_status"], "completed");
 }

@@ -327,7 +327,15 @@ async fn an_interrupted_refund_is_made_once_when_the_cancel_is_retried() {
             .into_iter()
             .filter(|s| s.idempotency_key.as_deref() == Some(&format!("refund-{pi}")))
             .collect();
-        assert_eq!(posts.len(), 2, "the refund and its retry");
+        // The refund and its retry, all under the one key. A third can come when Stripe's
+        // prompt `charge.refunded` event moves the booking between the refund and the cancel's
+        // write: the cancel decides again and asks with the same key (Stripe replays it). What
+        // matters is below: one refund.
+        assert!(
+            posts.len() >= 2,
+            "the refund and its retry: {}",
+            posts.len()
+        );
         let intent = rig.intent(pi).await;
         let charge = &intent["latest_charge"];
         assert_eq!(charge["amount_refunded"], 350, "refunded once: {charge}");
