@@ -45,9 +45,9 @@ SECRET = "Ref:StripeSecretArn"
 # that is absent is a table the function must not be granted at all.
 DYNAMODB_GRANTS = {
     "BookingsFunction": {
-        "BookingsTable": {"GetItem", "PutItem", "UpdateItem", "ConditionCheckItem"},
+        "BookingsTable": {"GetItem", "PutItem", "UpdateItem"},
         f"BookingsTable/index/{USER_INDEX}": {"Query"},
-        "SlotsTable": {"GetItem", "PutItem", "UpdateItem", "ConditionCheckItem"},
+        "SlotsTable": {"GetItem", "UpdateItem"},
         "IdempotencyTable": {"GetItem", "PutItem"},
     },
     "CreateIntentFunction": {
@@ -55,7 +55,7 @@ DYNAMODB_GRANTS = {
         "EventsTable": {"PutItem"},
     },
     "WebhookFunction": {
-        "BookingsTable": {"GetItem", "UpdateItem", "ConditionCheckItem"},
+        "BookingsTable": {"GetItem", "UpdateItem"},
         "EventsTable": {"GetItem", "PutItem"},
     },
     # Reads bookings and applies events as the webhook does (an UpdateItem and the event
