@@ -333,9 +333,14 @@ def test_usage_plan_throttles_the_generated_key_and_stage(resources):
     stage = stage["Properties"]
     assert stage["StageName"] == {"Ref": "Stage"}
     assert stage["TracingEnabled"] is True
-    (settings,) = stage["MethodSettings"]
+    settings, webhook = stage["MethodSettings"]
     assert settings["ResourcePath"] == "/*" and settings["HttpMethod"] == "*"
     assert settings["ThrottlingBurstLimit"] > 0 and settings["ThrottlingRateLimit"] > 0
+    # The public webhook route has its own, lower limit (issue 15): forged floods get 429 from
+    # API Gateway before any Lambda runs.
+    assert (webhook["ResourcePath"], webhook["HttpMethod"]) == ("/~1v1~1payments~1webhook", "POST")
+    assert webhook["ThrottlingRateLimit"] == {"Ref": "WebhookThrottleRateLimit"}
+    assert webhook["ThrottlingBurstLimit"] == {"Ref": "WebhookThrottleRateLimit"}
 
 
 # ----------------------------------------------------------------------------- webhook URL
@@ -424,8 +429,12 @@ def test_function_is_built_by_cargo_lambda_from_the_workspace(sam_template, func
 @pytest.mark.parametrize("function_id", sorted(FUNCTIONS))
 def test_iam_is_least_privilege(resources, function_id):
     granted = grants(resources, function_id)
-    assert set(granted) <= {"dynamodb", "secretsmanager"}, sorted(granted)
+    assert set(granted) <= {"dynamodb", "secretsmanager", "sns"}, sorted(granted)
     assert granted.get("dynamodb") == DYNAMODB_GRANTS[function_id]
+    # Only reconcile publishes, and only its failed runs, to the alarm topic (its on-failure
+    # destination).
+    expected_sns = {"Ref:AlarmTopic": {"publish"}} if function_id == "ReconcileFunction" else None
+    assert granted.get("sns") == expected_sns
     # The Stripe secret, and only it, readable and nothing else about it.
     assert granted.get("secretsmanager") == {SECRET: {"GetSecretValue"}}
     role_id = resources[function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
@@ -556,7 +565,16 @@ def test_money_and_slot_state_survive_stack_mistakes(resources, logical_id):
 
 def test_no_parameter_carries_a_secret(sam_template):
     params = sam_template["Parameters"]
-    assert set(params) == {"Stage", "StripeApiBase", "StripeSecretArn", "LogRetentionDays"}
+    assert set(params) == {
+        "Stage",
+        "StripeApiBase",
+        "StripeSecretArn",
+        "LogRetentionDays",
+        "AlarmEmail",
+        "WebhookReservedConcurrency",
+        "WebhookThrottleRateLimit",
+        "SignatureFailureAlarmThreshold",
+    }
     for name, param in params.items():
         assert not param.get("NoEcho"), f"{name}: secrets go to Secrets Manager, not parameters"
         if re.search(r"key|secret|token|password|credential", name, re.I):
@@ -658,3 +676,86 @@ def test_samconfig():
     # `lint = true` would turn `sam validate` into cfn-lint alone, which passes templates the
     # SAM translator rejects (see test_a_bad_function_url_auth_type_is_rejected_by_the_translator).
     assert "lint" not in config["default"].get("validate", {}).get("parameters", {})
+
+
+# ----------------------------------------------------------------------------- alarms
+
+
+def test_every_function_alarms_on_errors_and_throttles_to_the_topic(resources):
+    alarms = of_type(resources, "AWS::CloudWatch::Alarm")
+    for function_id in FUNCTIONS:
+        for metric in ["Errors", "Throttles"]:
+            found = [
+                a["Properties"]
+                for a in alarms.values()
+                if a["Properties"].get("Namespace") == "AWS/Lambda"
+                and a["Properties"]["MetricName"] == metric
+                and a["Properties"]["Dimensions"]
+                == [{"Name": "FunctionName", "Value": {"Ref": function_id}}]
+            ]
+            assert len(found) == 1, (function_id, metric)
+            assert found[0]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+            assert found[0]["Threshold"] == 1
+    (topic,) = of_type(resources, "AWS::SNS::Topic")
+    assert topic == "AlarmTopic"
+
+
+def test_the_alarm_email_is_optional(cfn):
+    subscription = cfn["Resources"]["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert cfn["Parameters"]["AlarmEmail"]["Default"] == ""
+
+
+def test_log_metric_filters_match_what_the_code_logs(resources):
+    """A filter on a message the code no longer logs would never fire: check them against
+    the source."""
+    source = "\n".join(p.read_text() for p in (ROOT / "shared/src").rglob("*.rs"))
+    filters = of_type(resources, "AWS::Logs::MetricFilter")
+    patterns = {f["Properties"]["FilterPattern"] for f in filters.values()}
+    assert patterns == {
+        '{ $.fields.message = "webhook signature rejected" }',
+        '{ $.fields.attention = "payment" }',
+    }
+    assert '"webhook signature rejected"' in source
+    # Every place that needs a person says so with the same field.
+    assert source.count('attention = "payment"') >= 4
+    attention_groups = {
+        f["Properties"]["LogGroupName"]["Ref"]
+        for f in filters.values()
+        if "attention" in f["Properties"]["FilterPattern"]
+    }
+    assert attention_groups == {
+        "BookingsLogGroup",
+        "CreateIntentLogGroup",
+        "WebhookLogGroup",
+        "ReconcileLogGroup",
+    }
+    alarms = of_type(resources, "AWS::CloudWatch::Alarm")
+    for metric in ["WebhookSignatureFailures", "PaymentNeedsAttention"]:
+        (alarm,) = [a for a in alarms.values() if a["Properties"]["MetricName"] == metric]
+        assert alarm["Properties"]["Namespace"] == {"Fn::Sub": "${AWS::StackName}"}
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_a_failed_reconcile_run_is_reported_not_retried(resources):
+    configs = [
+        c["Properties"]
+        for c in of_type(resources, "AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": "ReconcileFunction"}
+    ]
+    assert len(configs) == 1
+    assert configs[0]["MaximumRetryAttempts"] == 0
+    assert configs[0]["DestinationConfig"]["OnFailure"]["Destination"] == {"Ref": "AlarmTopic"}
+
+
+def test_webhook_reserved_concurrency_is_a_parameter_off_by_default(cfn, resources):
+    assert cfn["Parameters"]["WebhookReservedConcurrency"]["Default"] == 0
+    reserved = resources["WebhookFunction"]["Properties"]["ReservedConcurrentExecutions"]
+    assert reserved == {
+        "Fn::If": [
+            "HasWebhookReservation",
+            {"Ref": "WebhookReservedConcurrency"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }

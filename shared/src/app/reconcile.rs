@@ -177,7 +177,8 @@ async fn apply_listed_events<S: BookingStore, P: PaymentProvider>(
         match outcome {
             EventOutcome::Applied(_) | EventOutcome::RefundOwed => {
                 summary.events_applied += 1;
-                tracing::warn!(event_id = %listed.id, "reconcile applied an event the webhook had not");
+                tracing::warn!(event_id = %listed.id, attention = "payment",
+                    "reconcile applied an event the webhook had not");
             }
             EventOutcome::Duplicate => summary.events_duplicate += 1,
             EventOutcome::Ignored(_) => summary.events_ignored += 1,
@@ -257,7 +258,8 @@ async fn sweep<S: BookingStore, P: PaymentProvider>(
             if let EventOutcome::Applied(to) = apply_intent_event(store, &event, now).await? {
                 summary.swept_changed += 1;
                 tracing::warn!(booking_id = %booking.id, payment_intent_id = %intent.id,
-                    from = status.as_str(), to = to.as_str(), "reconcile applied the intent's status at Stripe");
+                    from = status.as_str(), to = to.as_str(), attention = "payment",
+                    "reconcile applied the intent's status at Stripe");
             }
         }
     }

@@ -80,10 +80,10 @@ fn log_money_event(event: &MoneyEventIn, booking_id: &str, payment_status: &str)
             status: RefundStatus::Failed,
             ..
         } => tracing::error!(event_id = %event.event_id, booking_id, refund_id, payment_status,
-            "a refund failed: the money is back with us, not with the driver"),
+            attention = "payment", "a refund failed: the money is back with us, not with the driver"),
         MoneyEvent::Dispute { status, reason } if event.event_type == "charge.dispute.created" => {
             tracing::error!(event_id = %event.event_id, booking_id, dispute_status = %status,
-                reason = reason.as_deref().unwrap_or(""), "a dispute was opened")
+                reason = reason.as_deref().unwrap_or(""), attention = "payment", "a dispute was opened")
         }
         _ => tracing::info!(event_id = %event.event_id, booking_id, event_type = %event.event_type,
             payment_status, "charge event applied"),
@@ -120,7 +120,11 @@ pub async fn refund_owed<S: BookingStore, P: PaymentProvider>(
             {
                 None
             }
-            Err(err) => return Err(err.into()),
+            Err(err) => {
+                tracing::error!(booking_id = %booking.id, payment_intent_id = %intent_id, error = %err,
+                    attention = "payment", "an automatic refund failed; it is tried again by the next call or run");
+                return Err(err.into());
+            }
         };
         let refund_id = refund.as_ref().map(|r| r.id.as_str()).unwrap_or("");
         tracing::info!(booking_id = %booking.id, payment_intent_id = %intent_id, refund_id,
