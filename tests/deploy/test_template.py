@@ -40,6 +40,7 @@ USER_INDEX = "user_id-created_at-index"
 # PAYMENT_STATUS_INDEX in shared/src/adapters/dynamo/reconcile.rs: reconciliation's sweep.
 PAYMENT_STATUS_INDEX = "payment_status-updated_at-index"
 SECRET = "Ref:StripeSecretArn"
+WEBHOOK_SECRET = "Ref:StripeWebhookSecretArn"
 
 # Exactly the DynamoDB actions each function's role may use, per table (or index) ARN. A table
 # that is absent is a table the function must not be granted at all.
@@ -71,28 +72,35 @@ DYNAMODB_GRANTS = {
 COMMON_ENV = {
     "RUST_LOG": "info",
     "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH": "true",
+}
+# The functions that call Stripe; the webhook never does and holds only the signing secrets.
+STRIPE_ENV = {
     "STRIPE_API_BASE": {"Ref": "StripeApiBase"},
     "STRIPE_SECRET_ARN": {"Ref": "StripeSecretArn"},
 }
 ENVIRONMENT = {
     "BookingsFunction": {
         **COMMON_ENV,
+        **STRIPE_ENV,
         "BOOKINGS_TABLE": {"Ref": "BookingsTable"},
         "SLOTS_TABLE": {"Ref": "SlotsTable"},
         "IDEMPOTENCY_TABLE": {"Ref": "IdempotencyTable"},
     },
     "CreateIntentFunction": {
         **COMMON_ENV,
+        **STRIPE_ENV,
         "BOOKINGS_TABLE": {"Ref": "BookingsTable"},
         "EVENTS_TABLE": {"Ref": "EventsTable"},
     },
     "WebhookFunction": {
         **COMMON_ENV,
+        "STRIPE_WEBHOOK_SECRET_ARN": {"Ref": "StripeWebhookSecretArn"},
         "BOOKINGS_TABLE": {"Ref": "BookingsTable"},
         "EVENTS_TABLE": {"Ref": "EventsTable"},
     },
     "ReconcileFunction": {
         **COMMON_ENV,
+        **STRIPE_ENV,
         "BOOKINGS_TABLE": {"Ref": "BookingsTable"},
         "EVENTS_TABLE": {"Ref": "EventsTable"},
     },
@@ -435,8 +443,10 @@ def test_iam_is_least_privilege(resources, function_id):
     # destination).
     expected_sns = {"Ref:AlarmTopic": {"publish"}} if function_id == "ReconcileFunction" else None
     assert granted.get("sns") == expected_sns
-    # The Stripe secret, and only it, readable and nothing else about it.
-    assert granted.get("secretsmanager") == {SECRET: {"GetSecretValue"}}
+    # One secret per purpose, readable and nothing else about it: the webhook reads only the
+    # signing secrets, never the Stripe API key.
+    secret = WEBHOOK_SECRET if function_id == "WebhookFunction" else SECRET
+    assert granted.get("secretsmanager") == {secret: {"GetSecretValue"}}
     role_id = resources[function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
     role = resources[role_id]["Properties"]
     assert set(role["ManagedPolicyArns"]) == SAM_MANAGED_POLICIES
@@ -569,6 +579,7 @@ def test_no_parameter_carries_a_secret(sam_template):
         "Stage",
         "StripeApiBase",
         "StripeSecretArn",
+        "StripeWebhookSecretArn",
         "LogRetentionDays",
         "AlarmEmail",
         "WebhookReservedConcurrency",
@@ -578,7 +589,9 @@ def test_no_parameter_carries_a_secret(sam_template):
     for name, param in params.items():
         assert not param.get("NoEcho"), f"{name}: secrets go to Secrets Manager, not parameters"
         if re.search(r"key|secret|token|password|credential", name, re.I):
-            assert name == "StripeSecretArn", name
+            assert name in {"StripeSecretArn", "StripeWebhookSecretArn"}, name
+    assert params["StripeWebhookSecretArn"]["AllowedPattern"] == params["StripeSecretArn"]["AllowedPattern"]
+    assert "Default" not in params["StripeWebhookSecretArn"]
     arn = params["StripeSecretArn"]
     assert "Default" not in arn
     assert arn["AllowedPattern"].startswith("^arn:aws")

@@ -1,11 +1,13 @@
-//! Lambda entry point for `POST /v1/payments/webhook` (API Gateway and the Function URL Stripe calls): builds the clients once per instance, then hands every
-//! request to `shared::http::webhook`.
+//! Lambda entry point for `POST /v1/payments/webhook` (API Gateway and the Function URL Stripe
+//! calls): builds the store and the signing secrets once per instance, then hands every request
+//! to `shared::http::webhook`. No Stripe client: the webhook makes no Stripe calls, so it holds
+//! only the signing secrets (`STRIPE_WEBHOOK_SECRET_ARN`), never the API key.
 
 use std::convert::Infallible;
 
 use lambda_http::{run, service_fn, Error, Request};
 use shared::adapters::dynamo::DynamoStore;
-use shared::adapters::stripe::StripeClient;
+use shared::adapters::stripe::SigningSecrets;
 
 // One thread: Lambda hands an instance one request at a time, and a multi-thread runtime
 // only adds cross-thread wake-ups (about a third of the CPU per warm request, bench/README.md).
@@ -14,10 +16,10 @@ async fn main() -> Result<(), Error> {
     shared::runtime::telemetry::init();
     let aws = shared::runtime::config::aws_sdk_config().await;
     let store = DynamoStore::from_env(&aws);
-    let stripe = StripeClient::from_env(&aws);
-    let (store, stripe) = (&store, &stripe);
+    let secrets = SigningSecrets::from_env(&aws);
+    let (store, secrets) = (&store, &secrets);
     run(service_fn(move |req: Request| async move {
-        Ok::<_, Infallible>(shared::http::webhook::handle(store, stripe, req).await)
+        Ok::<_, Infallible>(shared::http::webhook::handle(store, secrets, req).await)
     }))
     .await
 }

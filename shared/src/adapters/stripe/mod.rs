@@ -10,6 +10,7 @@ pub mod event;
 pub(crate) mod event_list;
 mod keys;
 pub mod signature;
+mod signing;
 mod wire;
 
 use std::fmt;
@@ -20,6 +21,7 @@ use reqwest::{Method, StatusCode};
 
 pub use keys::{split_secrets, SecretReader, StripeKeys};
 use keys::{KeySource, SecretsManagerReader};
+pub use signing::SigningSecrets;
 
 use crate::domain::{IntentId, RefundStatus, Secret};
 use crate::ports::{Intent, NewIntent, PaymentProvider, ProviderError, Refund, WebhookSecrets};
