@@ -41,6 +41,16 @@ pub async fn apply_money_event<S: BookingStore>(
         let Some(payment) = &booking.payment else {
             return not_applied(store, &event.event_id, "no booking for this charge").await;
         };
+        // The lookup knows every intent the booking ever had: the money of one it no longer
+        // uses (refunded automatically) is not the booking's.
+        let current = match (&event.intent_id, &event.charge_id) {
+            (Some(intent), _) => &payment.intent_id == intent,
+            (None, Some(charge)) => payment.charge_id.as_deref() == Some(charge.as_str()),
+            (None, None) => false,
+        };
+        if !current {
+            return not_applied(store, &event.event_id, "not the booking's current payment").await;
+        }
         let Some((status, updated)) = apply(
             booking.payment_status,
             payment,

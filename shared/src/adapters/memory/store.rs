@@ -21,6 +21,9 @@ struct State {
     bookings: HashMap<BookingId, Booking>,
     idempotency: HashMap<String, IdempotencyRecord>,
     events: HashSet<String>,
+    /// As the DynamoDB adapter's lookup items: every intent ever attached, and every charge
+    /// of a success, to its booking (an intent replaced since still maps to its booking).
+    refs: HashMap<String, BookingId>,
 }
 
 #[derive(Default)]
@@ -182,6 +185,11 @@ impl BookingStore for InMemoryStore {
             return Ok(PaymentWrite::Conflict);
         }
         write_payment(current, payment_status, Some(payment), now);
+        if expected.intent_id.as_ref() != Some(&payment.intent_id) {
+            state
+                .refs
+                .insert(payment.intent_id.as_str().to_string(), booking_id);
+        }
         Ok(PaymentWrite::Written)
     }
 
@@ -226,6 +234,9 @@ impl BookingStore for InMemoryStore {
         booking.payment_status = write.status;
         booking.updated_at = now;
         state.events.insert(write.event.event_id.clone());
+        if let Some(charge) = write.charge_id {
+            state.refs.insert(charge.to_string(), booking_id);
+        }
         Ok(PaymentWrite::Written)
     }
 
@@ -250,6 +261,9 @@ impl BookingStore for InMemoryStore {
         }
         write_payment(current, payment_status, Some(payment), now);
         state.events.insert(event.event_id.clone());
+        if let Some(charge) = &payment.charge_id {
+            state.refs.insert(charge.clone(), booking_id);
+        }
         Ok(PaymentWrite::Written)
     }
 
@@ -259,13 +273,10 @@ impl BookingStore for InMemoryStore {
         charge_id: Option<&str>,
     ) -> Result<Option<BookingId>, StoreError> {
         let state = self.lock();
-        let found = state.bookings.values().find(|b| {
-            b.payment.as_ref().is_some_and(|p| {
-                intent_id.is_some_and(|i| &p.intent_id == i)
-                    || charge_id.is_some_and(|c| p.charge_id.as_deref() == Some(c))
-            })
-        });
-        Ok(found.map(|b| b.id))
+        let by_intent = intent_id.and_then(|i| state.refs.get(i.as_str()));
+        Ok(by_intent
+            .or_else(|| charge_id.and_then(|c| state.refs.get(c)))
+            .copied())
     }
 
     async fn event_processed(&self, event_id: &str) -> Result<bool, StoreError> {

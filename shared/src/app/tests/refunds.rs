@@ -247,3 +247,27 @@ async fn a_payment_on_a_replaced_intent_is_refunded_and_the_booking_is_unchanged
     assert_eq!(after.payment_status, PaymentStatus::Pending);
     assert!(after.payment.unwrap().refunds_owed.is_empty());
 }
+
+/// A refund of an intent the booking no longer uses (the automatic refund of a replaced
+/// intent's payment) is not the booking's money: its events leave the booking as it is.
+#[tokio::test]
+async fn refund_events_of_a_replaced_intent_leave_the_booking_alone() {
+    let w = World::new();
+    let id = w.booking();
+    let old = w.pay(id, "3.50").await.unwrap().id;
+    w.pay(id, "4.50").await.unwrap();
+    let mut e = money(
+        "evt_old_refund",
+        "charge.refunded",
+        MoneyEvent::ChargeRefunded {
+            amount_refunded: 350,
+        },
+        200,
+    );
+    e.intent_id = Some(old);
+    e.charge_id = Some("ch_old".into());
+    assert!(matches!(apply(&w, &e).await, EventOutcome::Ignored(_)));
+    let b = w.get(id).await;
+    assert_eq!(b.payment_status, PaymentStatus::Pending);
+    assert_eq!(b.payment.unwrap().after.amount_refunded_minor, 0);
+}
