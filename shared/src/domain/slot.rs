@@ -6,6 +6,10 @@ use super::error::DomainError;
 
 /// Longest booking we accept; longer requests are almost certainly mistakes.
 pub const MAX_BOOKING: Duration = Duration::days(7);
+/// Shortest booking we accept. It bounds how many bookings can touch one UTC day (289: 287
+/// inside it and one across each midnight), so a slot day item stays far below DynamoDB's
+/// 400 KB item limit (README, "Design: no double booking without locks").
+pub const MIN_BOOKING: Duration = Duration::minutes(5);
 /// Bookings outside these years are rejected as nonsense (past times inside are fine).
 const MIN_YEAR: i32 = 2000;
 const MAX_YEAR: i32 = 2100;
@@ -21,6 +25,11 @@ impl Slot {
     pub fn new(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Self, DomainError> {
         if end <= start {
             return Err(DomainError::invalid("end_time must be after start_time"));
+        }
+        if end - start < MIN_BOOKING {
+            return Err(DomainError::invalid(
+                "end_time must be at least 5 minutes after start_time",
+            ));
         }
         if end - start > MAX_BOOKING {
             return Err(DomainError::invalid(
@@ -114,6 +123,22 @@ mod tests {
         assert!(a.overlaps(ms("2026-02-05T09:00:00Z"), ms("2026-02-05T10:00:00.001Z")));
         assert!(a.overlaps(ms("2026-02-05T10:10:00Z"), ms("2026-02-05T10:20:00Z")));
         assert!(a.overlaps(ms("2026-02-05T09:00:00Z"), ms("2026-02-05T13:00:00Z")));
+    }
+
+    #[test]
+    fn a_booking_is_at_least_five_minutes_long() {
+        let t: DateTime<Utc> = "2026-02-05T10:00:00Z".parse().unwrap();
+        for short in [
+            Duration::milliseconds(1),
+            Duration::minutes(1),
+            Duration::minutes(5) - Duration::milliseconds(1),
+        ] {
+            assert_eq!(
+                Slot::new(t, t + short).unwrap_err().to_string(),
+                "end_time must be at least 5 minutes after start_time"
+            );
+        }
+        assert!(Slot::new(t, t + Duration::minutes(5)).is_ok());
     }
 
     #[test]

@@ -21,6 +21,11 @@ pub enum StoreError {
     Unavailable(String),
     #[error("corrupt item: {0}")]
     Corrupt(String),
+    /// The store refused the write itself as invalid (DynamoDB's ValidationException, or a
+    /// transaction cancelled for a `ValidationError`, such as an item over 400 KB): asking
+    /// again would get the same answer, so it is never retried.
+    #[error("write refused as invalid: {0}")]
+    Rejected(String),
 }
 
 /// What a payment write expects the booking to still look like (optimistic concurrency: if

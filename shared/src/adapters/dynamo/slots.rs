@@ -201,6 +201,8 @@ fn intervals(item: &Item) -> impl Iterator<Item = (i64, i64)> + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use uuid::Uuid;
 
     #[test]
     fn intervals_are_read_from_b_attributes_only() {
@@ -213,5 +215,53 @@ mod tests {
         let mut got: Vec<_> = intervals(&item).collect();
         got.sort();
         assert_eq!(got, vec![(10, 20), (30, 40)]);
+    }
+
+    /// DynamoDB's item size: attribute name bytes plus value bytes, a number counting at most
+    /// 21 bytes (half its significant digits, rounded up, plus one).
+    fn item_size(item: &Item) -> usize {
+        item.iter()
+            .map(|(k, v)| {
+                k.len()
+                    + match v {
+                        AttributeValue::S(s) => s.len(),
+                        AttributeValue::N(n) => (n.len().div_ceil(2) + 1).min(21),
+                        other => panic!("unexpected {other:?}"),
+                    }
+            })
+            .sum()
+    }
+
+    /// README, "Bounded slot items": 289 bookings at most touch one day (5-minute minimum),
+    /// every id and time at its longest, the version as large as a number gets.
+    #[test]
+    fn the_largest_day_item_the_rules_allow_is_18862_bytes() {
+        use crate::domain::slot::MIN_BOOKING;
+        let asset = AssetId::parse("asset_id", &Uuid::new_v4().to_string()).unwrap();
+        let day: NaiveDate = "2099-12-31".parse().unwrap();
+        let midnight = day
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_millis();
+        let min = MIN_BOOKING.num_milliseconds();
+        let mut item = Item::from([
+            ("pk".into(), s(slot_key(asset, day))),
+            ("version".into(), num(i64::MAX)),
+        ]);
+        // One across each midnight by a millisecond, and 287 in between.
+        let mut start = midnight + 1 - min;
+        for _ in 0..289 {
+            let id = BookingId::parse("id", &Uuid::new_v4().to_string()).unwrap();
+            item.insert(interval_attr(id), s(format!("{start}/{}", start + min)));
+            start += min;
+        }
+        assert!(
+            start - min < midnight + 86_400_000,
+            "the last one touches the day"
+        );
+        assert_eq!(intervals(&item).count(), 289);
+        assert!(item_size(&item) <= 18_862, "{}", item_size(&item));
+        assert!(item_size(&item) >= 18_862 - 21, "{}", item_size(&item));
     }
 }
