@@ -30,6 +30,7 @@ ROUTES = {
     ("GET", "/v1/bookings"): "BookingsFunction",
     ("GET", "/v1/bookings/{id}"): "BookingsFunction",
     ("POST", "/v1/bookings/{id}/cancel"): "BookingsFunction",
+    ("GET", "/v1/assets/{asset_id}/availability"): "BookingsFunction",
     ("POST", "/v1/payments/create-intent"): "CreateIntentFunction",
     ("POST", "/v1/payments/webhook"): "WebhookFunction",
 }

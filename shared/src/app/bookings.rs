@@ -7,9 +7,10 @@ use super::AppError;
 use crate::domain::idempotency::{hash_request, IdempotencyRecord, RETENTION};
 use crate::domain::payment::decide;
 use crate::domain::refunds::status_after_refunds;
+use crate::domain::slot::Window;
 use crate::domain::{
-    Booking, BookingId, BookingStatus, DomainError, IdempotencyKey, IntentAction, NewBooking,
-    Payment, PaymentStatus, RefundStatus, UserId, Want,
+    AssetId, Booking, BookingId, BookingStatus, DomainError, IdempotencyKey, IntentAction,
+    NewBooking, Payment, PaymentStatus, RefundStatus, UserId, Want,
 };
 use crate::ports::{BookingStore, Page, PaymentProvider, ProviderError, StoreError};
 
@@ -102,6 +103,47 @@ pub async fn list_bookings<S: BookingStore>(
         .list_user_bookings(user_id, limit, cursor)
         .await?
         .ok_or_else(|| DomainError::invalid("cursor is invalid for this user_id").into())
+}
+
+/// One confirmed booking's whole interval `[start, end)`, as busy time of its asset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// The confirmed bookings of `asset_id` overlapping `window`: each once (a booking is recorded
+/// on every day it touches), whole (not clipped to the window), sorted by start. Read from the
+/// asset's slot items for the window's own days: any booking overlapping the window touches
+/// one of them.
+pub async fn availability<S: BookingStore>(
+    store: &S,
+    asset_id: AssetId,
+    window: Window,
+) -> Result<Vec<Busy>, AppError> {
+    let booked = store.booked_on_days(asset_id, &window.days()).await?;
+    let mut by_id = std::collections::HashMap::new();
+    for (id, start, end) in booked {
+        if window.overlaps(start, end) {
+            by_id.insert(id, (start, end));
+        }
+    }
+    let mut busy = by_id
+        .into_values()
+        .map(|(start, end)| {
+            let at = |ms| {
+                DateTime::from_timestamp_millis(ms).ok_or_else(|| {
+                    StoreError::Corrupt(format!("slot interval time out of range: {ms}"))
+                })
+            };
+            Ok(Busy {
+                start: at(start)?,
+                end: at(end)?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    busy.sort_by_key(|b| (b.start, b.end));
+    Ok(busy)
 }
 
 /// Cancels a booking and settles its payment first: an unpaid intent is cancelled at Stripe

@@ -1,5 +1,5 @@
 //! The `bookings` function: `POST/GET /v1/bookings`, `GET /v1/bookings/{id}`,
-//! `POST /v1/bookings/{id}/cancel`.
+//! `POST /v1/bookings/{id}/cancel`, `GET /v1/assets/{asset_id}/availability`.
 
 use chrono::Utc;
 use lambda_http::http::{HeaderValue, Method, StatusCode};
@@ -10,9 +10,10 @@ use super::dto;
 use super::error::ApiError;
 use super::request::{idempotency_key, json_body, route_path};
 use super::response::{json_response, raw_json_response, respond, with_deadline};
-use super::views::booking_json;
+use super::views::{availability_json, booking_json};
 use crate::app::bookings::{self, Created};
-use crate::domain::{BookingId, DomainError, UserId};
+use crate::domain::slot::{parse_time, Window};
+use crate::domain::{AssetId, BookingId, DomainError, UserId};
 use crate::ports::{BookingStore, PaymentProvider};
 
 /// Below the function's 15 s Lambda timeout (template.yaml).
@@ -62,8 +63,34 @@ async fn route<S: BookingStore, P: PaymentProvider>(
             }
             _ => Err(ApiError::MethodNotAllowed("POST")),
         },
+        ["v1", "assets", asset_id, "availability"] => match *method {
+            Method::GET => availability(store, asset_id, req).await,
+            _ => Err(ApiError::MethodNotAllowed("GET")),
+        },
         _ => Err(ApiError::NotFound("Not found".into())),
     }
+}
+
+/// `GET /v1/assets/{asset_id}/availability?from=...&to=...`: the asset's busy intervals.
+async fn availability<S: BookingStore>(
+    store: &S,
+    asset_id: &str,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let asset_id = AssetId::parse("asset_id", asset_id)?;
+    let params = req.query_string_parameters();
+    let time = |name: &str| -> Result<_, ApiError> {
+        let raw = params
+            .first(name)
+            .ok_or_else(|| ApiError::bad_request(format!("{name} query parameter is required")))?;
+        Ok(parse_time(name, raw)?)
+    };
+    let window = Window::new(time("from")?, time("to")?)?;
+    let busy = bookings::availability(store, asset_id, window).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &availability_json(asset_id, window, &busy),
+    ))
 }
 
 fn booking_id(text: &str) -> Result<BookingId, DomainError> {

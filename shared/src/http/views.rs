@@ -2,8 +2,29 @@
 
 use serde_json::Value;
 
-use crate::domain::slot::{format_stored_time, format_time};
-use crate::domain::Booking;
+use crate::app::bookings::Busy;
+use crate::domain::slot::{format_stored_time, format_time, Window};
+use crate::domain::{AssetId, Booking};
+
+/// An asset's availability: its busy intervals in the window, times as booking times are
+/// shown. No booking ids, users or payments.
+pub fn availability_json(asset_id: AssetId, window: Window, busy: &[Busy]) -> Value {
+    let busy: Vec<Value> = busy
+        .iter()
+        .map(|b| {
+            serde_json::json!({
+                "start_time": format_time(b.start),
+                "end_time": format_time(b.end),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "asset_id": asset_id.to_string(),
+        "from": format_time(window.from()),
+        "to": format_time(window.to()),
+        "busy": busy,
+    })
+}
 
 pub fn booking_json(b: &Booking) -> Value {
     let mut v = serde_json::json!({

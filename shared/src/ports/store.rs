@@ -2,11 +2,12 @@
 
 use std::future::Future;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::payment::Guard;
 use crate::domain::{
-    Booking, BookingId, BookingStatus, IdempotencyRecord, IntentId, Payment, PaymentStatus, UserId,
+    AssetId, Booking, BookingId, BookingStatus, IdempotencyRecord, IntentId, Payment,
+    PaymentStatus, UserId,
 };
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -124,6 +125,15 @@ pub trait BookingStore: Send + Sync {
         limit: u32,
         cursor: Option<&str>,
     ) -> impl Future<Output = Result<Option<Page>, StoreError>> + Send;
+
+    /// The intervals of the confirmed bookings of `asset_id` recorded for `days` (the slot
+    /// items; never a Scan), as `(booking id, start_ms, end_ms)`: a booking touching several
+    /// of the days is there once per day. Read strongly consistent.
+    fn booked_on_days(
+        &self,
+        asset_id: AssetId,
+        days: &[NaiveDate],
+    ) -> impl Future<Output = Result<Vec<(BookingId, i64, i64)>, StoreError>> + Send;
 
     /// Cancels `booking` (as read, still confirmed) and frees its slot atomically, setting the
     /// payment to `payment_status` / `payment`. `Ok(false)` if the booking changed since it

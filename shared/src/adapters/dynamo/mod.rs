@@ -14,10 +14,10 @@ mod transact;
 
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::{
-    Booking, BookingId, IdempotencyRecord, IntentId, Payment, PaymentStatus, UserId,
+    AssetId, Booking, BookingId, IdempotencyRecord, IntentId, Payment, PaymentStatus, UserId,
 };
 use crate::ports::{
     BookingStore, EventWrite, Expected, Page, PaymentWrite, ProcessedEvent, StoreError,
@@ -137,6 +137,14 @@ impl BookingStore for DynamoStore {
             .collect::<Result<Vec<_>, _>>()?;
         let next_cursor = out.last_evaluated_key().map(encode_cursor);
         Ok(Some(Page { items, next_cursor }))
+    }
+
+    async fn booked_on_days(
+        &self,
+        asset_id: AssetId,
+        days: &[NaiveDate],
+    ) -> Result<Vec<(BookingId, i64, i64)>, StoreError> {
+        self.read_booked(asset_id, days).await
     }
 
     async fn cancel_booking(

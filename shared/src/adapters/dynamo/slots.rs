@@ -38,6 +38,16 @@ impl DynamoStore {
         Ok(results.into_iter().map(|r| r.item).collect())
     }
 
+    /// Every interval recorded on the asset's day items for `days`, with its booking id.
+    pub(super) async fn read_booked(
+        &self,
+        asset_id: AssetId,
+        days: &[NaiveDate],
+    ) -> Result<Vec<(BookingId, i64, i64)>, StoreError> {
+        let items = self.read_days(asset_id, days).await?;
+        Ok(items.iter().flatten().flat_map(booked).collect())
+    }
+
     pub(super) async fn try_create(
         &self,
         booking: &Booking,
@@ -198,6 +208,15 @@ fn intervals(item: &Item) -> impl Iterator<Item = (i64, i64)> + '_ {
         })
 }
 
+/// The `(booking id, start_ms, end_ms)` recorded on a slot item.
+fn booked(item: &Item) -> impl Iterator<Item = (BookingId, i64, i64)> + '_ {
+    item.iter().filter_map(|(k, v)| {
+        let id = BookingId::parse("booking id", k.strip_prefix("b_")?).ok()?;
+        let (start, end) = v.as_s().ok()?.split_once('/')?;
+        Some((id, start.parse().ok()?, end.parse().ok()?))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +234,18 @@ mod tests {
         let mut got: Vec<_> = intervals(&item).collect();
         got.sort();
         assert_eq!(got, vec![(10, 20), (30, 40)]);
+    }
+
+    #[test]
+    fn booked_intervals_carry_their_booking_id() {
+        let id = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
+        let item = Item::from([
+            ("pk".into(), s("x")),
+            ("version".into(), num(3)),
+            (format!("b_{id}"), s("10/20")),
+        ]);
+        let got: Vec<_> = booked(&item).collect();
+        assert_eq!(got, vec![(BookingId::parse("id", id).unwrap(), 10, 20)]);
     }
 
     /// DynamoDB's item size: attribute name bytes plus value bytes, a number counting at most

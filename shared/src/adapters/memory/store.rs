@@ -6,10 +6,11 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::{
-    Booking, BookingId, BookingStatus, IdempotencyRecord, IntentId, Payment, PaymentStatus, UserId,
+    AssetId, Booking, BookingId, BookingStatus, IdempotencyRecord, IntentId, Payment,
+    PaymentStatus, UserId,
 };
 use crate::ports::InFlight;
 use crate::ports::{
@@ -140,6 +141,27 @@ impl BookingStore for InMemoryStore {
             .then(|| items.last().map(|b| format!("{user_id}|{}", sort_key(b))))
             .flatten();
         Ok(Some(Page { items, next_cursor }))
+    }
+
+    async fn booked_on_days(
+        &self,
+        asset_id: AssetId,
+        days: &[NaiveDate],
+    ) -> Result<Vec<(BookingId, i64, i64)>, StoreError> {
+        // As the slot items: one entry per confirmed booking per day it touches.
+        let state = self.lock();
+        let mut found = Vec::new();
+        for b in state.bookings.values() {
+            if b.asset_id != asset_id || b.status != BookingStatus::Confirmed {
+                continue;
+            }
+            for day in b.slot.days() {
+                if days.contains(&day) {
+                    found.push((b.id, b.slot.start_ms(), b.slot.end_ms()));
+                }
+            }
+        }
+        Ok(found)
     }
 
     async fn cancel_booking(
