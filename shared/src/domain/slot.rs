@@ -39,6 +39,16 @@ impl Slot {
         Ok(Self { start, end })
     }
 
+    /// A slot as stored: only non-empty. The length rules are for new bookings; a booking
+    /// stored before a rule changed still reads (bookings shorter than 5 minutes were
+    /// accepted before issue 13).
+    pub fn stored(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Self, DomainError> {
+        if end <= start {
+            return Err(DomainError::invalid("end_time must be after start_time"));
+        }
+        Ok(Self { start, end })
+    }
+
     pub fn start(&self) -> DateTime<Utc> {
         self.start
     }
