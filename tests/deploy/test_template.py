@@ -81,6 +81,8 @@ ENVIRONMENT = {
         "BOOKINGS_TABLE": {"Ref": "BookingsTable"},
         "SLOTS_TABLE": {"Ref": "SlotsTable"},
         "IDEMPOTENCY_TABLE": {"Ref": "IdempotencyTable"},
+        # How long an unpaid booking holds its slot (issue 13); 0: holds never expire.
+        "BOOKING_HOLD_SECONDS": "900",
     },
     "CreateIntentFunction": {
         **COMMON_ENV,

@@ -51,7 +51,10 @@ async fn route<S: BookingStore, P: PaymentProvider>(
         ["v1", "bookings", id] => match *method {
             Method::GET => {
                 let booking = bookings::get_booking(store, booking_id(id)?).await?;
-                Ok(json_response(StatusCode::OK, &booking_json(&booking)))
+                Ok(json_response(
+                    StatusCode::OK,
+                    &booking_json(&booking.as_of(Utc::now())),
+                ))
             }
             _ => Err(ApiError::MethodNotAllowed("GET")),
         },
@@ -86,11 +89,31 @@ async fn availability<S: BookingStore>(
         Ok(parse_time(name, raw)?)
     };
     let window = Window::new(time("from")?, time("to")?)?;
-    let busy = bookings::availability(store, asset_id, window).await?;
+    let busy = bookings::availability(store, asset_id, window, Utc::now()).await?;
     Ok(json_response(
         StatusCode::OK,
         &availability_json(asset_id, window, &busy),
     ))
+}
+
+/// `BOOKING_HOLD_SECONDS`: how long a new unpaid booking holds its slot (default 900; 0: holds
+/// never expire). Read once per Lambda instance; a value that is not a whole number of seconds
+/// is logged and the default used.
+pub const HOLD_ENV: &str = "BOOKING_HOLD_SECONDS";
+const DEFAULT_HOLD_SECONDS: i64 = 900;
+
+fn hold_from_env() -> Option<chrono::Duration> {
+    static HOLD: std::sync::OnceLock<Option<chrono::Duration>> = std::sync::OnceLock::new();
+    *HOLD.get_or_init(|| {
+        let seconds = match std::env::var(HOLD_ENV) {
+            Err(_) => DEFAULT_HOLD_SECONDS,
+            Ok(raw) => raw.trim().parse::<u32>().map(i64::from).unwrap_or_else(|_| {
+                tracing::error!(value = %raw, "{HOLD_ENV} is not a whole number of seconds; using {DEFAULT_HOLD_SECONDS}");
+                DEFAULT_HOLD_SECONDS
+            }),
+        };
+        (seconds > 0).then(|| chrono::Duration::seconds(seconds))
+    })
 }
 
 fn booking_id(text: &str) -> Result<BookingId, DomainError> {
@@ -101,7 +124,8 @@ async fn create<S: BookingStore>(store: &S, req: &Request) -> Result<Response<Bo
     let new = dto::new_booking(json_body(req)?)?;
     let key = idempotency_key(req)?;
     let render = |b: &_| booking_json(b).to_string();
-    match bookings::create_booking(store, new, key.as_ref(), Utc::now(), render).await? {
+    let hold = hold_from_env();
+    match bookings::create_booking(store, new, key.as_ref(), Utc::now(), hold, render).await? {
         Created::New { body, .. } => Ok(raw_json_response(StatusCode::CREATED, body)),
         Created::Replayed { status, body } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
@@ -130,7 +154,12 @@ async fn list<S: BookingStore>(store: &S, req: &Request) -> Result<Response<Body
             })?,
     };
     let page = bookings::list_bookings(store, user_id, limit, params.first("cursor")).await?;
-    let items: Vec<_> = page.items.iter().map(booking_json).collect();
+    let now = Utc::now();
+    let items: Vec<_> = page
+        .items
+        .into_iter()
+        .map(|b| booking_json(&b.as_of(now)))
+        .collect();
     Ok(json_response(
         StatusCode::OK,
         &json!({ "items": items, "next_cursor": page.next_cursor }),

@@ -39,6 +39,9 @@ pub fn booking_json(b: &Booking) -> Value {
         "created_at": format_stored_time(b.created_at),
         "updated_at": format_stored_time(b.updated_at),
     });
+    v["hold_expires_at"] = b
+        .shown_hold_expires_at()
+        .map_or(Value::Null, |at| Value::String(format_stored_time(at)));
     if let Some(at) = b.cancelled_at {
         v["cancelled_at"] = Value::String(format_stored_time(at));
     }

@@ -3,6 +3,7 @@
 //! `slots`, `Idempotency-Key` in `idempotency`.
 
 mod availability;
+mod holds;
 mod idempotency;
 mod slots;
 

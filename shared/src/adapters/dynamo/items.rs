@@ -65,6 +65,9 @@ pub(super) fn booking_to_item(b: &Booking) -> Item {
     if let Some(at) = b.cancelled_at {
         item.insert("cancelled_at".into(), s(format_stored_time(at)));
     }
+    if let Some(at) = b.hold_expires_at {
+        item.insert("hold_expires_at".into(), s(format_stored_time(at)));
+    }
     if let Some(p) = &b.payment {
         item.extend(
             payment_values(p)
@@ -154,6 +157,10 @@ pub(super) fn booking_from_item(item: &Item) -> Result<Booking, StoreError> {
         cancelled_at: item
             .get("cancelled_at")
             .map(|_| time_attr(item, "cancelled_at"))
+            .transpose()?,
+        hold_expires_at: item
+            .get("hold_expires_at")
+            .map(|_| time_attr(item, "hold_expires_at"))
             .transpose()?,
     })
 }

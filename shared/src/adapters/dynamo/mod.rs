@@ -20,7 +20,7 @@ use crate::domain::{
     AssetId, Booking, BookingId, IdempotencyRecord, IntentId, Payment, PaymentStatus, UserId,
 };
 use crate::ports::{
-    BookingStore, EventWrite, Expected, Page, PaymentWrite, ProcessedEvent, StoreError,
+    Booked, BookingStore, EventWrite, Expected, Page, PaymentWrite, ProcessedEvent, StoreError,
 };
 use crate::runtime::config::Tables;
 use cursor::{decode_cursor, encode_cursor};
@@ -143,8 +143,16 @@ impl BookingStore for DynamoStore {
         &self,
         asset_id: AssetId,
         days: &[NaiveDate],
-    ) -> Result<Vec<(BookingId, i64, i64)>, StoreError> {
+    ) -> Result<Vec<Booked>, StoreError> {
         self.read_booked(asset_id, days).await
+    }
+
+    async fn expire_booking(
+        &self,
+        booking: &Booking,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.try_expire(booking, now).await
     }
 
     async fn cancel_booking(

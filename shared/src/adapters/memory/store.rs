@@ -12,7 +12,7 @@ use crate::domain::{
     AssetId, Booking, BookingId, BookingStatus, IdempotencyRecord, IntentId, Payment,
     PaymentStatus, UserId,
 };
-use crate::ports::InFlight;
+use crate::ports::{Booked, InFlight};
 use crate::ports::{
     BookingStore, EventWrite, Expected, Page, PaymentWrite, ProcessedEvent, StoreError,
 };
@@ -147,7 +147,7 @@ impl BookingStore for InMemoryStore {
         &self,
         asset_id: AssetId,
         days: &[NaiveDate],
-    ) -> Result<Vec<(BookingId, i64, i64)>, StoreError> {
+    ) -> Result<Vec<Booked>, StoreError> {
         // As the slot items: one entry per confirmed booking per day it touches.
         let state = self.lock();
         let mut found = Vec::new();
@@ -157,11 +157,33 @@ impl BookingStore for InMemoryStore {
             }
             for day in b.slot.days() {
                 if days.contains(&day) {
-                    found.push((b.id, b.slot.start_ms(), b.slot.end_ms()));
+                    found.push(Booked {
+                        booking_id: b.id,
+                        start_ms: b.slot.start_ms(),
+                        end_ms: b.slot.end_ms(),
+                        hold_expires_ms: b.hold_expires_at.map(|t| t.timestamp_millis()),
+                    });
                 }
             }
         }
         Ok(found)
+    }
+
+    async fn expire_booking(
+        &self,
+        booking: &Booking,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let Some(stored) = state.bookings.get_mut(&booking.id) else {
+            return Ok(false);
+        };
+        if stored.status != BookingStatus::Confirmed || stored.updated_at != booking.updated_at {
+            return Ok(false);
+        }
+        stored.status = BookingStatus::Expired;
+        stored.updated_at = now.max(booking.updated_at + chrono::Duration::milliseconds(1));
+        Ok(true)
     }
 
     async fn cancel_booking(
@@ -220,11 +242,14 @@ impl BookingStore for InMemoryStore {
         let Some(booking) = state.bookings.get_mut(&booking_id) else {
             return Ok(PaymentWrite::Conflict);
         };
+        // As the DynamoDB condition: a booking past its hold takes the read path.
+        let expired = booking.is_expired(now);
         let Some(payment) = booking.payment.as_mut() else {
             return Ok(PaymentWrite::Conflict);
         };
         let last = payment.last_event_at;
         if booking.status != BookingStatus::Confirmed
+            || expired
             || &payment.intent_id != write.intent_id
             || !write
                 .guard

@@ -21,7 +21,7 @@ async fn book(w: &World, asset: &str, start: &str, end: &str) -> BookingId {
         user_id: UserId::parse("u", "650e8400-e29b-41d4-a716-446655440001").unwrap(),
         slot: Slot::new(t(start), t(end)).unwrap(),
     };
-    match create_booking(&*w.store, new, None, Utc::now(), |_| String::new())
+    match create_booking(&*w.store, new, None, Utc::now(), None, |_| String::new())
         .await
         .unwrap()
     {
@@ -32,12 +32,17 @@ async fn book(w: &World, asset: &str, start: &str, end: &str) -> BookingId {
 
 async fn busy(w: &World, asset: &str, from: &str, to: &str) -> Vec<(String, String)> {
     let window = Window::new(t(from), t(to)).unwrap();
-    availability(&*w.store, AssetId::parse("a", asset).unwrap(), window)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|Busy { start, end }| (start.to_rfc3339(), end.to_rfc3339()))
-        .collect()
+    availability(
+        &*w.store,
+        AssetId::parse("a", asset).unwrap(),
+        window,
+        Utc::now(),
+    )
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|Busy { start, end }| (start.to_rfc3339(), end.to_rfc3339()))
+    .collect()
 }
 
 fn interval(start: &str, end: &str) -> (String, String) {

@@ -5,6 +5,7 @@ mod availability;
 mod bookings;
 mod create_intent;
 mod events;
+mod holds;
 mod reconcile;
 mod refunds;
 
