@@ -114,3 +114,61 @@ async fn an_overlapping_booking_takes_over_a_dead_hold_and_the_old_one_is_expire
     );
     assert_eq!(app.booking(&old_id).await["status"], "expired");
 }
+
+/// The intent of an expired booking stays payable at Stripe: a driver who pays anyway is
+/// refunded. The webhook's one-transaction update refuses the booking (its hold has passed),
+/// the read path records the expiry and the payment with its refund owed, and the next cancel
+/// carries the refund out.
+#[tokio::test]
+async fn a_card_payment_after_the_hold_passed_is_refunded() {
+    let app = spawn_app().await;
+    let asset = new_id();
+    let created = app
+        .create_booking(&booking(
+            &asset,
+            &new_id(),
+            "2026-12-05T10:00:00Z",
+            "2026-12-05T11:00:00Z",
+        ))
+        .await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let intent = app
+        .create_intent(&json!({"amount": 3.5, "currency": "usd", "booking_id": id}))
+        .await;
+    assert_eq!(intent.status, 200, "{:?}", intent.body);
+    let pi = intent.body["payment_intent_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let interval = format!(
+        "{}/{}",
+        crate::support::ms("2026-12-05T10:00:00Z"),
+        crate::support::ms("2026-12-05T11:00:00Z")
+    );
+    let_the_hold_pass(&app, &id, &asset, &["2026-12-05"], &interval).await;
+
+    assert_eq!(app.pay(&pi, crate::support::CARD_OK).await.status, 200);
+    let paid = app.wait_for_payment_status(&id, "completed").await;
+    assert_eq!(paid["status"], "expired");
+    let stored = get_item(app.dynamodb(), "bookings", "id", &id)
+        .await
+        .unwrap();
+    assert_eq!(attr(&stored, "status"), Some("expired"));
+    let slot = get_item(
+        app.dynamodb(),
+        "booking-slots",
+        "pk",
+        &format!("{asset}#2026-12-05"),
+    )
+    .await
+    .unwrap();
+    assert!(!slot.contains_key(&format!("b_{id}")), "the slot is free");
+
+    let cancel = app
+        .send(app.keyed(Method::POST, &format!("/v1/bookings/{id}/cancel")))
+        .await;
+    assert_eq!(cancel.status, 200, "{:?}", cancel.body);
+    assert_eq!(cancel.body["status"], "expired");
+    let refunded = app.wait_for_payment_status(&id, "refunded").await;
+    assert_eq!(refunded["status"], "expired");
+}

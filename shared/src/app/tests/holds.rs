@@ -243,3 +243,42 @@ async fn a_payment_that_succeeds_before_the_hold_passes_keeps_the_booking() {
         Err(AppError::Store(StoreError::Overlap))
     );
 }
+
+/// The race the takeover must lose: the payment lands after the taker read the booking dead
+/// but before its expiry is written. The expiry's condition (the booking as read) fails, the
+/// booking is read again, paid, and the new booking is a 409.
+#[tokio::test]
+async fn a_payment_landing_between_the_takers_read_and_its_expiry_wins() {
+    let w = World::new();
+    let (id, pi) = held(&w).await;
+    let as_the_taker_read_it = w.get(id).await;
+    let paid = event(
+        id,
+        &pi,
+        IntentEvent::Succeeded {
+            amount_received: Some(350),
+        },
+        t0().timestamp() + 60,
+    );
+    let just_before = t0() + HOLD - Duration::milliseconds(1);
+    assert_eq!(
+        apply_intent_event(&*w.store, &paid, just_before)
+            .await
+            .unwrap(),
+        EventOutcome::Applied(PaymentStatus::Completed)
+    );
+    let at = t0() + HOLD;
+    assert!(as_the_taker_read_it.is_expired(at));
+    assert!(!w
+        .store
+        .expire_booking(&as_the_taker_read_it, at)
+        .await
+        .unwrap());
+    assert_eq!(
+        book_at(&w, at, "2026-04-02T10:30:00Z", "2026-04-02T12:00:00Z").await,
+        Err(AppError::Store(StoreError::Overlap))
+    );
+    let b = w.get(id).await;
+    assert_eq!(b.status, BookingStatus::Confirmed);
+    assert_eq!(b.payment_status, PaymentStatus::Completed);
+}
