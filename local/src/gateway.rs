@@ -85,7 +85,10 @@ async fn route(app: &App, req: hyper::Request<Incoming>) -> hyper::Response<Full
             return to_hyper(error_response(&ApiError::bad_request("Malformed request")));
         }
     };
-    if path == "/v1/bookings" || path.starts_with("/v1/bookings/") {
+    if path == "/v1/bookings"
+        || path.starts_with("/v1/bookings/")
+        || path.starts_with("/v1/assets/")
+    {
         to_hyper(shared::http::bookings::handle(&app.store, &app.stripe, request).await)
     } else if path == "/v1/payments/create-intent" {
         to_hyper(shared::http::create_intent::handle(&app.store, &app.stripe, request).await)

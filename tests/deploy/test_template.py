@@ -30,6 +30,7 @@ ROUTES = {
     ("GET", "/v1/bookings"): "BookingsFunction",
     ("GET", "/v1/bookings/{id}"): "BookingsFunction",
     ("POST", "/v1/bookings/{id}/cancel"): "BookingsFunction",
+    ("GET", "/v1/assets/{asset_id}/availability"): "BookingsFunction",
     ("POST", "/v1/payments/create-intent"): "CreateIntentFunction",
     ("POST", "/v1/payments/webhook"): "WebhookFunction",
 }
@@ -85,6 +86,8 @@ ENVIRONMENT = {
         "BOOKINGS_TABLE": {"Ref": "BookingsTable"},
         "SLOTS_TABLE": {"Ref": "SlotsTable"},
         "IDEMPOTENCY_TABLE": {"Ref": "IdempotencyTable"},
+        # How long an unpaid booking holds its slot (issue 13); 0: holds never expire.
+        "BOOKING_HOLD_SECONDS": "900",
     },
     "CreateIntentFunction": {
         **COMMON_ENV,

@@ -38,6 +38,10 @@ async fn steps_1_to_4_a_successful_card_completes_the_booking() {
     assert_eq!(pending["payment_status"], "pending");
     assert_eq!(pending["payment_intent_id"], pi);
     assert_eq!(pending["amount_minor"], 450);
+    // Unpaid: it holds its slot for BOOKING_HOLD_SECONDS (default 900) from its creation.
+    let created = crate::support::ms(pending["created_at"].as_str().unwrap());
+    let hold = crate::support::ms(pending["hold_expires_at"].as_str().unwrap());
+    assert_eq!(hold - created, 900_000);
     assert_eq!(pending["amount"], json!(4.5));
     assert_eq!(pending["currency"], "usd");
 
@@ -49,6 +53,7 @@ async fn steps_1_to_4_a_successful_card_completes_the_booking() {
     assert_eq!(done["amount_received_minor"], 450);
     assert!(done["paid_at"].as_str().unwrap().ends_with('Z'));
     assert_eq!(done["status"], "confirmed");
+    assert_eq!(done["hold_expires_at"], Value::Null, "null once paid");
 }
 
 #[tokio::test]

@@ -148,7 +148,11 @@ fn route(event: &Value) -> &str {
 fn check_shape(name: &str, event: &Value, function: &str) {
     let path = route(event);
     let served = match function {
-        "bookings" => path == "/v1/bookings" || path.starts_with("/v1/bookings/"),
+        "bookings" => {
+            path == "/v1/bookings"
+                || path.starts_with("/v1/bookings/")
+                || (path.starts_with("/v1/assets/") && path.ends_with("/availability"))
+        }
         "create-intent" => path == "/v1/payments/create-intent",
         _ => path == "/v1/payments/webhook",
     };

@@ -7,15 +7,18 @@ use super::AppError;
 use crate::domain::idempotency::{hash_request, IdempotencyRecord, RETENTION};
 use crate::domain::payment::decide;
 use crate::domain::refunds::status_after_refunds;
+use crate::domain::slot::Window;
 use crate::domain::{
-    Booking, BookingId, BookingStatus, DomainError, IdempotencyKey, IntentAction, NewBooking,
-    Payment, PaymentStatus, RefundStatus, UserId, Want,
+    AssetId, Booking, BookingId, BookingStatus, DomainError, IdempotencyKey, IntentAction,
+    NewBooking, Payment, PaymentStatus, RefundStatus, UserId, Want,
 };
 use crate::ports::{BookingStore, Page, PaymentProvider, ProviderError, StoreError};
 
 const CREATE_ROUTE: &str = "POST /v1/bookings";
 /// Rounds of read-decide-write for a cancellation before answering "busy, retry".
 const MAX_CANCEL_ROUNDS: u32 = 6;
+/// Rounds of expiring dead holds in a new booking's way and creating again.
+const MAX_TAKEOVER_ROUNDS: u32 = 4;
 
 /// The answer to a create: the new booking with the body `render` made of it, or the first
 /// answer given for the same Idempotency-Key.
@@ -25,14 +28,17 @@ pub enum Created {
     Replayed { status: u16, body: String },
 }
 
-/// Creates a confirmed booking if its slot is free. With a key, the answer (`render`ed, with
-/// status 201) is stored in the same transaction as the booking, and a repeat of the same
-/// request gets that answer back.
+/// Creates a confirmed booking, holding its slot for `hold` unless paid (`None`: no hold), if
+/// its slot is free; bookings in the way whose hold has passed are expired first (a takeover:
+/// each expiry is its own conditional write, so a payment racing it wins or loses whole).
+/// With a key, the answer (`render`ed, with status 201) is stored in the same transaction as
+/// the booking, and a repeat of the same request gets that answer back.
 pub async fn create_booking<S: BookingStore>(
     store: &S,
     new: NewBooking,
     key: Option<&IdempotencyKey>,
     now: DateTime<Utc>,
+    hold: Option<chrono::Duration>,
     render: impl FnOnce(&Booking) -> String,
 ) -> Result<Created, AppError> {
     let key = key.map(|k| k.scoped(CREATE_ROUTE));
@@ -42,7 +48,7 @@ pub async fn create_booking<S: BookingStore>(
             return replay(record, &request_hash);
         }
     }
-    let booking = Booking::new(new, BookingId::generate(), now);
+    let booking = Booking::new(new, BookingId::generate(), now).with_hold(hold);
     let body = render(&booking);
     let record = key.as_ref().map(|key| IdempotencyRecord {
         key: key.clone(),
@@ -51,7 +57,14 @@ pub async fn create_booking<S: BookingStore>(
         body: body.clone(),
         expires_at: now + RETENTION,
     });
-    match store.create_booking(&booking, record.as_ref()).await {
+    let mut stored = store.create_booking(&booking, record.as_ref()).await;
+    for _ in 0..MAX_TAKEOVER_ROUNDS {
+        if stored != Err(StoreError::Overlap) || !expire_dead_holds(store, &booking, now).await? {
+            break;
+        }
+        stored = store.create_booking(&booking, record.as_ref()).await;
+    }
+    match stored {
         Ok(()) => {
             tracing::info!(booking_id = %booking.id, asset_id = %booking.asset_id, "booking created");
             Ok(Created::New {
@@ -72,6 +85,44 @@ pub async fn create_booking<S: BookingStore>(
         }
         Err(err) => Err(err.into()),
     }
+}
+
+/// Expires the bookings overlapping `booking`'s slot if every one of them is dead at `now`
+/// (its hold passed, unpaid, no payment in flight). `true`: the slot may be free now, create
+/// again; `false`: a live booking is in the way (409).
+async fn expire_dead_holds<S: BookingStore>(
+    store: &S,
+    booking: &Booking,
+    now: DateTime<Utc>,
+) -> Result<bool, AppError> {
+    let booked = store
+        .booked_on_days(booking.asset_id, &booking.slot.days())
+        .await?;
+    let mut in_the_way: Vec<BookingId> = booked
+        .iter()
+        .filter(|b| booking.slot.overlaps(b.start_ms, b.end_ms))
+        .map(|b| b.booking_id)
+        .collect();
+    in_the_way.sort_by_key(|id| id.to_string());
+    in_the_way.dedup();
+    if in_the_way.is_empty() {
+        // Freed meanwhile: create again.
+        return Ok(true);
+    }
+    let mut dead = Vec::new();
+    for id in in_the_way {
+        match store.get_booking(id).await? {
+            Some(other) if other.is_expired(now) => dead.push(other),
+            _ => return Ok(false),
+        }
+    }
+    for other in dead {
+        if other.status == BookingStatus::Confirmed && store.expire_booking(&other, now).await? {
+            tracing::info!(booking_id = %other.id, taken_by = %booking.id, "hold expired: slot taken over");
+        }
+        // Not written: it moved (the next round reads it again) or was expired already.
+    }
+    Ok(true)
 }
 
 fn replay(record: IdempotencyRecord, request_hash: &str) -> Result<Created, AppError> {
@@ -104,6 +155,67 @@ pub async fn list_bookings<S: BookingStore>(
         .ok_or_else(|| DomainError::invalid("cursor is invalid for this user_id").into())
 }
 
+/// One confirmed booking's whole interval `[start, end)`, as busy time of its asset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// The confirmed bookings of `asset_id` overlapping `window`: each once (a booking is recorded
+/// on every day it touches), whole (not clipped to the window), sorted by start. Read from the
+/// asset's slot items for the window's own days: any booking overlapping the window touches
+/// one of them.
+pub async fn availability<S: BookingStore>(
+    store: &S,
+    asset_id: AssetId,
+    window: Window,
+    now: DateTime<Utc>,
+) -> Result<Vec<Busy>, AppError> {
+    let booked = store.booked_on_days(asset_id, &window.days()).await?;
+    let mut by_id = std::collections::HashMap::new();
+    for b in booked {
+        if window.overlaps(b.start_ms, b.end_ms) {
+            by_id.insert(b.booking_id, b);
+        }
+    }
+    // A booking whose hold has passed may be expired (unless paid or paying): read it.
+    let maybe_dead: Vec<BookingId> = by_id
+        .values()
+        .filter(|b| {
+            b.hold_expires_ms
+                .is_some_and(|h| h <= now.timestamp_millis())
+        })
+        .map(|b| b.booking_id)
+        .collect();
+    let reads = maybe_dead.iter().map(|id| store.get_booking(*id));
+    for (id, booking) in maybe_dead
+        .iter()
+        .zip(futures::future::try_join_all(reads).await?)
+    {
+        if booking.is_none_or(|b| b.is_expired(now)) {
+            by_id.remove(id);
+        }
+    }
+    let mut busy = by_id
+        .into_values()
+        .map(|b| (b.start_ms, b.end_ms))
+        .map(|(start, end)| {
+            let at = |ms| {
+                DateTime::from_timestamp_millis(ms).ok_or_else(|| {
+                    StoreError::Corrupt(format!("slot interval time out of range: {ms}"))
+                })
+            };
+            Ok(Busy {
+                start: at(start)?,
+                end: at(end)?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    busy.sort_by_key(|b| (b.start, b.end));
+    Ok(busy)
+}
+
 /// Cancels a booking and settles its payment first: an unpaid intent is cancelled at Stripe
 /// (so it can no longer be paid), a paid one is refunded. Stripe is asked before the booking
 /// changes, and the booking only changes if nothing moved meanwhile.
@@ -125,6 +237,11 @@ pub async fn cancel_booking<S: BookingStore, P: PaymentProvider>(
         }
         if booking.status == BookingStatus::Cancelled {
             return Ok(booking);
+        }
+        // An expired booking holds nothing to cancel: answered unchanged.
+        let at = now();
+        if booking.is_expired(at) {
+            return Ok(booking.as_of(at));
         }
         let Some((payment_status, payment)) = settle_payment(provider, &booking).await? else {
             continue;

@@ -80,6 +80,13 @@ pub async fn apply_intent_event<S: BookingStore>(
         let Some(booking) = store.get_booking(booking_id).await? else {
             return ignored(store, event, "unknown booking").await;
         };
+        if booking.status == BookingStatus::Confirmed && booking.is_expired(now) {
+            // Its hold passed with no payment in flight: the booking is expired whatever this
+            // event says. Record that (freeing its slot) first; the event then applies as to a
+            // cancelled booking, a success owed back.
+            store.expire_booking(&booking, now).await?;
+            continue;
+        }
         let current = booking
             .payment
             .as_ref()
@@ -125,15 +132,19 @@ pub async fn apply_intent_event<S: BookingStore>(
             }
             return outcome;
         }
-        if booking.status == BookingStatus::Cancelled {
-            // The change applies as to any booking; a payment on a cancelled one is owed back.
+        if matches!(
+            booking.status,
+            BookingStatus::Cancelled | BookingStatus::Expired
+        ) {
+            // The change applies as to any booking; a payment on a cancelled or expired one is
+            // owed back.
             let mut updated = changed(payment, event, &write);
             if matches!(event.change, IntentEvent::Succeeded { .. })
                 && !updated.refunds_owed.contains(&event.intent_id)
             {
                 updated.refunds_owed.push(event.intent_id.clone());
                 tracing::warn!(event_id = %event.event_id, %booking_id, payment_intent_id = %event.intent_id,
-                    "payment succeeded on a cancelled booking: refund owed");
+                    status = booking.status.as_str(), "payment succeeded on a cancelled or expired booking: refund owed");
             }
             match versioned_write(store, &booking, target, &updated, &record, now).await? {
                 PaymentWrite::Written => return Ok(EventOutcome::Applied(target)),

@@ -71,6 +71,9 @@ async fn settle<S: BookingStore, P: PaymentProvider>(
     if booking.status == BookingStatus::Cancelled {
         return Err(AppError::conflict("Booking is cancelled"));
     }
+    if booking.is_expired(now) {
+        return Err(AppError::conflict("Booking has expired"));
+    }
     if booking.payment_status.is_paid() {
         return Err(AppError::conflict("Booking is already paid"));
     }

@@ -1,6 +1,6 @@
 //! Bookings: what a driver reserves, and the rules for a new one.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use super::error::DomainError;
 use super::ids::{AssetId, BookingId, UserId};
@@ -36,6 +36,9 @@ impl AssetType {
 pub enum BookingStatus {
     Confirmed,
     Cancelled,
+    /// Its hold passed unpaid: the slot is free. Stored once the slot is taken over (or a
+    /// payment event arrives); until then a confirmed booking past its hold shows as expired.
+    Expired,
 }
 
 impl BookingStatus {
@@ -43,6 +46,7 @@ impl BookingStatus {
         match self {
             Self::Confirmed => "confirmed",
             Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
         }
     }
 
@@ -50,6 +54,7 @@ impl BookingStatus {
         match s {
             "confirmed" => Some(Self::Confirmed),
             "cancelled" => Some(Self::Cancelled),
+            "expired" => Some(Self::Expired),
             _ => None,
         }
     }
@@ -92,6 +97,9 @@ pub struct Booking {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub cancelled_at: Option<DateTime<Utc>>,
+    /// When an unpaid booking stops holding its slot: `created_at` + the hold; `None` when
+    /// holds are off, and for bookings stored before holds.
+    pub hold_expires_at: Option<DateTime<Utc>>,
 }
 
 impl Booking {
@@ -110,11 +118,131 @@ impl Booking {
             created_at: now,
             updated_at: now,
             cancelled_at: None,
+            hold_expires_at: None,
         }
+    }
+
+    /// The booking with a hold of `hold` from its creation (`None`: no hold).
+    pub fn with_hold(mut self, hold: Option<Duration>) -> Self {
+        self.hold_expires_at = hold.map(|h| self.created_at + h);
+        self
+    }
+
+    /// Paid at some point (a refund after does not undo it).
+    pub fn is_paid(&self) -> bool {
+        self.payment_status.is_paid() || self.payment.as_ref().is_some_and(|p| p.paid_at.is_some())
+    }
+
+    /// The hold as the API shows it: none once paid.
+    pub fn shown_hold_expires_at(&self) -> Option<DateTime<Utc>> {
+        if self.is_paid() {
+            None
+        } else {
+            self.hold_expires_at
+        }
+    }
+
+    /// Expired at `now`: stored so, or confirmed, never paid, its hold passed, and no payment
+    /// in flight (`requires_action`, `processing`: it expires only once that payment ends).
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        match self.status {
+            BookingStatus::Expired => true,
+            BookingStatus::Cancelled => false,
+            BookingStatus::Confirmed => {
+                !self.is_paid()
+                    && !matches!(
+                        self.payment_status,
+                        PaymentStatus::RequiresAction | PaymentStatus::Processing
+                    )
+                    && self.hold_expires_at.is_some_and(|at| at <= now)
+            }
+        }
+    }
+
+    /// The booking as it stands at `now`: a confirmed booking past its hold is expired.
+    pub fn as_of(mut self, now: DateTime<Utc>) -> Self {
+        if self.is_expired(now) {
+            self.status = BookingStatus::Expired;
+        }
+        self
     }
 
     /// The booking's current PaymentIntent, if it has one.
     pub fn intent_id(&self) -> Option<&super::ids::IntentId> {
         self.payment.as_ref().map(|p| &p.intent_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{IntentId, Money};
+
+    fn booking(hold: Option<Duration>) -> Booking {
+        let new = NewBooking {
+            asset_id: AssetId::parse("a", "550e8400-e29b-41d4-a716-446655440000").unwrap(),
+            asset_type: AssetType::ChargingStation,
+            user_id: UserId::parse("u", "650e8400-e29b-41d4-a716-446655440001").unwrap(),
+            slot: Slot::new(
+                "2026-02-05T23:00:00Z".parse().unwrap(),
+                "2026-02-05T23:30:00Z".parse().unwrap(),
+            )
+            .unwrap(),
+        };
+        let created = "2026-02-01T10:00:00Z".parse().unwrap();
+        Booking::new(new, BookingId::generate(), created).with_hold(hold)
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn an_unpaid_booking_expires_the_instant_its_hold_passes() {
+        let b = booking(Some(Duration::seconds(900)));
+        assert_eq!(b.hold_expires_at, Some(at("2026-02-01T10:15:00Z")));
+        assert!(!b.is_expired(at("2026-02-01T10:14:59.999Z")));
+        assert!(b.is_expired(at("2026-02-01T10:15:00Z")));
+        assert_eq!(
+            b.clone().as_of(at("2026-02-01T10:15:00Z")).status,
+            BookingStatus::Expired
+        );
+        assert_eq!(
+            b.as_of(at("2026-02-01T10:14:00Z")).status,
+            BookingStatus::Confirmed
+        );
+    }
+
+    #[test]
+    fn without_a_hold_cancelled_in_flight_or_paid_a_booking_does_not_expire() {
+        let later = at("2030-01-01T00:00:00Z");
+        assert!(!booking(None).is_expired(later));
+        let mut cancelled = booking(Some(Duration::seconds(1)));
+        cancelled.status = BookingStatus::Cancelled;
+        assert!(!cancelled.is_expired(later));
+        for status in [PaymentStatus::RequiresAction, PaymentStatus::Processing] {
+            let mut b = booking(Some(Duration::seconds(1)));
+            b.payment_status = status;
+            assert!(!b.is_expired(later), "{status:?}");
+            assert!(b.shown_hold_expires_at().is_some());
+        }
+        for status in [PaymentStatus::Failed, PaymentStatus::Canceled] {
+            let mut b = booking(Some(Duration::seconds(1)));
+            b.payment_status = status;
+            assert!(b.is_expired(later), "{status:?}: the payment ended");
+        }
+        let mut paid = booking(Some(Duration::seconds(1)));
+        paid.payment_status = PaymentStatus::Refunded;
+        let mut payment = Payment::new(
+            IntentId::parse("pi_1").unwrap(),
+            Money::parse("3.50", crate::domain::money::currency("usd").unwrap()).unwrap(),
+        );
+        payment.paid_at = Some(at("2026-02-01T10:01:00Z"));
+        paid.payment = Some(payment);
+        assert!(!paid.is_expired(later));
+        assert_eq!(paid.shown_hold_expires_at(), None);
+        let mut stored = booking(None);
+        stored.status = BookingStatus::Expired;
+        assert!(stored.is_expired(at("2000-01-01T00:00:00Z")));
     }
 }

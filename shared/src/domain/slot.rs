@@ -6,6 +6,10 @@ use super::error::DomainError;
 
 /// Longest booking we accept; longer requests are almost certainly mistakes.
 pub const MAX_BOOKING: Duration = Duration::days(7);
+/// Shortest booking we accept. It bounds how many bookings can touch one UTC day (289: 287
+/// inside it and one across each midnight), so a slot day item stays far below DynamoDB's
+/// 400 KB item limit (README, "Design: no double booking without locks").
+pub const MIN_BOOKING: Duration = Duration::minutes(5);
 /// Bookings outside these years are rejected as nonsense (past times inside are fine).
 const MIN_YEAR: i32 = 2000;
 const MAX_YEAR: i32 = 2100;
@@ -22,10 +26,25 @@ impl Slot {
         if end <= start {
             return Err(DomainError::invalid("end_time must be after start_time"));
         }
+        if end - start < MIN_BOOKING {
+            return Err(DomainError::invalid(
+                "end_time must be at least 5 minutes after start_time",
+            ));
+        }
         if end - start > MAX_BOOKING {
             return Err(DomainError::invalid(
                 "end_time must be at most 7 days after start_time",
             ));
+        }
+        Ok(Self { start, end })
+    }
+
+    /// A slot as stored: only non-empty. The length rules are for new bookings; a booking
+    /// stored before a rule changed still reads (bookings shorter than 5 minutes were
+    /// accepted before issue 13).
+    pub fn stored(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Self, DomainError> {
+        if end <= start {
+            return Err(DomainError::invalid("end_time must be after start_time"));
         }
         Ok(Self { start, end })
     }
@@ -53,9 +72,59 @@ impl Slot {
     /// The UTC days the slot touches; `end` is exclusive, so a slot ending at midnight does
     /// not touch the next day.
     pub fn days(&self) -> Vec<NaiveDate> {
-        let first = self.start.date_naive();
-        let last = (self.end - Duration::milliseconds(1)).date_naive();
-        first.iter_days().take_while(|d| *d <= last).collect()
+        days_between(self.start, self.end)
+    }
+}
+
+/// The UTC days `[start, end)` touches (`start < end`).
+fn days_between(start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<NaiveDate> {
+    let first = start.date_naive();
+    let last = (end - Duration::milliseconds(1)).date_naive();
+    first.iter_days().take_while(|d| *d <= last).collect()
+}
+
+/// Longest window an availability request may ask about.
+pub const MAX_WINDOW: Duration = Duration::days(31);
+
+/// A validated availability window `[from, to)` in UTC: `to` after `from`, at most 31 days
+/// later (so it touches at most 32 UTC days).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+impl Window {
+    pub fn new(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Self, DomainError> {
+        if to <= from {
+            return Err(DomainError::invalid("to must be after from"));
+        }
+        if to - from > MAX_WINDOW {
+            return Err(DomainError::invalid(
+                "to must be at most 31 days after from",
+            ));
+        }
+        Ok(Self { from, to })
+    }
+
+    pub fn from(&self) -> DateTime<Utc> {
+        self.from
+    }
+
+    pub fn to(&self) -> DateTime<Utc> {
+        self.to
+    }
+
+    /// Does the interval `[start_ms, end_ms)` share an instant with the window?
+    pub fn overlaps(&self, start_ms: i64, end_ms: i64) -> bool {
+        start_ms < self.to.timestamp_millis() && self.from.timestamp_millis() < end_ms
+    }
+
+    /// The UTC days the window touches. Every booking overlapping the window touches one of
+    /// them, and a booking is recorded on every day it touches, so these days' slot items
+    /// hold every booking the window needs.
+    pub fn days(&self) -> Vec<NaiveDate> {
+        days_between(self.from, self.to)
     }
 }
 
@@ -114,6 +183,54 @@ mod tests {
         assert!(a.overlaps(ms("2026-02-05T09:00:00Z"), ms("2026-02-05T10:00:00.001Z")));
         assert!(a.overlaps(ms("2026-02-05T10:10:00Z"), ms("2026-02-05T10:20:00Z")));
         assert!(a.overlaps(ms("2026-02-05T09:00:00Z"), ms("2026-02-05T13:00:00Z")));
+    }
+
+    #[test]
+    fn a_booking_is_at_least_five_minutes_long() {
+        let t: DateTime<Utc> = "2026-02-05T10:00:00Z".parse().unwrap();
+        for short in [
+            Duration::milliseconds(1),
+            Duration::minutes(1),
+            Duration::minutes(5) - Duration::milliseconds(1),
+        ] {
+            assert_eq!(
+                Slot::new(t, t + short).unwrap_err().to_string(),
+                "end_time must be at least 5 minutes after start_time"
+            );
+        }
+        assert!(Slot::new(t, t + Duration::minutes(5)).is_ok());
+    }
+
+    fn window(from: &str, to: &str) -> Result<Window, String> {
+        Window::new(from.parse().unwrap(), to.parse().unwrap()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_window_ends_after_it_starts_and_spans_at_most_31_days() {
+        for (from, to) in [
+            ("2026-02-05T10:00:00Z", "2026-02-05T10:00:00Z"),
+            ("2026-02-05T10:00:00Z", "2026-02-05T09:00:00Z"),
+        ] {
+            assert_eq!(window(from, to).unwrap_err(), "to must be after from");
+        }
+        assert_eq!(
+            window("2026-01-01T00:00:00Z", "2026-02-01T00:00:00.001Z").unwrap_err(),
+            "to must be at most 31 days after from"
+        );
+        let w = window("2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z").unwrap();
+        assert_eq!(w.days().len(), 31);
+        assert!(window("2026-02-05T10:00:00Z", "2026-02-05T10:00:00.001Z").is_ok());
+    }
+
+    #[test]
+    fn a_window_overlaps_half_open_and_touches_its_own_days() {
+        let w = window("2026-02-05T10:00:00Z", "2026-02-06T00:00:00Z").unwrap();
+        let ms = |s: &str| s.parse::<DateTime<Utc>>().unwrap().timestamp_millis();
+        assert!(!w.overlaps(ms("2026-02-05T09:00:00Z"), ms("2026-02-05T10:00:00Z")));
+        assert!(!w.overlaps(ms("2026-02-06T00:00:00Z"), ms("2026-02-06T01:00:00Z")));
+        assert!(w.overlaps(ms("2026-02-01T00:00:00Z"), ms("2026-02-05T10:00:00.001Z")));
+        assert!(w.overlaps(ms("2026-02-05T23:59:59.999Z"), ms("2026-02-08T00:00:00Z")));
+        assert_eq!(w.days(), vec!["2026-02-05".parse::<NaiveDate>().unwrap()]);
     }
 
     #[test]

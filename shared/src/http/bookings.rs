@@ -1,5 +1,5 @@
 //! The `bookings` function: `POST/GET /v1/bookings`, `GET /v1/bookings/{id}`,
-//! `POST /v1/bookings/{id}/cancel`.
+//! `POST /v1/bookings/{id}/cancel`, `GET /v1/assets/{asset_id}/availability`.
 
 use chrono::Utc;
 use lambda_http::http::{HeaderValue, Method, StatusCode};
@@ -10,9 +10,10 @@ use super::dto;
 use super::error::ApiError;
 use super::request::{idempotency_key, json_body, route_path};
 use super::response::{json_response, raw_json_response, respond, with_deadline};
-use super::views::booking_json;
+use super::views::{availability_json, booking_json};
 use crate::app::bookings::{self, Created};
-use crate::domain::{BookingId, DomainError, UserId};
+use crate::domain::slot::{parse_time, Window};
+use crate::domain::{AssetId, BookingId, DomainError, UserId};
 use crate::ports::{BookingStore, PaymentProvider};
 
 /// Below the function's 15 s Lambda timeout (template.yaml).
@@ -50,7 +51,10 @@ async fn route<S: BookingStore, P: PaymentProvider>(
         ["v1", "bookings", id] => match *method {
             Method::GET => {
                 let booking = bookings::get_booking(store, booking_id(id)?).await?;
-                Ok(json_response(StatusCode::OK, &booking_json(&booking)))
+                Ok(json_response(
+                    StatusCode::OK,
+                    &booking_json(&booking.as_of(Utc::now())),
+                ))
             }
             _ => Err(ApiError::MethodNotAllowed("GET")),
         },
@@ -62,8 +66,54 @@ async fn route<S: BookingStore, P: PaymentProvider>(
             }
             _ => Err(ApiError::MethodNotAllowed("POST")),
         },
+        ["v1", "assets", asset_id, "availability"] => match *method {
+            Method::GET => availability(store, asset_id, req).await,
+            _ => Err(ApiError::MethodNotAllowed("GET")),
+        },
         _ => Err(ApiError::NotFound("Not found".into())),
     }
+}
+
+/// `GET /v1/assets/{asset_id}/availability?from=...&to=...`: the asset's busy intervals.
+async fn availability<S: BookingStore>(
+    store: &S,
+    asset_id: &str,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let asset_id = AssetId::parse("asset_id", asset_id)?;
+    let params = req.query_string_parameters();
+    let time = |name: &str| -> Result<_, ApiError> {
+        let raw = params
+            .first(name)
+            .ok_or_else(|| ApiError::bad_request(format!("{name} query parameter is required")))?;
+        Ok(parse_time(name, raw)?)
+    };
+    let window = Window::new(time("from")?, time("to")?)?;
+    let busy = bookings::availability(store, asset_id, window, Utc::now()).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &availability_json(asset_id, window, &busy),
+    ))
+}
+
+/// `BOOKING_HOLD_SECONDS`: how long a new unpaid booking holds its slot (default 900; 0: holds
+/// never expire). Read once per Lambda instance; a value that is not a whole number of seconds
+/// is logged and the default used.
+pub const HOLD_ENV: &str = "BOOKING_HOLD_SECONDS";
+const DEFAULT_HOLD_SECONDS: i64 = 900;
+
+fn hold_from_env() -> Option<chrono::Duration> {
+    static HOLD: std::sync::OnceLock<Option<chrono::Duration>> = std::sync::OnceLock::new();
+    *HOLD.get_or_init(|| {
+        let seconds = match std::env::var(HOLD_ENV) {
+            Err(_) => DEFAULT_HOLD_SECONDS,
+            Ok(raw) => raw.trim().parse::<u32>().map(i64::from).unwrap_or_else(|_| {
+                tracing::error!(value = %raw, "{HOLD_ENV} is not a whole number of seconds; using {DEFAULT_HOLD_SECONDS}");
+                DEFAULT_HOLD_SECONDS
+            }),
+        };
+        (seconds > 0).then(|| chrono::Duration::seconds(seconds))
+    })
 }
 
 fn booking_id(text: &str) -> Result<BookingId, DomainError> {
@@ -74,7 +124,8 @@ async fn create<S: BookingStore>(store: &S, req: &Request) -> Result<Response<Bo
     let new = dto::new_booking(json_body(req)?)?;
     let key = idempotency_key(req)?;
     let render = |b: &_| booking_json(b).to_string();
-    match bookings::create_booking(store, new, key.as_ref(), Utc::now(), render).await? {
+    let hold = hold_from_env();
+    match bookings::create_booking(store, new, key.as_ref(), Utc::now(), hold, render).await? {
         Created::New { body, .. } => Ok(raw_json_response(StatusCode::CREATED, body)),
         Created::Replayed { status, body } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
@@ -103,7 +154,12 @@ async fn list<S: BookingStore>(store: &S, req: &Request) -> Result<Response<Body
             })?,
     };
     let page = bookings::list_bookings(store, user_id, limit, params.first("cursor")).await?;
-    let items: Vec<_> = page.items.iter().map(booking_json).collect();
+    let now = Utc::now();
+    let items: Vec<_> = page
+        .items
+        .into_iter()
+        .map(|b| booking_json(&b.as_of(now)))
+        .collect();
     Ok(json_response(
         StatusCode::OK,
         &json!({ "items": items, "next_cursor": page.next_cursor }),

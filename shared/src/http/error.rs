@@ -84,6 +84,12 @@ impl From<StoreError> for ApiError {
                 tracing::error!(%reason, "corrupt item in booking store");
                 Self::ServiceUnavailable("Booking store returned an unreadable item".into())
             }
+            StoreError::Rejected(reason) => {
+                // Not the client's mistake (every rule it must follow was checked before) and
+                // not passing: ours to look into.
+                tracing::error!(%reason, "booking store refused a write as invalid");
+                Self::Internal("The booking could not be stored".into())
+            }
         }
     }
 }
@@ -180,5 +186,40 @@ mod tests {
         assert_eq!(answer(ProviderError::KeyInUse).0, 503);
         assert_eq!(answer(ProviderError::KeyReused).0, 500);
         assert_eq!(answer(ProviderError::Unavailable("x".into())).0, 502);
+    }
+
+    #[derive(Clone, Default)]
+    struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Logs {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_write_dynamodb_refuses_as_invalid_is_a_500_logged_as_an_error() {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let api = tracing::subscriber::with_default(subscriber, || {
+            ApiError::from(StoreError::Rejected(
+                "ValidationError: Item size has exceeded the maximum allowed size".into(),
+            ))
+        });
+        assert_eq!(
+            (api.status().as_u16(), api.to_string()),
+            (500, "The booking could not be stored".into())
+        );
+        let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        assert!(logged.contains("ERROR"), "{logged}");
+        assert!(logged.contains("Item size has exceeded"), "{logged}");
     }
 }

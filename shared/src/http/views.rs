@@ -2,8 +2,29 @@
 
 use serde_json::Value;
 
-use crate::domain::slot::{format_stored_time, format_time};
-use crate::domain::Booking;
+use crate::app::bookings::Busy;
+use crate::domain::slot::{format_stored_time, format_time, Window};
+use crate::domain::{AssetId, Booking};
+
+/// An asset's availability: its busy intervals in the window, times as booking times are
+/// shown. No booking ids, users or payments.
+pub fn availability_json(asset_id: AssetId, window: Window, busy: &[Busy]) -> Value {
+    let busy: Vec<Value> = busy
+        .iter()
+        .map(|b| {
+            serde_json::json!({
+                "start_time": format_time(b.start),
+                "end_time": format_time(b.end),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "asset_id": asset_id.to_string(),
+        "from": format_time(window.from()),
+        "to": format_time(window.to()),
+        "busy": busy,
+    })
+}
 
 pub fn booking_json(b: &Booking) -> Value {
     let mut v = serde_json::json!({
@@ -18,6 +39,9 @@ pub fn booking_json(b: &Booking) -> Value {
         "created_at": format_stored_time(b.created_at),
         "updated_at": format_stored_time(b.updated_at),
     });
+    v["hold_expires_at"] = b
+        .shown_hold_expires_at()
+        .map_or(Value::Null, |at| Value::String(format_stored_time(at)));
     if let Some(at) = b.cancelled_at {
         v["cancelled_at"] = Value::String(format_stored_time(at));
     }

@@ -14,4 +14,4 @@ pub use store::{
 
 // Reconciliation (issue 12, section 4).
 pub use payments::{EventPage, ListedEvent};
-pub use store::InFlight;
+pub use store::{Booked, InFlight};

@@ -2,11 +2,12 @@
 
 use std::future::Future;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::payment::Guard;
 use crate::domain::{
-    Booking, BookingId, BookingStatus, IdempotencyRecord, IntentId, Payment, PaymentStatus, UserId,
+    AssetId, Booking, BookingId, BookingStatus, IdempotencyRecord, IntentId, Payment,
+    PaymentStatus, UserId,
 };
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -21,6 +22,11 @@ pub enum StoreError {
     Unavailable(String),
     #[error("corrupt item: {0}")]
     Corrupt(String),
+    /// The store refused the write itself as invalid (DynamoDB's ValidationException, or a
+    /// transaction cancelled for a `ValidationError`, such as an item over 400 KB): asking
+    /// again would get the same answer, so it is never retried.
+    #[error("write refused as invalid: {0}")]
+    Rejected(String),
 }
 
 /// What a payment write expects the booking to still look like (optimistic concurrency: if
@@ -97,6 +103,15 @@ pub struct InFlight {
     pub updated_at: DateTime<Utc>,
 }
 
+/// One booking's interval as a slot item records it, with its hold if it has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Booked {
+    pub booking_id: BookingId,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub hold_expires_ms: Option<i64>,
+}
+
 pub trait BookingStore: Send + Sync {
     /// Stores a new confirmed booking if no confirmed booking of the same asset overlaps it,
     /// together with the idempotency record when one is given: both or neither.
@@ -119,6 +134,24 @@ pub trait BookingStore: Send + Sync {
         limit: u32,
         cursor: Option<&str>,
     ) -> impl Future<Output = Result<Option<Page>, StoreError>> + Send;
+
+    /// The intervals of the confirmed bookings of `asset_id` recorded for `days` (the slot
+    /// items; never a Scan): a booking touching several of the days is there once per day.
+    /// Read strongly consistent.
+    fn booked_on_days(
+        &self,
+        asset_id: AssetId,
+        days: &[NaiveDate],
+    ) -> impl Future<Output = Result<Vec<Booked>, StoreError>> + Send;
+
+    /// Marks `booking` (as read: confirmed, unchanged since) expired and frees its slot, in one
+    /// conditional write. `Ok(false)` if the booking changed since it was read (a payment
+    /// landed, say): the caller reads it again.
+    fn expire_booking(
+        &self,
+        booking: &Booking,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Cancels `booking` (as read, still confirmed) and frees its slot atomically, setting the
     /// payment to `payment_status` / `payment`. `Ok(false)` if the booking changed since it

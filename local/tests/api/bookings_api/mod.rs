@@ -2,6 +2,8 @@
 //! reading and listing, the API key, and unknown routes and methods. Slots and conflicts are in
 //! `slots`, `Idempotency-Key` in `idempotency`.
 
+mod availability;
+mod holds;
 mod idempotency;
 mod slots;
 

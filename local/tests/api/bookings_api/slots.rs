@@ -193,3 +193,66 @@ async fn cancelling_frees_the_slot_and_is_idempotent() {
     let rebooked = app.create_booking(&body).await;
     assert_eq!(rebooked.status, 201, "{:?}", rebooked.body);
 }
+
+#[tokio::test]
+async fn a_booking_shorter_than_five_minutes_is_a_400_naming_end_time() {
+    let app = spawn_app().await;
+    let asset = new_id();
+    for end in ["2026-10-01T10:01:00Z", "2026-10-01T10:04:59.999Z"] {
+        let short = app
+            .create_booking(&booking(&asset, &new_id(), "2026-10-01T10:00:00Z", end))
+            .await;
+        assert_eq!(
+            (short.status, short.body),
+            (
+                400,
+                json!({"detail": "end_time must be at least 5 minutes after start_time"})
+            ),
+            "{end}"
+        );
+    }
+    let five = app
+        .create_booking(&booking(
+            &asset,
+            &new_id(),
+            "2026-10-01T10:00:00Z",
+            "2026-10-01T10:05:00Z",
+        ))
+        .await;
+    assert_eq!(five.status, 201, "{:?}", five.body);
+}
+
+/// The most bookings one UTC day can hold from midnight to midnight (288 five-minute ones; a
+/// 289th could only share the day across a midnight): the day item stays small (README), and
+/// once the day is full, one more is a 409.
+#[tokio::test]
+async fn a_fully_booked_asset_day_takes_288_five_minute_bookings_then_one_more_is_a_409() {
+    let app = spawn_app().await;
+    let asset = new_id();
+    let day = chrono::DateTime::parse_from_rfc3339("2026-10-02T00:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let at = |i: i64| {
+        (day + chrono::Duration::minutes(5 * i)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    for i in 0..288 {
+        let created = app
+            .create_booking(&booking(&asset, &new_id(), &at(i), &at(i + 1)))
+            .await;
+        assert_eq!(created.status, 201, "booking {i}: {:?}", created.body);
+    }
+    let one_more = app
+        .create_booking(&booking(
+            &asset,
+            &new_id(),
+            "2026-10-02T12:01:00Z",
+            "2026-10-02T12:06:00Z",
+        ))
+        .await;
+    assert_eq!(one_more.status, 409, "{:?}", one_more.body);
+    // The neighbouring days are untouched.
+    let next_day = app
+        .create_booking(&booking(&asset, &new_id(), &at(288), &at(289)))
+        .await;
+    assert_eq!(next_day.status, 201, "{:?}", next_day.body);
+}

@@ -77,6 +77,37 @@ impl Fault {
         )
     }
 
+    /// DynamoDB refusing a request as invalid (an item over 400 KB, say).
+    pub fn dynamo_validation() -> Self {
+        Self::dynamo_error(
+            400,
+            "ValidationException",
+            "Item size has exceeded the maximum allowed size",
+        )
+    }
+
+    /// DynamoDB cancelling a transaction because one of its writes is invalid: the second
+    /// write would make an item larger than 400 KB.
+    pub fn dynamo_transaction_invalid() -> Self {
+        Self::Respond {
+            status: 400,
+            headers: vec![
+                ("content-type", "application/x-amz-json-1.0".into()),
+                ("x-amzn-errortype", "TransactionCanceledException".into()),
+                ("x-amzn-requestid", "fault-proxy".into()),
+            ],
+            body: serde_json::json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons [None, ValidationError]",
+                "CancellationReasons": [
+                    {"Code": "None"},
+                    {"Code": "ValidationError", "Message": "Item size to update has exceeded the maximum allowed size"},
+                ],
+            })
+            .to_string(),
+        }
+    }
+
     fn dynamo_error(status: u16, code: &str, message: &str) -> Self {
         Self::Respond {
             status,

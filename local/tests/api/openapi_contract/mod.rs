@@ -15,18 +15,19 @@ use serde_json::{json, Value};
 
 /// What the functions serve (shared::http::bookings, shared::http::create_intent, shared::http::webhook), as
 /// (method, path template).
-const SERVED: [(&str, &str); 6] = [
+const SERVED: [(&str, &str); 7] = [
     ("POST", "/v1/bookings"),
     ("GET", "/v1/bookings"),
     ("GET", "/v1/bookings/{id}"),
     ("POST", "/v1/bookings/{id}/cancel"),
+    ("GET", "/v1/assets/{asset_id}/availability"),
     ("POST", "/v1/payments/create-intent"),
     ("POST", "/v1/payments/webhook"),
 ];
 const WEBHOOK: &str = "/v1/payments/webhook";
 
 fn path_of(template: &str, id: &str) -> String {
-    template.replace("{id}", id)
+    template.replace("{id}", id).replace("{asset_id}", id)
 }
 
 #[test]

@@ -63,6 +63,28 @@ async fn a_scripted_flow_matches_the_document() {
         c.check("GET", "/v1/bookings", &bad);
     }
 
+    // Availability: busy, free, and refused windows.
+    let availability = "/v1/assets/{asset_id}/availability";
+    let window = "from=2026-02-05T00:00:00Z&to=2026-02-06T00:00:00Z";
+    for asset in [asset.clone(), new_id()] {
+        let answer = app
+            .get(&format!("/v1/assets/{asset}/availability?{window}"))
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        c.check("GET", availability, &answer);
+    }
+    for path in [
+        format!("/v1/assets/{asset}/availability?from=2026-02-05T00:00:00Z"),
+        format!(
+            "/v1/assets/{asset}/availability?from=2026-02-05T00:00:00Z&to=2026-03-09T00:00:00Z"
+        ),
+        format!("/v1/assets/not-a-uuid/availability?{window}"),
+    ] {
+        let answer = app.get(&path).await;
+        assert_eq!(answer.status, 400, "{path}: {}", answer.body);
+        c.check("GET", availability, &answer);
+    }
+
     // The slot is taken; bodies the handler refuses are refused by the schema too.
     let overlap = booking(
         &asset,

@@ -65,6 +65,9 @@ pub(super) fn booking_to_item(b: &Booking) -> Item {
     if let Some(at) = b.cancelled_at {
         item.insert("cancelled_at".into(), s(format_stored_time(at)));
     }
+    if let Some(at) = b.hold_expires_at {
+        item.insert("hold_expires_at".into(), s(format_stored_time(at)));
+    }
     if let Some(p) = &b.payment {
         item.extend(
             payment_values(p)
@@ -136,7 +139,7 @@ fn id_attr<T>(
 }
 
 pub(super) fn booking_from_item(item: &Item) -> Result<Booking, StoreError> {
-    let slot = Slot::new(time_attr(item, "start_time")?, time_attr(item, "end_time")?)
+    let slot = Slot::stored(time_attr(item, "start_time")?, time_attr(item, "end_time")?)
         .map_err(|_| corrupt("start_time/end_time"))?;
     Ok(Booking {
         id: id_attr(item, "id", BookingId::parse)?,
@@ -155,6 +158,10 @@ pub(super) fn booking_from_item(item: &Item) -> Result<Booking, StoreError> {
             .get("cancelled_at")
             .map(|_| time_attr(item, "cancelled_at"))
             .transpose()?,
+        hold_expires_at: item
+            .get("hold_expires_at")
+            .map(|_| time_attr(item, "hold_expires_at"))
+            .transpose()?,
     })
 }
 
@@ -166,4 +173,36 @@ pub(super) fn idempotency_to_item(r: &IdempotencyRecord) -> Item {
         ("body".into(), s(r.body.clone())),
         ("expires_at".into(), num(r.expires_at.timestamp())),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::NewBooking;
+
+    /// Bookings stored before the 5-minute minimum (issue 13) still read: the minimum is a
+    /// rule for new bookings, not for what is stored.
+    #[test]
+    fn a_booking_stored_before_the_five_minute_minimum_still_reads() {
+        let new = NewBooking {
+            asset_id: AssetId::parse("a", "550e8400-e29b-41d4-a716-446655440000").unwrap(),
+            asset_type: AssetType::ChargingStation,
+            user_id: UserId::parse("u", "650e8400-e29b-41d4-a716-446655440001").unwrap(),
+            slot: Slot::new(
+                "2026-02-05T23:00:00Z".parse().unwrap(),
+                "2026-02-05T23:30:00Z".parse().unwrap(),
+            )
+            .unwrap(),
+        };
+        let booking = Booking::new(new, BookingId::generate(), Utc::now());
+        let mut item = booking_to_item(&booking);
+        item.insert("end_time".into(), s("2026-02-05T23:01:00Z"));
+        let read = booking_from_item(&item).expect("a 1-minute booking reads");
+        assert_eq!(read.slot.end_ms() - read.slot.start_ms(), 60_000);
+        item.insert("end_time".into(), s("2026-02-05T23:00:00Z"));
+        assert!(
+            booking_from_item(&item).is_err(),
+            "an empty slot is corrupt"
+        );
+    }
 }

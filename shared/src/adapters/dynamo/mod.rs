@@ -14,13 +14,13 @@ mod transact;
 
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::{
-    Booking, BookingId, IdempotencyRecord, IntentId, Payment, PaymentStatus, UserId,
+    AssetId, Booking, BookingId, IdempotencyRecord, IntentId, Payment, PaymentStatus, UserId,
 };
 use crate::ports::{
-    BookingStore, EventWrite, Expected, Page, PaymentWrite, ProcessedEvent, StoreError,
+    Booked, BookingStore, EventWrite, Expected, Page, PaymentWrite, ProcessedEvent, StoreError,
 };
 use crate::runtime::config::Tables;
 use cursor::{decode_cursor, encode_cursor};
@@ -137,6 +137,22 @@ impl BookingStore for DynamoStore {
             .collect::<Result<Vec<_>, _>>()?;
         let next_cursor = out.last_evaluated_key().map(encode_cursor);
         Ok(Some(Page { items, next_cursor }))
+    }
+
+    async fn booked_on_days(
+        &self,
+        asset_id: AssetId,
+        days: &[NaiveDate],
+    ) -> Result<Vec<Booked>, StoreError> {
+        self.read_booked(asset_id, days).await
+    }
+
+    async fn expire_booking(
+        &self,
+        booking: &Booking,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.try_expire(booking, now).await
     }
 
     async fn cancel_booking(

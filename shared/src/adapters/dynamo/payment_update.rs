@@ -214,11 +214,29 @@ pub(super) fn event_update(
     if any_of.is_empty() {
         any_of.push("attribute_not_exists(id)".into());
     }
-    // A cancelled booking's events take the read path (a payment on it is owed back).
+    // A cancelled booking's events take the read path (a payment on it is owed back), and so
+    // do those of a booking whose hold has passed unless it is paid or paying (it is expired:
+    // the read path records that first).
     values.insert(":confirmed".into(), s(BookingStatus::Confirmed.as_str()));
+    let holding = [
+        PaymentStatus::RequiresAction,
+        PaymentStatus::Processing,
+        PaymentStatus::Completed,
+        PaymentStatus::PartiallyRefunded,
+        PaymentStatus::Refunded,
+    ];
+    let mut holding_phs = Vec::new();
+    for (i, status) in holding.iter().enumerate() {
+        let ph = format!(":hold{i}");
+        values.insert(ph.clone(), s(status.as_str()));
+        holding_phs.push(ph);
+    }
     let condition = format!(
-        "attribute_exists(id) AND #st = :confirmed AND payment_intent_id = :pi AND ({})",
-        any_of.join(" OR ")
+        "attribute_exists(id) AND #st = :confirmed AND payment_intent_id = :pi AND ({}) AND \
+         (attribute_not_exists(hold_expires_at) OR hold_expires_at > :now \
+         OR attribute_exists(paid_at) OR #ps IN ({}))",
+        any_of.join(" OR "),
+        holding_phs.join(", ")
     );
     let mut sets = vec![
         "#ps = :status".to_string(),

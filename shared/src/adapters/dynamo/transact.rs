@@ -2,7 +2,7 @@
 
 use std::time::Duration as StdDuration;
 
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use uuid::Uuid;
@@ -14,7 +14,10 @@ use crate::ports::StoreError;
 impl DynamoStore {
     /// Runs one transaction. `Ok(None)`: committed. `Ok(Some(reasons))`: cancelled, with one
     /// cancellation code per write, in the order of `writes` (a conflicting in-flight
-    /// transaction counts as cancelled: safe to decide again). `Err`: DynamoDB failed.
+    /// transaction counts as cancelled: safe to decide again). `Err`: DynamoDB failed; or it
+    /// refused the transaction as invalid (a `ValidationException`, or a cancellation for a
+    /// `ValidationError` such as an item over 400 KB): `StoreError::Rejected`, never retried,
+    /// since the same writes would be refused again.
     pub(super) async fn transact(
         &self,
         writes: Vec<TransactWriteItem>,
@@ -29,6 +32,13 @@ impl DynamoStore {
             Ok(_) => Ok(None),
             Err(err) => {
                 let reasons = cancellation_codes(&err);
+                if err.code() == Some("ValidationException")
+                    || reasons.iter().any(|r| r == "ValidationError")
+                {
+                    return Err(StoreError::Rejected(
+                        aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string(),
+                    ));
+                }
                 if reasons.is_empty() {
                     Err(unavailable(err))
                 } else {

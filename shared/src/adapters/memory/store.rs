@@ -6,12 +6,13 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::{
-    Booking, BookingId, BookingStatus, IdempotencyRecord, IntentId, Payment, PaymentStatus, UserId,
+    AssetId, Booking, BookingId, BookingStatus, IdempotencyRecord, IntentId, Payment,
+    PaymentStatus, UserId,
 };
-use crate::ports::InFlight;
+use crate::ports::{Booked, InFlight};
 use crate::ports::{
     BookingStore, EventWrite, Expected, Page, PaymentWrite, ProcessedEvent, StoreError,
 };
@@ -145,6 +146,49 @@ impl BookingStore for InMemoryStore {
         Ok(Some(Page { items, next_cursor }))
     }
 
+    async fn booked_on_days(
+        &self,
+        asset_id: AssetId,
+        days: &[NaiveDate],
+    ) -> Result<Vec<Booked>, StoreError> {
+        // As the slot items: one entry per confirmed booking per day it touches.
+        let state = self.lock();
+        let mut found = Vec::new();
+        for b in state.bookings.values() {
+            if b.asset_id != asset_id || b.status != BookingStatus::Confirmed {
+                continue;
+            }
+            for day in b.slot.days() {
+                if days.contains(&day) {
+                    found.push(Booked {
+                        booking_id: b.id,
+                        start_ms: b.slot.start_ms(),
+                        end_ms: b.slot.end_ms(),
+                        hold_expires_ms: b.hold_expires_at.map(|t| t.timestamp_millis()),
+                    });
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn expire_booking(
+        &self,
+        booking: &Booking,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let Some(stored) = state.bookings.get_mut(&booking.id) else {
+            return Ok(false);
+        };
+        if stored.status != BookingStatus::Confirmed || stored.updated_at != booking.updated_at {
+            return Ok(false);
+        }
+        stored.status = BookingStatus::Expired;
+        stored.updated_at = now.max(booking.updated_at + chrono::Duration::milliseconds(1));
+        Ok(true)
+    }
+
     async fn cancel_booking(
         &self,
         booking: &Booking,
@@ -206,11 +250,14 @@ impl BookingStore for InMemoryStore {
         let Some(booking) = state.bookings.get_mut(&booking_id) else {
             return Ok(PaymentWrite::Conflict);
         };
+        // As the DynamoDB condition: a booking past its hold takes the read path.
+        let expired = booking.is_expired(now);
         let Some(payment) = booking.payment.as_mut() else {
             return Ok(PaymentWrite::Conflict);
         };
         let last = payment.last_event_at;
         if booking.status != BookingStatus::Confirmed
+            || expired
             || &payment.intent_id != write.intent_id
             || !write
                 .guard

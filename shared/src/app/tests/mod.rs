@@ -1,9 +1,11 @@
 //! Use-case tests on the in-memory fakes (`adapters::memory`): milliseconds each, and the fake
 //! Stripe replays idempotency keys as real Stripe does, which localstripe does not.
 
+mod availability;
 mod bookings;
 mod create_intent;
 mod events;
+mod holds;
 mod reconcile;
 mod refunds;
 
