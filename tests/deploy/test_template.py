@@ -66,6 +66,7 @@ DYNAMODB_GRANTS = {
     "ReconcileFunction": {
         "BookingsTable": {"GetItem", "UpdateItem"},
         f"BookingsTable/index/{PAYMENT_STATUS_INDEX}": {"Query"},
+        "SlotsTable": {"UpdateItem"},
         "EventsTable": {"GetItem", "PutItem"},
     },
 }
@@ -105,6 +106,7 @@ ENVIRONMENT = {
         **COMMON_ENV,
         **STRIPE_ENV,
         "BOOKINGS_TABLE": {"Ref": "BookingsTable"},
+        "SLOTS_TABLE": {"Ref": "SlotsTable"},
         "EVENTS_TABLE": {"Ref": "EventsTable"},
     },
 }

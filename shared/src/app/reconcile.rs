@@ -17,9 +17,10 @@ use std::collections::HashSet;
 use chrono::{DateTime, Duration, Utc};
 
 use super::events::{apply_intent_event, EventOutcome};
+use super::keys::cancel_key;
 use super::refunds::{apply_money_event, refund_owed};
 use super::AppError;
-use crate::domain::{IntentEvent, IntentStatus, PaymentStatus};
+use crate::domain::{BookingStatus, IntentEvent, IntentStatus, PaymentStatus};
 use crate::ports::{
     BookingStore, Intent, IntentEventIn, ListedEvent, PaymentProvider, ProviderError,
 };
@@ -69,6 +70,8 @@ pub struct Summary {
     pub swept_changed: usize,
     /// Bookings whose owed refunds were carried out.
     pub refunds_settled: usize,
+    /// Bookings whose hold passed unpaid, written `expired` (their intents cancelled).
+    pub holds_expired: usize,
 }
 
 impl Summary {
@@ -83,6 +86,7 @@ impl Summary {
             swept = self.swept,
             swept_changed = self.swept_changed,
             refunds_settled = self.refunds_settled,
+            holds_expired = self.holds_expired,
             "reconcile run"
         );
     }
@@ -123,7 +127,8 @@ pub async fn reconcile<S: BookingStore, P: PaymentProvider>(
     let result = async {
         apply_listed_events(store, provider, now, &mut summary).await?;
         sweep(store, provider, now, &mut summary).await?;
-        settle_owed(store, provider, now, &mut summary).await
+        settle_owed(store, provider, now, &mut summary).await?;
+        expire_due_holds(store, provider, now, &mut summary).await
     }
     .await;
     match result {
@@ -313,6 +318,57 @@ async fn settle_owed<S: BookingStore, P: PaymentProvider>(
         };
         refund_owed(store, provider, &booking, now).await?;
         summary.refunds_settled += 1;
+    }
+    Ok(())
+}
+
+/// Unpaid bookings whose hold passed are expired the instant it passes (every read says so);
+/// a run also writes `expired` for them, freeing their slot items, and cancels their
+/// PaymentIntents at Stripe, so none stays payable. A payment that still lands is owed back.
+async fn expire_due_holds<S: BookingStore, P: PaymentProvider>(
+    store: &S,
+    provider: &P,
+    now: DateTime<Utc>,
+    summary: &mut Summary,
+) -> Result<(), AppError> {
+    for status in [
+        PaymentStatus::Pending,
+        PaymentStatus::Failed,
+        PaymentStatus::Canceled,
+    ] {
+        let candidates = store
+            .bookings_in_payment_status(status, now - SWEEP_WINDOW, now, SWEEP_LIMIT)
+            .await?;
+        for id in candidates {
+            let Some(booking) = store.get_booking(id).await? else {
+                continue;
+            };
+            if booking.status != BookingStatus::Confirmed || !booking.is_expired(now) {
+                continue;
+            }
+            // Expired first: a payment landing after this is owed back; one landing before it
+            // makes the write fail and the booking stays.
+            if !store.expire_booking(&booking, now).await? {
+                continue;
+            }
+            summary.holds_expired += 1;
+            tracing::info!(booking_id = %booking.id, "reconcile: hold passed unpaid, booking expired");
+            let Some(intent_id) = booking.intent_id() else {
+                continue;
+            };
+            match provider
+                .cancel_intent(intent_id, &cancel_key(intent_id))
+                .await
+            {
+                Ok(_) => {}
+                // Paid or cancelled meanwhile: a payment is owed back by the webhook's record.
+                Err(ProviderError::Rejected { .. }) => {}
+                Err(err) => {
+                    tracing::warn!(booking_id = %booking.id, payment_intent_id = %intent_id, error = %err,
+                        "reconcile: could not cancel an expired booking's intent; a payment on it is owed back");
+                }
+            }
+        }
     }
     Ok(())
 }

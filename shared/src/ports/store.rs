@@ -244,6 +244,16 @@ pub trait BookingStore: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<InFlight>, StoreError>> + Send;
 
+    /// Bookings in `status` updated in `[updated_from, updated_to]`, at most `limit`, newest
+    /// first, through the same index (never a Scan).
+    fn bookings_in_payment_status(
+        &self,
+        status: PaymentStatus,
+        updated_from: DateTime<Utc>,
+        updated_to: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<BookingId>, StoreError>> + Send;
+
     /// Bookings with refunds owed (`Payment::refunds_owed`) updated in `[updated_from,
     /// updated_to]`, at most `limit`, through the same index (never a Scan).
     fn bookings_owing_refunds(

@@ -337,6 +337,17 @@ impl BookingStore for DynamoStore {
             .await
     }
 
+    async fn bookings_in_payment_status(
+        &self,
+        status: PaymentStatus,
+        updated_from: DateTime<Utc>,
+        updated_to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<BookingId>, StoreError> {
+        self.query_payment_status(status, updated_from, updated_to, limit)
+            .await
+    }
+
     async fn bookings_owing_refunds(
         &self,
         updated_from: DateTime<Utc>,

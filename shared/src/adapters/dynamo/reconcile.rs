@@ -80,12 +80,25 @@ impl DynamoStore {
     ) -> Result<Vec<InFlight>, StoreError> {
         self.query_status_index(
             status,
-            "attribute_exists(payment_intent_id)",
+            Some("attribute_exists(payment_intent_id)"),
             updated_from,
             updated_to,
             limit,
         )
         .await
+    }
+
+    pub(super) async fn query_payment_status(
+        &self,
+        status: PaymentStatus,
+        updated_from: DateTime<Utc>,
+        updated_to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<BookingId>, StoreError> {
+        let found = self
+            .query_status_index(status, None, updated_from, updated_to, limit)
+            .await?;
+        Ok(found.into_iter().map(|b| b.booking_id).collect())
     }
 
     /// Every status's bookings with refunds owed (the webhook records them on bookings in any
@@ -105,7 +118,7 @@ impl DynamoStore {
             let page = self
                 .query_status_index(
                     status,
-                    "attribute_exists(refunds_owed)",
+                    Some("attribute_exists(refunds_owed)"),
                     updated_from,
                     updated_to,
                     left,
@@ -119,7 +132,7 @@ impl DynamoStore {
     async fn query_status_index(
         &self,
         status: PaymentStatus,
-        filter: &str,
+        filter: Option<&str>,
         updated_from: DateTime<Utc>,
         updated_to: DateTime<Utc>,
         limit: usize,
@@ -133,7 +146,7 @@ impl DynamoStore {
                 .table_name(&self.tables.bookings)
                 .index_name(PAYMENT_STATUS_INDEX)
                 .key_condition_expression("#ps = :ps AND updated_at BETWEEN :from AND :to")
-                .filter_expression(filter)
+                .set_filter_expression(filter.map(str::to_string))
                 .expression_attribute_names("#ps", "payment_status")
                 .expression_attribute_values(":ps", s(status.as_str()))
                 .expression_attribute_values(":from", s(format_stored_time(updated_from)))

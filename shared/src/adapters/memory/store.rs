@@ -386,6 +386,25 @@ impl BookingStore for InMemoryStore {
         Ok(found)
     }
 
+    async fn bookings_in_payment_status(
+        &self,
+        status: PaymentStatus,
+        updated_from: DateTime<Utc>,
+        updated_to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<BookingId>, StoreError> {
+        let state = self.lock();
+        let mut found: Vec<&Booking> = state
+            .bookings
+            .values()
+            .filter(|b| {
+                b.payment_status == status && (updated_from..=updated_to).contains(&b.updated_at)
+            })
+            .collect();
+        found.sort_by_key(|b| std::cmp::Reverse(b.updated_at));
+        Ok(found.into_iter().take(limit).map(|b| b.id).collect())
+    }
+
     async fn bookings_owing_refunds(
         &self,
         updated_from: DateTime<Utc>,

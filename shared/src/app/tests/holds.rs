@@ -8,7 +8,7 @@ use crate::adapters::memory::Call;
 use crate::app::bookings::{availability, cancel_booking, create_booking, Created};
 use crate::app::events::{apply_intent_event, EventOutcome};
 use crate::domain::slot::Window;
-use crate::domain::{BookingStatus, PaymentStatus};
+use crate::domain::{BookingStatus, IntentStatus, PaymentStatus};
 use crate::ports::StoreError;
 
 use super::*;
@@ -281,4 +281,41 @@ async fn a_payment_landing_between_the_takers_read_and_its_expiry_wins() {
     let b = w.get(id).await;
     assert_eq!(b.status, BookingStatus::Confirmed);
     assert_eq!(b.payment_status, PaymentStatus::Completed);
+}
+
+/// A reconcile run writes `expired` for bookings whose hold passed unpaid (freeing their slot
+/// items) and cancels their PaymentIntents at Stripe, so none stays payable; a held booking
+/// within its hold and a paid one are left alone.
+#[tokio::test]
+async fn reconcile_expires_due_holds_and_cancels_their_intents() {
+    let w = World::new();
+    let (due, intent) = held(&w).await;
+    let later = t0() + HOLD + Duration::minutes(1);
+    let (fresh, fresh_intent) = {
+        let id = book_at(&w, later, "2026-04-03T10:00:00Z", "2026-04-03T11:00:00Z")
+            .await
+            .unwrap();
+        let pi = create_intent(&*w.store, &*w.stripe, id, usd("3.50"), || later)
+            .await
+            .unwrap()
+            .id;
+        (id, pi)
+    };
+    let summary = crate::app::reconcile::reconcile(&*w.store, &*w.stripe, later)
+        .await
+        .unwrap();
+    assert_eq!(summary.holds_expired, 1, "{summary:?}");
+    let stored = w.store.get_booking(due).await.unwrap().unwrap();
+    assert_eq!(stored.status, BookingStatus::Expired);
+    assert_eq!(
+        w.stripe.intent(&intent).unwrap().status,
+        IntentStatus::Canceled
+    );
+    assert_eq!(w.get(fresh).await.status, BookingStatus::Confirmed);
+    assert!(w.stripe.intent(&fresh_intent).unwrap().status.is_payable());
+    // A second run finds nothing left to expire.
+    let again = crate::app::reconcile::reconcile(&*w.store, &*w.stripe, later)
+        .await
+        .unwrap();
+    assert_eq!(again.holds_expired, 0);
 }
