@@ -12,6 +12,7 @@
 //! ```
 
 mod artifact;
+mod capacity;
 mod cli;
 mod events;
 mod measure;

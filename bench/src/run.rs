@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::artifact;
+use crate::capacity;
 use crate::cli::{workspace_root, Options, FUNCTIONS};
 use crate::measure::{self, Measured, Target, WARM_BLOCK};
 use crate::provenance;
@@ -29,6 +30,7 @@ pub async fn run(opts: Options) -> Result<bool, String> {
     let python = local_stack::default_python();
     let backends = setup::start_backends(&python, opts.dynamo_tls, &work).await?;
     let seeds = setup::seed(&backends.stack, variants.len()).await?;
+    let (booking_bytes, capacity) = capacity::measure(&backends.stack, seeds.read_id()).await?;
     let env = setup::lambda_environment(&backends, &opts.extra_env, work.join("logs"));
 
     let (mut targets, variant_of) = plan(&variants, &names, &seeds, several);
@@ -63,6 +65,7 @@ pub async fn run(opts: Options) -> Result<bool, String> {
         }
         all_answered &= report::variant(&info, label, dir, mine)?;
     }
+    capacity::print(booking_bytes, &capacity);
     Ok(all_answered)
 }
 

@@ -64,6 +64,13 @@ pub struct Seeds {
     secret: String,
 }
 
+impl Seeds {
+    /// The booking the bookings function reads.
+    pub fn read_id(&self) -> &str {
+        &self.read_id
+    }
+}
+
 /// Seed: a booking to read, one to pay for, and per variant one with an intent for the
 /// webhook events (each variant's events must be later than its own last one).
 pub async fn seed(stack: &RunningStack, variants: usize) -> Result<Seeds, String> {
