@@ -6,7 +6,7 @@ use super::keys::{cancel_key, refund_key};
 use super::AppError;
 use crate::domain::idempotency::{hash_request, IdempotencyRecord, RETENTION};
 use crate::domain::payment::decide;
-use crate::domain::refunds::status_after_refunds;
+use crate::domain::refunds::{record_refund, status_after_refunds};
 use crate::domain::slot::Window;
 use crate::domain::{
     AssetId, Booking, BookingId, BookingStatus, DomainError, IdempotencyKey, IntentAction,
@@ -289,19 +289,12 @@ async fn settle_payment<P: PaymentProvider>(
             if payment.amount_received_minor.is_none() {
                 payment.amount_received_minor = intent.amount_received;
             }
-            let received = payment
-                .amount_received_minor
-                .unwrap_or(payment.amount.minor);
+            let received = payment.received_minor();
             let status = match refund {
                 Some(refund) => {
                     tracing::info!(booking_id = %booking.id, refund_id = %refund.id, "payment refunded");
-                    payment.refund_id = Some(refund.id);
-                    let refund_status = refund.status.unwrap_or(RefundStatus::Pending);
-                    payment.after.refund_status = Some(refund_status);
-                    if refund_status == RefundStatus::Succeeded {
-                        // The whole remainder came back: the refund covers what was received.
-                        payment.after.amount_refunded_minor = received;
-                    } else {
+                    let refund_status = record_refund(&mut payment, refund.id, refund.status);
+                    if refund_status != RefundStatus::Succeeded {
                         tracing::warn!(booking_id = %booking.id, refund_status = refund_status.as_str(),
                             "refund not finished; its event will tell");
                     }

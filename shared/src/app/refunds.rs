@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::events::{not_applied, EventOutcome, EVENT_RETENTION};
 use super::keys::refund_key;
 use super::AppError;
-use crate::domain::refunds::{apply, status_after_refunds};
+use crate::domain::refunds::{apply, record_refund, status_after_refunds};
 use crate::domain::{Booking, MoneyEvent, RefundStatus};
 use crate::ports::{
     BookingStore, Expected, MoneyEventIn, PaymentProvider, PaymentWrite, ProcessedEvent,
@@ -141,18 +141,21 @@ pub async fn refund_owed<S: BookingStore, P: PaymentProvider>(
             "refunded automatically a payment the booking did not keep");
         if intent_id == &payment.intent_id {
             // The booking's own money: shown like any refund.
-            let received = updated
-                .amount_received_minor
-                .unwrap_or(updated.amount.minor);
-            let refund_status = refund.as_ref().map_or(RefundStatus::Succeeded, |r| {
-                r.status.unwrap_or(RefundStatus::Pending)
-            });
-            updated.refund_id = refund.map(|r| r.id).or(updated.refund_id);
-            updated.after.refund_status = Some(refund_status);
-            if refund_status == RefundStatus::Succeeded {
-                updated.after.amount_refunded_minor = received;
+            match refund {
+                Some(refund) => {
+                    record_refund(&mut updated, refund.id, refund.status);
+                }
+                // Refunded already: the money is back.
+                None => {
+                    updated.after.refund_status = Some(RefundStatus::Succeeded);
+                    updated.after.amount_refunded_minor = updated.received_minor();
+                }
             }
-            status = status_after_refunds(status, received, updated.after.amount_refunded_minor);
+            status = status_after_refunds(
+                status,
+                updated.received_minor(),
+                updated.after.amount_refunded_minor,
+            );
         }
     }
     updated.refunds_owed.clear();

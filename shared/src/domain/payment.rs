@@ -91,6 +91,11 @@ pub struct Payment {
 }
 
 impl Payment {
+    /// What Stripe received: its reported amount, else (not reported yet) the whole intent.
+    pub fn received_minor(&self) -> i64 {
+        self.amount_received_minor.unwrap_or(self.amount.minor)
+    }
+
     pub fn new(intent_id: IntentId, amount: Money) -> Self {
         Self {
             intent_id,

@@ -96,6 +96,24 @@ pub fn status_after_refunds(current: PaymentStatus, received: i64, refunded: i64
     }
 }
 
+/// Records a refund of everything left, as Stripe returned it (`None` status: not given,
+/// taken as `pending`): shown on the payment, and the money counted as refunded once it
+/// succeeded. Returns the refund's status.
+pub fn record_refund(
+    payment: &mut Payment,
+    refund_id: String,
+    status: Option<RefundStatus>,
+) -> RefundStatus {
+    let status = status.unwrap_or(RefundStatus::Pending);
+    payment.refund_id = Some(refund_id);
+    payment.after.refund_status = Some(status);
+    if status == RefundStatus::Succeeded {
+        // The whole remainder came back: the refund covers what was received.
+        payment.after.amount_refunded_minor = payment.received_minor();
+    }
+    status
+}
+
 /// Applies `event` (Stripe `created` = `at`) to the payment; `None` if it changes nothing.
 pub fn apply(
     status: PaymentStatus,
@@ -138,8 +156,11 @@ pub fn apply(
             }
         }
     }
-    let received = next.amount_received_minor.unwrap_or(next.amount.minor);
-    let new_status = status_after_refunds(status, received, next.after.amount_refunded_minor);
+    let new_status = status_after_refunds(
+        status,
+        next.received_minor(),
+        next.after.amount_refunded_minor,
+    );
     (next != *payment || new_status != status).then_some((new_status, next))
 }
 

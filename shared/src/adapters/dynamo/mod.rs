@@ -12,7 +12,7 @@ mod reconcile;
 mod slots;
 mod transact;
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -195,24 +195,9 @@ impl BookingStore for DynamoStore {
         now: DateTime<Utc>,
     ) -> Result<PaymentWrite, StoreError> {
         let update = event_update(&self.tables.bookings, booking_id, write, now)?;
-        let record = event_record(&self.tables.events, booking_id, write.event)?;
-        let mut writes = vec![
-            TransactWriteItem::builder().update(update).build(),
-            TransactWriteItem::builder().put(record).build(),
-        ];
-        if let Some(charge) = write.charge_id {
-            // The succeeded intent's charge: its lookup item, in the same transaction.
-            let lookup = ref_put(&self.tables.events, charge, booking_id)?;
-            writes.push(TransactWriteItem::builder().put(lookup).build());
-        }
-        let Some(reasons) = self.transact(writes).await? else {
-            return Ok(PaymentWrite::Written);
-        };
-        if reasons.get(1).map(String::as_str) == Some("ConditionalCheckFailed") {
-            return Ok(PaymentWrite::Duplicate);
-        }
-        // The guard refused, or a racing transaction: the caller reads and decides.
-        Ok(PaymentWrite::Conflict)
+        // The succeeded intent's charge gets its lookup item in the same transaction.
+        self.transact_with_event(update, booking_id, write.event, write.charge_id)
+            .await
     }
 
     async fn update_payment_with_event(
@@ -226,23 +211,8 @@ impl BookingStore for DynamoStore {
     ) -> Result<PaymentWrite, StoreError> {
         let update = PaymentUpdate::new(expected, payment_status, Some(payment), now)
             .build(&self.tables.bookings, booking_id)?;
-        let mut writes = vec![
-            TransactWriteItem::builder().update(update).build(),
-            TransactWriteItem::builder()
-                .put(event_record(&self.tables.events, booking_id, event)?)
-                .build(),
-        ];
-        if let Some(charge) = &payment.charge_id {
-            let lookup = ref_put(&self.tables.events, charge, booking_id)?;
-            writes.push(TransactWriteItem::builder().put(lookup).build());
-        }
-        let Some(reasons) = self.transact(writes).await? else {
-            return Ok(PaymentWrite::Written);
-        };
-        if reasons.get(1).map(String::as_str) == Some("ConditionalCheckFailed") {
-            return Ok(PaymentWrite::Duplicate);
-        }
-        Ok(PaymentWrite::Conflict)
+        self.transact_with_event(update, booking_id, event, payment.charge_id.as_deref())
+            .await
     }
 
     async fn find_booking_by_payment(
@@ -356,6 +326,38 @@ impl BookingStore for DynamoStore {
     ) -> Result<Vec<BookingId>, StoreError> {
         self.query_owing_refunds(updated_from, updated_to, limit)
             .await
+    }
+}
+
+impl DynamoStore {
+    /// One event applied: the booking's `update`, the event's record (refused if recorded
+    /// already: `Duplicate`) and, for a charge, its lookup item, in one transaction.
+    async fn transact_with_event(
+        &self,
+        update: Update,
+        booking_id: BookingId,
+        event: &ProcessedEvent,
+        charge_id: Option<&str>,
+    ) -> Result<PaymentWrite, StoreError> {
+        let mut writes = vec![
+            TransactWriteItem::builder().update(update).build(),
+            TransactWriteItem::builder()
+                .put(event_record(&self.tables.events, booking_id, event)?)
+                .build(),
+        ];
+        if let Some(charge) = charge_id {
+            let lookup = ref_put(&self.tables.events, charge, booking_id)?;
+            writes.push(TransactWriteItem::builder().put(lookup).build());
+        }
+        let Some(reasons) = self.transact(writes).await? else {
+            return Ok(PaymentWrite::Written);
+        };
+        if reasons.get(1).map(String::as_str) == Some("ConditionalCheckFailed") {
+            return Ok(PaymentWrite::Duplicate);
+        }
+        // The booking's condition refused, or a racing transaction: the caller reads and
+        // decides.
+        Ok(PaymentWrite::Conflict)
     }
 }
 
