@@ -225,13 +225,17 @@ pub async fn cancel_booking<S: BookingStore, P: PaymentProvider>(
     id: BookingId,
     now: impl Fn() -> DateTime<Utc>,
 ) -> Result<Booking, AppError> {
+    // Owed money is given back once per request (what cannot be yet stays owed).
+    let mut owed_tried = false;
     for _ in 0..MAX_CANCEL_ROUNDS {
         let booking = get_booking(store, id).await?;
-        if booking
-            .payment
-            .as_ref()
-            .is_some_and(|p| !p.refunds_owed.is_empty())
+        if !owed_tried
+            && booking
+                .payment
+                .as_ref()
+                .is_some_and(|p| !p.refunds_owed.is_empty())
         {
+            owed_tried = true;
             super::refunds::refund_owed(store, provider, &booking, now()).await?;
             continue;
         }
@@ -329,11 +333,12 @@ async fn settle_payment<P: PaymentProvider>(
                 Err(err) => Err(err.into()),
             }
         }
-        IntentAction::Reuse | IntentAction::AlreadyPaid | IntentAction::Stuck => {
-            Err(AppError::conflict(format!(
-                "The booking's payment is in state {} and cannot be cancelled",
-                intent.status.as_str()
-            )))
-        }
+        IntentAction::Reuse
+        | IntentAction::AlreadyPaid
+        | IntentAction::Authorized
+        | IntentAction::Stuck => Err(AppError::conflict(format!(
+            "The booking's payment is in state {} and cannot be cancelled",
+            intent.status.as_str()
+        ))),
     }
 }

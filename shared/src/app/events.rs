@@ -10,9 +10,11 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::AppError;
-use crate::domain::{Booking, BookingStatus, IntentEvent, Payment, PaymentStatus};
+use crate::domain::{
+    Authorization, Booking, BookingStatus, IntentEvent, IntentStatus, Payment, PaymentStatus,
+};
 use crate::ports::{
-    BookingStore, EventWrite, Expected, IntentEventIn, PaymentWrite, ProcessedEvent,
+    BookingStore, EventWrite, Expected, Held, Intent, IntentEventIn, PaymentWrite, ProcessedEvent,
 };
 
 /// Stripe retries for up to 3 days; remembering events for a week covers every redelivery.
@@ -61,9 +63,12 @@ pub async fn apply_intent_event<S: BookingStore>(
         },
         failure_reason,
         charge_id: match &event.change {
-            IntentEvent::Succeeded { .. } => event.charge_id.as_deref(),
+            IntentEvent::Succeeded { .. } | IntentEvent::Authorized { .. } => {
+                event.charge_id.as_deref()
+            }
             _ => None,
         },
+        authorized: authorization(event, now),
         event: &record,
     };
     for _ in 0..MAX_ROUNDS {
@@ -100,13 +105,11 @@ pub async fn apply_intent_event<S: BookingStore>(
                     .await?;
                 Ok::<_, AppError>(owner.is_some_and(|other| other != booking_id))
             };
-            if let (Some(payment), IntentEvent::Succeeded { .. }) =
-                (&booking.payment, &event.change)
-            {
+            if let (Some(payment), true) = (&booking.payment, takes_money(&event.change)) {
                 if owned_elsewhere().await? {
                     return ignored(store, event, "not the booking's current payment intent").await;
                 }
-                // Money taken on an intent the booking no longer uses: owed back.
+                // Money taken (or held) on an intent the booking no longer uses: owed back.
                 let mut owed = payment.clone();
                 if !owed.refunds_owed.contains(&event.intent_id) {
                     owed.refunds_owed.push(event.intent_id.clone());
@@ -115,7 +118,8 @@ pub async fn apply_intent_event<S: BookingStore>(
                 match versioned_write(store, &booking, status, &owed, &record, now).await? {
                     PaymentWrite::Written => {
                         tracing::warn!(event_id = %event.event_id, %booking_id, payment_intent_id = %event.intent_id,
-                            "payment succeeded on an intent the booking no longer uses: refund owed");
+                            event_type = %event.event_type,
+                            "money taken or held on an intent the booking no longer uses: owed back");
                         return Ok(EventOutcome::RefundOwed);
                     }
                     PaymentWrite::Duplicate => return Ok(EventOutcome::Duplicate),
@@ -139,12 +143,11 @@ pub async fn apply_intent_event<S: BookingStore>(
             // The change applies as to any booking; a payment on a cancelled or expired one is
             // owed back.
             let mut updated = changed(payment, event, &write);
-            if matches!(event.change, IntentEvent::Succeeded { .. })
-                && !updated.refunds_owed.contains(&event.intent_id)
-            {
+            if takes_money(&event.change) && !updated.refunds_owed.contains(&event.intent_id) {
                 updated.refunds_owed.push(event.intent_id.clone());
                 tracing::warn!(event_id = %event.event_id, %booking_id, payment_intent_id = %event.intent_id,
-                    status = booking.status.as_str(), "payment succeeded on a cancelled or expired booking: refund owed");
+                    status = booking.status.as_str(), event_type = %event.event_type,
+                    "money taken or held on a cancelled or expired booking: owed back");
             }
             match versioned_write(store, &booking, target, &updated, &record, now).await? {
                 PaymentWrite::Written => return Ok(EventOutcome::Applied(target)),
@@ -158,6 +161,91 @@ pub async fn apply_intent_event<S: BookingStore>(
     Err(AppError::Busy(
         "The booking is busy; the event will be retried".into(),
     ))
+}
+
+/// What Stripe's intent says happened to a payment that is `current` here, as the event
+/// Stripe would have sent; `None` if it says nothing new.
+fn observed(intent: &Intent, current: PaymentStatus) -> Option<IntentEvent> {
+    let change = match intent.status {
+        IntentStatus::Succeeded => IntentEvent::Succeeded {
+            amount_received: intent.amount_received,
+        },
+        IntentStatus::Processing => IntentEvent::Processing,
+        IntentStatus::RequiresAction => IntentEvent::RequiresAction,
+        IntentStatus::RequiresCapture => IntentEvent::Authorized {
+            amount_capturable: intent.amount_capturable,
+        },
+        IntentStatus::Canceled => IntentEvent::Canceled,
+        // Back to needing a payment method after an attempt: the attempt failed (Stripe sent
+        // `payment_intent.payment_failed`).
+        IntentStatus::RequiresPaymentMethod
+            if matches!(
+                current,
+                PaymentStatus::RequiresAction | PaymentStatus::Processing
+            ) =>
+        {
+            IntentEvent::PaymentFailed { reason: None }
+        }
+        _ => return None,
+    };
+    (change.target() != current).then_some(change)
+}
+
+/// Applies what an intent read from Stripe (or returned by our own call to it) says, through
+/// the webhook's own state machine, as a synthetic event of `source` created now: for when
+/// Stripe's event has not arrived (or never will). `None` if it says nothing new.
+pub(super) async fn apply_observed<S: BookingStore>(
+    store: &S,
+    intent: &Intent,
+    booking: &Booking,
+    source: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<EventOutcome>, AppError> {
+    let Some(change) = observed(intent, booking.payment_status) else {
+        return Ok(None);
+    };
+    let event = IntentEventIn {
+        event_id: format!(
+            "{source}:{}:{}:{}",
+            intent.id,
+            intent.status.as_str(),
+            now.timestamp()
+        ),
+        created: now.timestamp(),
+        event_type: format!("{source}.{}", intent.status.as_str()),
+        intent_id: intent.id.clone(),
+        booking_id: booking.id,
+        change,
+        charge_id: None,
+        capture_before: intent.capture_before,
+    };
+    apply_intent_event(store, &event, now).await.map(Some)
+}
+
+/// A success takes the driver's money; an authorization holds it. Either, on an intent the
+/// booking no longer uses or for a booking that ended, must go back: refunded or released.
+fn takes_money(change: &IntentEvent) -> bool {
+    matches!(
+        change,
+        IntentEvent::Succeeded { .. } | IntentEvent::Authorized { .. }
+    )
+}
+
+/// The hold an authorization event reports: its `amount_capturable` (the intent's amount if
+/// the payload lacks it), until `created` + 7 days (Stripe's default for online card payments)
+/// until the charge is read.
+fn authorization(event: &IntentEventIn, now: DateTime<Utc>) -> Option<Held> {
+    let IntentEvent::Authorized { amount_capturable } = event.change else {
+        return None;
+    };
+    let at = DateTime::from_timestamp(event.created, 0).unwrap_or(now);
+    Some(Held {
+        amount_minor: amount_capturable,
+        capture_before: event
+            .capture_before
+            .unwrap_or(Authorization::estimated(0, at).capture_before),
+        from_charge: event.capture_before.is_some(),
+    })
 }
 
 /// The payment as the event's write leaves it (what the one-transaction path writes).
@@ -174,6 +262,13 @@ fn changed(payment: &Payment, event: &IntentEventIn, write: &EventWrite<'_>) -> 
     }
     if let Some(charge) = write.charge_id {
         next.charge_id = Some(charge.to_string());
+    }
+    if let Some(held) = write.authorized {
+        next.authorization = Some(Authorization {
+            amount_minor: held.amount_minor.unwrap_or(payment.amount.minor),
+            capture_before: held.capture_before,
+            from_charge: held.from_charge,
+        });
     }
     next
 }

@@ -13,11 +13,14 @@ use super::keys::{cancel_key, intent_key};
 use super::AppError;
 use crate::domain::payment::decide;
 use crate::domain::{
-    Booking, BookingId, BookingStatus, IntentAction, IntentId, Money, Payment, PaymentStatus, Want,
+    Booking, BookingId, BookingStatus, CaptureMethod, IntentAction, IntentId, Money, Payment,
+    PaymentStatus, Want,
 };
 use crate::ports::{
     BookingStore, Expected, Intent, NewIntent, PaymentProvider, PaymentWrite, ProviderError,
 };
+
+const ALREADY_AUTHORIZED: &str = "Booking already has an authorized payment";
 
 /// Rounds of read-decide-write before answering "busy, retry".
 const MAX_ROUNDS: u32 = 6;
@@ -25,28 +28,49 @@ const MAX_ROUNDS: u32 = 6;
 /// hold 255 characters and intent ids about 30).
 const MAX_DEAD_REPLAYS: u32 = 3;
 
-/// Returns a payable intent for the booking, for exactly `amount`, with its client_secret.
+/// What the driver is asked to pay: an amount, taken at once or held (manual capture).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Terms {
+    pub amount: Money,
+    pub capture_method: CaptureMethod,
+}
+
+impl From<Money> for Terms {
+    fn from(amount: Money) -> Self {
+        Self {
+            amount,
+            capture_method: CaptureMethod::Automatic,
+        }
+    }
+}
+
+/// Returns a payable intent for the booking, for exactly these terms, with its client_secret.
 pub async fn create_intent<S: BookingStore, P: PaymentProvider>(
     store: &S,
     provider: &P,
     booking_id: BookingId,
-    amount: Money,
+    terms: impl Into<Terms>,
     now: impl Fn() -> DateTime<Utc>,
 ) -> Result<Intent, AppError> {
+    let terms = terms.into();
+    // Owed money is given back once per request (what cannot be yet stays owed).
+    let mut owed_tried = false;
     for _ in 0..MAX_ROUNDS {
         let booking = store
             .get_booking(booking_id)
             .await?
             .ok_or(AppError::BookingNotFound)?;
-        if booking
-            .payment
-            .as_ref()
-            .is_some_and(|p| !p.refunds_owed.is_empty())
+        if !owed_tried
+            && booking
+                .payment
+                .as_ref()
+                .is_some_and(|p| !p.refunds_owed.is_empty())
         {
+            owed_tried = true;
             super::refunds::refund_owed(store, provider, &booking, now()).await?;
             continue;
         }
-        if let Some(intent) = settle(store, provider, &booking, &amount, now()).await? {
+        if let Some(intent) = settle(store, provider, &booking, &terms, now()).await? {
             if intent.client_secret.is_none() {
                 return Err(ProviderError::Protocol("intent without client_secret".into()).into());
             }
@@ -65,7 +89,7 @@ async fn settle<S: BookingStore, P: PaymentProvider>(
     store: &S,
     provider: &P,
     booking: &Booking,
-    amount: &Money,
+    terms: &Terms,
     now: DateTime<Utc>,
 ) -> Result<Option<Intent>, AppError> {
     if booking.status == BookingStatus::Cancelled {
@@ -77,11 +101,14 @@ async fn settle<S: BookingStore, P: PaymentProvider>(
     if booking.payment_status.is_paid() {
         return Err(AppError::conflict("Booking is already paid"));
     }
+    if booking.payment_status == PaymentStatus::Authorized {
+        return Err(AppError::conflict(ALREADY_AUTHORIZED));
+    }
     let replaces = match &booking.payment {
         None => None,
         Some(current) => {
             let intent = provider.retrieve_intent(&current.intent_id).await?;
-            let same_terms = intent.has_terms(amount);
+            let same_terms = intent.has_terms(&terms.amount, terms.capture_method);
             match decide(&intent.status, Want::Pay { same_terms }) {
                 IntentAction::Reuse => return Ok(Some(intent)),
                 IntentAction::Dead => {}
@@ -104,6 +131,8 @@ async fn settle<S: BookingStore, P: PaymentProvider>(
                 IntentAction::AlreadyPaid | IntentAction::Refund => {
                     return Err(AppError::conflict("Booking is already paid"))
                 }
+                // Stripe holds the driver's card already (its event is on the way).
+                IntentAction::Authorized => return Err(AppError::conflict(ALREADY_AUTHORIZED)),
                 IntentAction::Processing => {
                     return Err(AppError::conflict(
                         "A payment for this booking is already processing",
@@ -120,10 +149,11 @@ async fn settle<S: BookingStore, P: PaymentProvider>(
         }
     };
 
-    let Some(intent) = create_payable(provider, booking, replaces.as_ref(), amount).await? else {
+    let Some(intent) = create_payable(provider, booking, replaces.as_ref(), terms).await? else {
         return Ok(None);
     };
-    let payment = Payment::new(intent.id.clone(), *amount);
+    let payment =
+        Payment::new(intent.id.clone(), terms.amount).with_capture_method(terms.capture_method);
     let expected = Expected {
         status: Some(BookingStatus::Confirmed),
         ..Expected::from_booking(booking)
@@ -161,13 +191,14 @@ async fn create_payable<P: PaymentProvider>(
     provider: &P,
     booking: &Booking,
     replaces: Option<&IntentId>,
-    amount: &Money,
+    terms: &Terms,
 ) -> Result<Option<Intent>, AppError> {
     let new = NewIntent {
-        amount: *amount,
+        amount: terms.amount,
         booking_id: booking.id,
+        capture_method: terms.capture_method,
     };
-    let mut key = intent_key(booking.id, replaces, amount);
+    let mut key = intent_key(booking.id, replaces, &terms.amount, terms.capture_method);
     for _ in 0..MAX_DEAD_REPLAYS {
         let intent = match provider.create_intent(&new, &key).await {
             Ok(intent) => intent,

@@ -1,15 +1,33 @@
 //! Stripe idempotency keys. Deterministic: the same booking, predecessor and amount always give
 //! the same key, so a retry or a racing instance reaches the same object on Stripe.
 
-use crate::domain::{BookingId, IntentId, Money};
+use crate::domain::{BookingId, CaptureMethod, IntentId, Money};
 
-pub fn intent_key(booking_id: BookingId, replaces: Option<&IntentId>, amount: &Money) -> String {
+/// The capture method is part of the terms: a manual intent is a different intent. Automatic
+/// keys keep the form they had before manual capture existed.
+pub fn intent_key(
+    booking_id: BookingId,
+    replaces: Option<&IntentId>,
+    amount: &Money,
+    method: CaptureMethod,
+) -> String {
+    let manual = match method {
+        CaptureMethod::Automatic => "",
+        CaptureMethod::Manual => "-manual",
+    };
     format!(
-        "booking-{booking_id}-after-{}-{}{}",
+        "booking-{booking_id}-after-{}-{}{}{manual}",
         replaces.map_or("none", IntentId::as_str),
         amount.minor,
         amount.currency.code
     )
+}
+
+/// Deterministic: a retried capture must capture once, and a capture of another amount must
+/// not be answered with the first one's saved result (Stripe refuses it: the intent was
+/// captured already).
+pub fn capture_key(intent_id: &IntentId, amount_minor: i64) -> String {
+    format!("capture-{intent_id}-{amount_minor}")
 }
 
 /// Not deterministic, unlike the others: cancelling is idempotent by nature (a second cancel
@@ -37,14 +55,31 @@ mod tests {
         let a350 = Money::parse("3.50", usd).unwrap();
         let a450 = Money::parse("4.50", usd).unwrap();
         let pi = IntentId::parse("pi_1").unwrap();
-        assert_eq!(intent_key(b, None, &a350), intent_key(b, None, &a350));
+        let auto = CaptureMethod::Automatic;
+        let manual = CaptureMethod::Manual;
         assert_eq!(
-            intent_key(b, None, &a350),
+            intent_key(b, None, &a350, auto),
+            intent_key(b, None, &a350, auto)
+        );
+        assert_eq!(
+            intent_key(b, None, &a350, auto),
             "booking-6db74bfd-bfba-47a9-86e5-2304af3a6e40-after-none-350usd"
         );
-        assert_ne!(intent_key(b, None, &a350), intent_key(b, None, &a450));
-        assert_ne!(intent_key(b, None, &a350), intent_key(b, Some(&pi), &a350));
+        assert_ne!(
+            intent_key(b, None, &a350, auto),
+            intent_key(b, None, &a450, auto)
+        );
+        assert_ne!(
+            intent_key(b, None, &a350, auto),
+            intent_key(b, Some(&pi), &a350, auto)
+        );
+        assert_ne!(
+            intent_key(b, None, &a350, auto),
+            intent_key(b, None, &a350, manual)
+        );
         let long = IntentId::parse(&"x".repeat(100)).unwrap();
-        assert!(intent_key(b, Some(&long), &a350).len() <= 255);
+        assert!(intent_key(b, Some(&long), &a350, manual).len() <= 255);
+        assert_eq!(capture_key(&pi, 275), capture_key(&pi, 275));
+        assert_ne!(capture_key(&pi, 275), capture_key(&pi, 276));
     }
 }

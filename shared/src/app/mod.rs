@@ -6,6 +6,7 @@
 //! moved in between, the use case reads it again and decides again, a bounded number of times.
 
 pub mod bookings;
+pub mod capture;
 pub mod error;
 pub mod events;
 pub mod intents;

@@ -16,14 +16,12 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::events::{apply_intent_event, EventOutcome};
+use super::events::{apply_intent_event, apply_observed, EventOutcome};
 use super::keys::cancel_key;
 use super::refunds::{apply_money_event, refund_owed};
 use super::AppError;
-use crate::domain::{BookingStatus, IntentEvent, IntentStatus, PaymentStatus};
-use crate::ports::{
-    BookingStore, Intent, IntentEventIn, ListedEvent, PaymentProvider, ProviderError,
-};
+use crate::domain::{BookingStatus, PaymentStatus};
+use crate::ports::{BookingStore, ListedEvent, Order, PaymentProvider, ProviderError};
 
 /// A first run (no checkpoint) looks back as far as Stripe retries a webhook.
 pub const FIRST_LOOKBACK: Duration = Duration::days(3);
@@ -243,24 +241,8 @@ async fn sweep<S: BookingStore, P: PaymentProvider>(
                 Err(err) => return Err(err.into()),
             };
             summary.swept += 1;
-            let Some(change) = observed(&intent, booking.payment_status) else {
-                continue;
-            };
-            let event = IntentEventIn {
-                event_id: format!(
-                    "reconcile:{}:{}:{}",
-                    intent.id,
-                    intent.status.as_str(),
-                    now.timestamp()
-                ),
-                created: now.timestamp(),
-                event_type: format!("reconcile.{}", intent.status.as_str()),
-                intent_id: intent.id.clone(),
-                booking_id: booking.id,
-                change,
-                charge_id: None,
-            };
-            if let EventOutcome::Applied(to) = apply_intent_event(store, &event, now).await? {
+            let applied = apply_observed(store, &intent, &booking, "reconcile", now).await?;
+            if let Some(EventOutcome::Applied(to)) = applied {
                 summary.swept_changed += 1;
                 tracing::warn!(booking_id = %booking.id, payment_intent_id = %intent.id,
                     from = status.as_str(), to = to.as_str(), attention = "payment",
@@ -269,31 +251,6 @@ async fn sweep<S: BookingStore, P: PaymentProvider>(
         }
     }
     Ok(())
-}
-
-/// What Stripe's intent says happened to a payment that is `current` here, as the event
-/// Stripe would have sent; `None` if it says nothing new.
-fn observed(intent: &Intent, current: PaymentStatus) -> Option<IntentEvent> {
-    let change = match intent.status {
-        IntentStatus::Succeeded => IntentEvent::Succeeded {
-            amount_received: intent.amount_received,
-        },
-        IntentStatus::Processing => IntentEvent::Processing,
-        IntentStatus::RequiresAction => IntentEvent::RequiresAction,
-        IntentStatus::Canceled => IntentEvent::Canceled,
-        // Back to needing a payment method after an attempt: the attempt failed (Stripe sent
-        // `payment_intent.payment_failed`).
-        IntentStatus::RequiresPaymentMethod
-            if matches!(
-                current,
-                PaymentStatus::RequiresAction | PaymentStatus::Processing
-            ) =>
-        {
-            IntentEvent::PaymentFailed { reason: None }
-        }
-        _ => return None,
-    };
-    (change.target() != current).then_some(change)
 }
 
 /// How far back owed refunds are looked for: a refund is recorded as owed when its booking is
@@ -337,7 +294,13 @@ async fn expire_due_holds<S: BookingStore, P: PaymentProvider>(
         PaymentStatus::Canceled,
     ] {
         let candidates = store
-            .bookings_in_payment_status(status, now - SWEEP_WINDOW, now, SWEEP_LIMIT)
+            .bookings_in_payment_status(
+                status,
+                now - SWEEP_WINDOW,
+                now,
+                SWEEP_LIMIT,
+                Order::NewestFirst,
+            )
             .await?;
         for id in candidates {
             let Some(booking) = store.get_booking(id).await? else {

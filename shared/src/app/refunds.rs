@@ -8,10 +8,10 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::events::{not_applied, EventOutcome, EVENT_RETENTION};
-use super::keys::refund_key;
+use super::keys::{cancel_key, refund_key};
 use super::AppError;
 use crate::domain::refunds::{apply, record_refund, status_after_refunds};
-use crate::domain::{Booking, MoneyEvent, RefundStatus};
+use crate::domain::{Booking, IntentStatus, MoneyEvent, PaymentStatus, RefundStatus};
 use crate::ports::{
     BookingStore, Expected, MoneyEventIn, PaymentProvider, PaymentWrite, ProcessedEvent,
     ProviderError,
@@ -100,10 +100,11 @@ fn log_money_event(event: &MoneyEventIn, booking_id: &str, payment_status: &str)
     }
 }
 
-/// Refunds what the booking owes back (see `Payment::refunds_owed`), once each: every refund
-/// carries the intent's deterministic key, so racing callers and retries make one refund.
-/// Called by the API calls that touch the booking (cancel, create-intent) and by `reconcile`:
-/// the webhook itself makes no Stripe calls.
+/// Gives back what the booking owes (see `Payment::refunds_owed`), once each: a captured
+/// payment is refunded, a hold that was only authorized is released (its intent cancelled).
+/// Every refund carries the intent's deterministic key, so racing callers and retries make
+/// one refund. Called by the API calls that touch the booking (cancel, create-intent,
+/// capture) and by `reconcile`: the webhook itself makes no Stripe calls.
 pub async fn refund_owed<S: BookingStore, P: PaymentProvider>(
     store: &S,
     provider: &P,
@@ -118,7 +119,45 @@ pub async fn refund_owed<S: BookingStore, P: PaymentProvider>(
     }
     let mut updated = payment.clone();
     let mut status = booking.payment_status;
+    let mut still_owed = Vec::new();
     for intent_id in &payment.refunds_owed {
+        let intent = provider.retrieve_intent(intent_id).await?;
+        match intent.status {
+            IntentStatus::Succeeded => {}
+            // Released already (by a racer, or Stripe when the authorization expired).
+            IntentStatus::Canceled => continue,
+            // Held (or still payable): cancelling releases it and nothing is taken.
+            IntentStatus::RequiresCapture
+            | IntentStatus::RequiresPaymentMethod
+            | IntentStatus::RequiresConfirmation
+            | IntentStatus::RequiresAction => {
+                match provider
+                    .cancel_intent(intent_id, &cancel_key(intent_id))
+                    .await
+                {
+                    Ok(_) => {
+                        tracing::info!(booking_id = %booking.id, payment_intent_id = %intent_id,
+                            "released automatically a hold the booking did not keep");
+                        if intent_id == &payment.intent_id {
+                            status = PaymentStatus::Canceled;
+                        }
+                    }
+                    // It moved (captured meanwhile): the next call or run looks again.
+                    Err(ProviderError::Rejected { .. }) => still_owed.push(intent_id.clone()),
+                    Err(err) => {
+                        tracing::error!(booking_id = %booking.id, payment_intent_id = %intent_id, error = %err,
+                            attention = "payment", "an automatic release failed; it is tried again by the next call or run");
+                        return Err(err.into());
+                    }
+                }
+                continue;
+            }
+            // Processing, or a status this code does not know: looked at again later.
+            _ => {
+                still_owed.push(intent_id.clone());
+                continue;
+            }
+        }
         let refund = match provider
             .refund_intent(intent_id, &refund_key(intent_id))
             .await
@@ -140,6 +179,9 @@ pub async fn refund_owed<S: BookingStore, P: PaymentProvider>(
         tracing::info!(booking_id = %booking.id, payment_intent_id = %intent_id, refund_id,
             "refunded automatically a payment the booking did not keep");
         if intent_id == &payment.intent_id {
+            if updated.amount_received_minor.is_none() {
+                updated.amount_received_minor = intent.amount_received;
+            }
             // The booking's own money: shown like any refund.
             match refund {
                 Some(refund) => {
@@ -158,7 +200,7 @@ pub async fn refund_owed<S: BookingStore, P: PaymentProvider>(
             );
         }
     }
-    updated.refunds_owed.clear();
+    updated.refunds_owed = still_owed;
     let expected = Expected {
         updated_at: Some(booking.updated_at),
         ..Expected::from_booking(booking)

@@ -133,9 +133,9 @@ impl Booking {
         self.payment_status.is_paid() || self.payment.as_ref().is_some_and(|p| p.paid_at.is_some())
     }
 
-    /// The hold as the API shows it: none once paid.
+    /// The hold as the API shows it: none once paid or authorized (it no longer expires).
     pub fn shown_hold_expires_at(&self) -> Option<DateTime<Utc>> {
-        if self.is_paid() {
+        if self.is_paid() || self.payment_status == PaymentStatus::Authorized {
             None
         } else {
             self.hold_expires_at
@@ -143,7 +143,8 @@ impl Booking {
     }
 
     /// Expired at `now`: stored so, or confirmed, never paid, its hold passed, and no payment
-    /// in flight (`requires_action`, `processing`: it expires only once that payment ends).
+    /// in flight (`requires_action`, `processing`: it expires only once that payment ends) or
+    /// authorized (a hold on the card: captured or released, never left to expire).
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         match self.status {
             BookingStatus::Expired => true,
@@ -152,7 +153,9 @@ impl Booking {
                 !self.is_paid()
                     && !matches!(
                         self.payment_status,
-                        PaymentStatus::RequiresAction | PaymentStatus::Processing
+                        PaymentStatus::RequiresAction
+                            | PaymentStatus::Processing
+                            | PaymentStatus::Authorized
                     )
                     && self.hold_expires_at.is_some_and(|at| at <= now)
             }
@@ -226,6 +229,13 @@ mod tests {
             assert!(!b.is_expired(later), "{status:?}");
             assert!(b.shown_hold_expires_at().is_some());
         }
+        let mut authorized = booking(Some(Duration::seconds(1)));
+        authorized.payment_status = PaymentStatus::Authorized;
+        assert!(
+            !authorized.is_expired(later),
+            "an authorized booking never expires"
+        );
+        assert_eq!(authorized.shown_hold_expires_at(), None);
         for status in [PaymentStatus::Failed, PaymentStatus::Canceled] {
             let mut b = booking(Some(Duration::seconds(1)));
             b.payment_status = status;

@@ -4,6 +4,7 @@
 //! only way to make one, and rules fail with [`DomainError`].
 
 pub mod booking;
+pub mod capture;
 pub mod error;
 pub mod idempotency;
 pub mod ids;
@@ -14,11 +15,14 @@ pub mod secret;
 pub mod slot;
 
 pub use booking::{AssetType, Booking, BookingStatus, NewBooking};
+pub use capture::{Authorization, CaptureAmount, CaptureMethod, CaptureRefusal, CaptureStep};
 pub use error::DomainError;
 pub use idempotency::{IdempotencyKey, IdempotencyRecord};
 pub use ids::{AssetId, BookingId, IntentId, UserId};
 pub use money::{Currency, Money, MoneyError};
-pub use payment::{IntentAction, IntentEvent, IntentStatus, Payment, PaymentStatus, Want};
+pub use payment::{
+    IntentAction, IntentEvent, IntentStatus, Payment, PaymentStatus, StripeAmounts, Want,
+};
 pub use refunds::{AfterPayment, MoneyEvent, RefundStatus};
 pub use secret::Secret;
 pub use slot::Slot;

@@ -146,6 +146,9 @@ pub enum MoneyError {
     /// Zero, `-0`, or negative.
     #[error("amount must be greater than zero")]
     NotPositive,
+    /// Below zero where zero is allowed (a capture of 0 releases the hold).
+    #[error("amount must not be negative")]
+    Negative,
     /// Not an exact multiple of the currency's minor unit (`0.005` usd).
     #[error("amount has more decimal places than {currency} allows ({exponent})")]
     TooManyDecimals {
@@ -251,6 +254,27 @@ pub fn parse_amount(raw: &str, currency: &Currency) -> Result<i64, MoneyError> {
         return Err(too_large());
     }
     Ok(minor)
+}
+
+/// A capture's `amount` (`raw` as for [`parse_amount`]): zero (any spelling of it, `0`,
+/// `0.00`, `0e3`) releases the hold and is `Ok(0)`; anything else obeys every rule of
+/// [`parse_amount`], so a positive amount below the currency's minimum charge is refused
+/// before Stripe is asked. Negative amounts are refused as such.
+pub fn parse_capture_amount(raw: &str, currency: &Currency) -> Result<i64, MoneyError> {
+    let number = parse_json_number(raw).ok_or(MoneyError::NotANumber)?;
+    if number.digits.iter().all(|&d| d == b'0') {
+        return Ok(0);
+    }
+    if number.negative {
+        return Err(MoneyError::Negative);
+    }
+    parse_amount(raw, currency)
+}
+
+/// Is `raw` JSON number text (what [`parse_amount`] reads)? For checking a body before the
+/// currency that decides the rest is known.
+pub fn is_json_number(raw: &str) -> bool {
+    parse_json_number(raw).is_some()
 }
 
 /// Formats minor units as a plain decimal with exactly `exponent` decimals: (350, usd) -> "3.50", (500, jpy) -> "500", (1230, kwd) -> "1.230". Must itself be valid JSON number text.

@@ -11,6 +11,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::capture::{Authorization, CaptureMethod};
 use super::ids::IntentId;
 use super::money::Money;
 use super::refunds::AfterPayment;
@@ -22,6 +23,9 @@ pub enum PaymentStatus {
     Pending,
     RequiresAction,
     Processing,
+    /// A manual-capture intent's hold is on the card (Stripe: `requires_capture`): nothing
+    /// taken yet, and the booking does not expire.
+    Authorized,
     Completed,
     Failed,
     Canceled,
@@ -31,10 +35,11 @@ pub enum PaymentStatus {
 }
 
 impl PaymentStatus {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Pending,
         Self::RequiresAction,
         Self::Processing,
+        Self::Authorized,
         Self::Completed,
         Self::Failed,
         Self::Canceled,
@@ -47,6 +52,7 @@ impl PaymentStatus {
             Self::Pending => "pending",
             Self::RequiresAction => "requires_action",
             Self::Processing => "processing",
+            Self::Authorized => "authorized",
             Self::Completed => "completed",
             Self::Failed => "failed",
             Self::Canceled => "canceled",
@@ -84,10 +90,14 @@ pub struct Payment {
     pub charge_id: Option<String>,
     /// Refunds and disputes, once paid.
     pub after: AfterPayment,
-    /// Intents of this booking whose money must go back to the driver (paid after the booking
-    /// was cancelled, or after the intent was replaced): the webhook records them, the next
-    /// API call that touches the booking (or `reconcile`) refunds them.
+    /// Intents of this booking whose money must go back to the driver (paid or authorized
+    /// after the booking was cancelled or expired, or after the intent was replaced): the
+    /// webhook records them, the next API call that touches the booking (or `reconcile`)
+    /// refunds them if captured, releases them if only authorized.
     pub refunds_owed: Vec<IntentId>,
+    pub capture_method: CaptureMethod,
+    /// The hold, once a manual-capture intent was authorized.
+    pub authorization: Option<Authorization>,
 }
 
 impl Payment {
@@ -108,7 +118,14 @@ impl Payment {
             charge_id: None,
             after: AfterPayment::default(),
             refunds_owed: Vec::new(),
+            capture_method: CaptureMethod::Automatic,
+            authorization: None,
         }
+    }
+
+    pub fn with_capture_method(mut self, method: CaptureMethod) -> Self {
+        self.capture_method = method;
+        self
     }
 }
 
@@ -189,9 +206,12 @@ pub enum IntentAction {
     /// Money was taken: refund it (cancel) or refuse (pay).
     Refund,
     AlreadyPaid,
+    /// A manual-capture hold is on the card: capture or release it (pay), or release it
+    /// (cancel).
+    Authorized,
     /// A payment is in flight: try later.
     Processing,
-    /// A state we do not act on (e.g. `requires_capture`, or unknown).
+    /// A state we do not act on (unknown to this code).
     Stuck,
 }
 
@@ -203,22 +223,41 @@ pub fn decide(status: &IntentStatus, want: Want) -> IntentAction {
         (S::Succeeded, Want::Pay { .. }) => IntentAction::AlreadyPaid,
         (S::Succeeded, Want::Cancel) => IntentAction::Refund,
         (S::Processing, _) => IntentAction::Processing,
+        (S::RequiresCapture, Want::Pay { .. }) => IntentAction::Authorized,
+        // Cancelling a booking releases its hold.
+        (S::RequiresCapture, Want::Cancel) => IntentAction::CancelIt,
         (s, Want::Pay { same_terms: true }) if s.is_payable() => IntentAction::Reuse,
         // A new amount: the old intent must be dead before a new one is handed out, or the
         // customer could pay both.
         (s, _) if s.is_payable() => IntentAction::CancelIt,
-        // `requires_capture` (manual capture is not offered yet) or a status we do not know.
+        // A status we do not know.
         _ => IntentAction::Stuck,
     }
+}
+
+/// The amounts a PaymentIntent event carries (`None`: not in the payload).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StripeAmounts {
+    pub amount_received: Option<i64>,
+    pub amount_capturable: Option<i64>,
 }
 
 /// The PaymentIntent events the webhook acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IntentEvent {
-    Succeeded { amount_received: Option<i64> },
-    PaymentFailed { reason: Option<String> },
+    Succeeded {
+        amount_received: Option<i64>,
+    },
+    PaymentFailed {
+        reason: Option<String>,
+    },
     RequiresAction,
     Processing,
+    /// `payment_intent.amount_capturable_updated`: a manual-capture intent is authorized
+    /// (`requires_capture`) for `amount_capturable`.
+    Authorized {
+        amount_capturable: Option<i64>,
+    },
     Canceled,
 }
 
@@ -226,14 +265,19 @@ impl IntentEvent {
     /// Reads a Stripe event type and its PaymentIntent; `None` for types we do not act on.
     pub fn from_stripe(
         event_type: &str,
-        amount_received: Option<i64>,
+        amounts: StripeAmounts,
         reason: Option<String>,
     ) -> Option<Self> {
+        let StripeAmounts {
+            amount_received,
+            amount_capturable,
+        } = amounts;
         Some(match event_type {
             "payment_intent.succeeded" => Self::Succeeded { amount_received },
             "payment_intent.payment_failed" => Self::PaymentFailed { reason },
             "payment_intent.requires_action" => Self::RequiresAction,
             "payment_intent.processing" => Self::Processing,
+            "payment_intent.amount_capturable_updated" => Self::Authorized { amount_capturable },
             "payment_intent.canceled" => Self::Canceled,
             _ => return None,
         })
@@ -245,6 +289,7 @@ impl IntentEvent {
             Self::PaymentFailed { .. } => PaymentStatus::Failed,
             Self::RequiresAction => PaymentStatus::RequiresAction,
             Self::Processing => PaymentStatus::Processing,
+            Self::Authorized { .. } => PaymentStatus::Authorized,
             Self::Canceled => PaymentStatus::Canceled,
         }
     }
@@ -283,16 +328,17 @@ impl Guard {
 impl PaymentStatus {
     /// Within one second, which status wins: the later step of an intent's life. Stripe's
     /// `created` has second resolution, so events of one second carry no order of their own;
-    /// an intent goes requires_action -> processing -> failed/canceled, never back in one
-    /// second.
+    /// an intent goes requires_action -> processing -> failed -> (another attempt)
+    /// authorized -> canceled, never back in one second.
     fn precedence(self) -> u8 {
         match self {
             Self::Pending => 0,
             Self::RequiresAction => 1,
             Self::Processing => 2,
             Self::Failed => 3,
-            Self::Canceled => 4,
-            Self::Completed | Self::PartiallyRefunded | Self::Refunded => 5,
+            Self::Authorized => 4,
+            Self::Canceled => 5,
+            Self::Completed | Self::PartiallyRefunded | Self::Refunded => 6,
         }
     }
 }
@@ -366,6 +412,9 @@ mod tests {
             },
             IntentEvent::RequiresAction,
             IntentEvent::Processing,
+            IntentEvent::Authorized {
+                amount_capturable: Some(800),
+            },
             IntentEvent::Canceled,
         ]
     }
@@ -387,7 +436,14 @@ mod tests {
 
     #[test]
     fn success_wins_over_any_unpaid_state_even_when_late() {
-        for status in [Pending, RequiresAction, Processing, Failed, Canceled] {
+        for status in [
+            Pending,
+            RequiresAction,
+            Processing,
+            Authorized,
+            Failed,
+            Canceled,
+        ] {
             let ev = IntentEvent::Succeeded {
                 amount_received: None,
             };
@@ -398,7 +454,7 @@ mod tests {
 
     #[test]
     fn other_events_apply_in_order_only() {
-        for status in [Pending, RequiresAction, Processing, Failed] {
+        for status in [Pending, RequiresAction, Processing, Authorized, Failed] {
             for event in events().into_iter().skip(1) {
                 let target = event.target();
                 assert_eq!(transition(status, None, &event, 100), Some(target));
@@ -439,8 +495,8 @@ mod tests {
                 }
             }
         }
-        // 4 open states x 5 events + Canceled x succeeded.
-        assert_eq!(applied, 4 * 5 + 1);
+        // 5 open states x 6 events + Canceled x succeeded.
+        assert_eq!(applied, 5 * 6 + 1);
     }
 
     #[test]
@@ -458,7 +514,12 @@ mod tests {
             ("requires_confirmation", A::Reuse, A::CancelIt, A::CancelIt),
             ("requires_action", A::Reuse, A::CancelIt, A::CancelIt),
             ("processing", A::Processing, A::Processing, A::Processing),
-            ("requires_capture", A::Stuck, A::Stuck, A::Stuck),
+            (
+                "requires_capture",
+                A::Authorized,
+                A::Authorized,
+                A::CancelIt,
+            ),
             ("canceled", A::Dead, A::Dead, A::Dead),
             ("succeeded", A::AlreadyPaid, A::AlreadyPaid, A::Refund),
             ("something_new", A::Stuck, A::Stuck, A::Stuck),
@@ -508,7 +569,14 @@ mod tests {
         }
         let kinds = events();
         let mut checked = 0;
-        for start in [Pending, RequiresAction, Processing, Failed, Canceled] {
+        for start in [
+            Pending,
+            RequiresAction,
+            Processing,
+            Authorized,
+            Failed,
+            Canceled,
+        ] {
             for a in 0..kinds.len() {
                 for b in 0..kinds.len() {
                     for c in 0..kinds.len() {
@@ -530,20 +598,40 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, 5 * 125 * 3);
+        assert_eq!(checked, 6 * 216 * 3);
     }
 
     #[test]
     fn stripe_event_types() {
         assert_eq!(
-            IntentEvent::from_stripe("payment_intent.succeeded", Some(450), None),
+            IntentEvent::from_stripe(
+                "payment_intent.succeeded",
+                StripeAmounts {
+                    amount_received: Some(450),
+                    amount_capturable: Some(0)
+                },
+                None
+            ),
             Some(IntentEvent::Succeeded {
                 amount_received: Some(450)
             })
         );
         assert_eq!(
-            IntentEvent::from_stripe("payment_intent.canceled", None, None),
+            IntentEvent::from_stripe("payment_intent.canceled", StripeAmounts::default(), None),
             Some(IntentEvent::Canceled)
+        );
+        assert_eq!(
+            IntentEvent::from_stripe(
+                "payment_intent.amount_capturable_updated",
+                StripeAmounts {
+                    amount_received: Some(0),
+                    amount_capturable: Some(800)
+                },
+                None
+            ),
+            Some(IntentEvent::Authorized {
+                amount_capturable: Some(800)
+            })
         );
         for other in [
             "charge.succeeded",
@@ -551,7 +639,10 @@ mod tests {
             "",
             "customer.created",
         ] {
-            assert_eq!(IntentEvent::from_stripe(other, None, None), None);
+            assert_eq!(
+                IntentEvent::from_stripe(other, StripeAmounts::default(), None),
+                None
+            );
         }
     }
 }

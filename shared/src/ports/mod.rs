@@ -9,9 +9,9 @@ pub use payments::{
     WebhookSecrets,
 };
 pub use store::{
-    BookingStore, EventWrite, Expected, Page, PaymentWrite, ProcessedEvent, StoreError,
+    BookingStore, EventWrite, Expected, Held, Page, PaymentWrite, ProcessedEvent, StoreError,
 };
 
 // Reconciliation (issue 12, section 4).
 pub use payments::{EventPage, ListedEvent};
-pub use store::{Booked, InFlight};
+pub use store::{Booked, InFlight, Order};

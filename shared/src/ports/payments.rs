@@ -7,8 +7,11 @@
 
 use std::future::Future;
 
+use chrono::{DateTime, Utc};
+
 use crate::domain::{
-    BookingId, IntentEvent, IntentId, IntentStatus, Money, MoneyEvent, RefundStatus, Secret,
+    BookingId, CaptureMethod, IntentEvent, IntentId, IntentStatus, Money, MoneyEvent, RefundStatus,
+    Secret,
 };
 
 /// A PaymentIntent as the use cases see it.
@@ -21,15 +24,23 @@ pub struct Intent {
     pub currency: String,
     pub client_secret: Option<Secret>,
     pub amount_received: Option<i64>,
+    pub capture_method: CaptureMethod,
+    /// While `requires_capture`: what may be captured.
+    pub amount_capturable: Option<i64>,
+    /// While `requires_capture`, when the charge was read: its
+    /// `payment_method_details.card.capture_before`.
+    pub capture_before: Option<DateTime<Utc>>,
     /// Stripe answered with the saved response for an idempotency key: the intent as it was
     /// when first created, which may have changed (been cancelled) since.
     pub replayed: bool,
 }
 
 impl Intent {
-    /// Does this intent charge exactly `amount`?
-    pub fn has_terms(&self, amount: &Money) -> bool {
-        self.amount_minor == amount.minor && self.currency == amount.currency.code
+    /// Does this intent charge exactly `amount`, captured as `method`?
+    pub fn has_terms(&self, amount: &Money, method: CaptureMethod) -> bool {
+        self.amount_minor == amount.minor
+            && self.currency == amount.currency.code
+            && self.capture_method == method
     }
 }
 
@@ -45,6 +56,9 @@ pub struct IntentEventIn {
     pub change: IntentEvent,
     /// The intent's `latest_charge`, when the event carries it.
     pub charge_id: Option<String>,
+    /// An authorization's end, when the event's intent carries its charge expanded (the
+    /// product's own reads of an intent do; Stripe's webhooks do not).
+    pub capture_before: Option<DateTime<Utc>>,
 }
 
 /// A charge, refund or dispute event, as the provider delivers it: it names the intent and/or
@@ -65,6 +79,7 @@ pub struct MoneyEventIn {
 pub struct NewIntent {
     pub amount: Money,
     pub booking_id: BookingId,
+    pub capture_method: CaptureMethod,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +140,14 @@ pub trait PaymentProvider: Send + Sync {
     fn cancel_intent(
         &self,
         id: &IntentId,
+        idempotency_key: &str,
+    ) -> impl Future<Output = Result<Intent, ProviderError>> + Send;
+
+    /// Captures `amount_to_capture` of a `requires_capture` intent; Stripe releases the rest.
+    fn capture_intent(
+        &self,
+        id: &IntentId,
+        amount_to_capture: i64,
         idempotency_key: &str,
     ) -> impl Future<Output = Result<Intent, ProviderError>> + Send;
 

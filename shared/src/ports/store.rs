@@ -66,9 +66,22 @@ pub struct EventWrite<'a> {
     pub paid: Option<(Option<i64>, DateTime<Utc>)>,
     /// A failure: why.
     pub failure_reason: Option<&'a str>,
-    /// A success: the intent's charge, which later refund and dispute events name.
+    /// A success or an authorization: the intent's charge, which later refund and dispute
+    /// events name.
     pub charge_id: Option<&'a str>,
+    /// An authorization: the hold.
+    pub authorized: Option<Held>,
     pub event: &'a ProcessedEvent,
+}
+
+/// An authorization as an event reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    /// `None`: the intent's whole amount.
+    pub amount_minor: Option<i64>,
+    pub capture_before: DateTime<Utc>,
+    /// `capture_before` is the charge's, not estimated.
+    pub from_charge: bool,
 }
 
 /// A Stripe event id, kept for a while so a redelivery is recognised.
@@ -101,6 +114,13 @@ pub struct InFlight {
     pub booking_id: BookingId,
     pub payment_status: PaymentStatus,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Which end of an index range a query starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    NewestFirst,
+    OldestFirst,
 }
 
 /// One booking's interval as a slot item records it, with its hold if it has one.
@@ -244,14 +264,15 @@ pub trait BookingStore: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<InFlight>, StoreError>> + Send;
 
-    /// Bookings in `status` updated in `[updated_from, updated_to]`, at most `limit`, newest
-    /// first, through the same index (never a Scan).
+    /// Bookings in `status` updated in `[updated_from, updated_to]`, at most `limit`, in
+    /// `order` of their last update, through the same index (never a Scan).
     fn bookings_in_payment_status(
         &self,
         status: PaymentStatus,
         updated_from: DateTime<Utc>,
         updated_to: DateTime<Utc>,
         limit: usize,
+        order: Order,
     ) -> impl Future<Output = Result<Vec<BookingId>, StoreError>> + Send;
 
     /// Bookings with refunds owed (`Payment::refunds_owed`) updated in `[updated_from,

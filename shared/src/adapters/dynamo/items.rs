@@ -10,8 +10,9 @@ use chrono::{DateTime, Utc};
 use super::payment_update::payment_values;
 use crate::domain::slot::{format_stored_time, format_time};
 use crate::domain::{
-    AfterPayment, AssetId, AssetType, Booking, BookingId, BookingStatus, IdempotencyRecord,
-    IntentId, Money, Payment, PaymentStatus, RefundStatus, Slot, UserId,
+    AfterPayment, AssetId, AssetType, Authorization, Booking, BookingId, BookingStatus,
+    CaptureMethod, IdempotencyRecord, IntentId, Money, Payment, PaymentStatus, RefundStatus, Slot,
+    UserId,
 };
 use crate::ports::StoreError;
 
@@ -115,6 +116,22 @@ pub(super) fn payment_from_item(item: &Item) -> Result<Option<Payment>, StoreErr
             dispute_status: opt_str("dispute_status"),
             dispute_reason: opt_str("dispute_reason"),
             last_event_at: n(item, "money_last_event_at"),
+        },
+        capture_method: match opt_str("capture_method") {
+            None => CaptureMethod::Automatic,
+            Some(m) => CaptureMethod::parse(&m).ok_or_else(|| corrupt("capture_method"))?,
+        },
+        authorization: match n(item, "amount_authorized_minor") {
+            None => None,
+            Some(amount_minor) => Some(Authorization {
+                amount_minor,
+                capture_before: time_attr(item, "capture_before")?,
+                from_charge: item
+                    .get("capture_before_from_charge")
+                    .and_then(|v| v.as_bool().ok())
+                    .copied()
+                    .unwrap_or(false),
+            }),
         },
         refunds_owed: match opt_str("refunds_owed") {
             None => Vec::new(),

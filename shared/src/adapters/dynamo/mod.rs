@@ -313,8 +313,9 @@ impl BookingStore for DynamoStore {
         updated_from: DateTime<Utc>,
         updated_to: DateTime<Utc>,
         limit: usize,
+        order: crate::ports::Order,
     ) -> Result<Vec<BookingId>, StoreError> {
-        self.query_payment_status(status, updated_from, updated_to, limit)
+        self.query_payment_status(status, updated_from, updated_to, limit, order)
             .await
     }
 

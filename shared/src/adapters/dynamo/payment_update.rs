@@ -7,11 +7,13 @@ use chrono::{DateTime, Utc};
 
 use super::items::{build_error, num, s};
 use crate::domain::slot::format_stored_time;
-use crate::domain::{BookingId, BookingStatus, IntentId, Payment, PaymentStatus};
+use crate::domain::{
+    Authorization, BookingId, BookingStatus, CaptureMethod, IntentId, Payment, PaymentStatus,
+};
 use crate::ports::{EventWrite, Expected, StoreError};
 
 /// The payment attributes of a booking item, in one place for writes and reads.
-pub(super) const PAYMENT_ATTRS: [&str; 16] = [
+pub(super) const PAYMENT_ATTRS: [&str; 20] = [
     "payment_intent_id",
     "amount_minor",
     "currency",
@@ -28,6 +30,10 @@ pub(super) const PAYMENT_ATTRS: [&str; 16] = [
     "dispute_reason",
     "money_last_event_at",
     "refunds_owed",
+    "capture_method",
+    "amount_authorized_minor",
+    "capture_before",
+    "capture_before_from_charge",
 ];
 
 pub(super) fn payment_values(p: &Payment) -> Vec<(&'static str, AttributeValue)> {
@@ -78,7 +84,25 @@ pub(super) fn payment_values(p: &Payment) -> Vec<(&'static str, AttributeValue)>
         let ids: Vec<&str> = p.refunds_owed.iter().map(IntentId::as_str).collect();
         v.push(("refunds_owed", s(ids.join(","))));
     }
+    // Absent for automatic capture, as on every booking stored before manual capture existed.
+    if p.capture_method == CaptureMethod::Manual {
+        v.push(("capture_method", s(p.capture_method.as_str())));
+    }
+    if let Some(auth) = &p.authorization {
+        v.extend(authorization_values(auth));
+    }
     v
+}
+
+pub(super) fn authorization_values(auth: &Authorization) -> [(&'static str, AttributeValue); 3] {
+    [
+        ("amount_authorized_minor", num(auth.amount_minor)),
+        ("capture_before", s(format_stored_time(auth.capture_before))),
+        (
+            "capture_before_from_charge",
+            AttributeValue::Bool(auth.from_charge),
+        ),
+    ]
 }
 
 /// An UpdateItem on a booking that rewrites its payment, conditioned on `Expected`.
@@ -221,6 +245,7 @@ pub(super) fn event_update(
     let holding = [
         PaymentStatus::RequiresAction,
         PaymentStatus::Processing,
+        PaymentStatus::Authorized,
         PaymentStatus::Completed,
         PaymentStatus::PartiallyRefunded,
         PaymentStatus::Refunded,
@@ -264,6 +289,26 @@ pub(super) fn event_update(
     if let Some(charge) = write.charge_id {
         values.insert(":charge".into(), s(charge));
         sets.push("charge_id = :charge".into());
+    }
+    if let Some(held) = write.authorized {
+        match held.amount_minor {
+            Some(minor) => {
+                values.insert(":authorized".into(), num(minor));
+                sets.push("amount_authorized_minor = :authorized".into());
+            }
+            // Without an amount in the event, the intent's whole amount is held.
+            None => sets.push("amount_authorized_minor = amount_minor".into()),
+        }
+        values.insert(
+            ":capture_before".into(),
+            s(format_stored_time(held.capture_before)),
+        );
+        sets.push("capture_before = :capture_before".into());
+        sets.push("capture_before_from_charge = :from_charge".into());
+        values.insert(
+            ":from_charge".into(),
+            AttributeValue::Bool(held.from_charge),
+        );
     }
     let mut expr = format!("SET {}", sets.join(", "));
     if !removes.is_empty() {

@@ -9,7 +9,7 @@ use super::items::{corrupt, n, num, s, str_attr, time_attr, unavailable};
 use super::DynamoStore;
 use crate::domain::slot::format_stored_time;
 use crate::domain::{BookingId, PaymentStatus};
-use crate::ports::{InFlight, StoreError};
+use crate::ports::{InFlight, Order, StoreError};
 
 /// GSI on the bookings table: every booking by `payment_status`, sorted by `updated_at`. Both
 /// are attributes every booking item has and every payment write sets, so the index needs
@@ -84,6 +84,7 @@ impl DynamoStore {
             updated_from,
             updated_to,
             limit,
+            Order::NewestFirst,
         )
         .await
     }
@@ -94,9 +95,10 @@ impl DynamoStore {
         updated_from: DateTime<Utc>,
         updated_to: DateTime<Utc>,
         limit: usize,
+        order: Order,
     ) -> Result<Vec<BookingId>, StoreError> {
         let found = self
-            .query_status_index(status, None, updated_from, updated_to, limit)
+            .query_status_index(status, None, updated_from, updated_to, limit, order)
             .await?;
         Ok(found.into_iter().map(|b| b.booking_id).collect())
     }
@@ -122,6 +124,7 @@ impl DynamoStore {
                     updated_from,
                     updated_to,
                     left,
+                    Order::NewestFirst,
                 )
                 .await?;
             found.extend(page.into_iter().map(|b| b.booking_id));
@@ -136,6 +139,7 @@ impl DynamoStore {
         updated_from: DateTime<Utc>,
         updated_to: DateTime<Utc>,
         limit: usize,
+        order: Order,
     ) -> Result<Vec<InFlight>, StoreError> {
         let mut found = Vec::new();
         let mut start_key = None;
@@ -151,7 +155,7 @@ impl DynamoStore {
                 .expression_attribute_values(":ps", s(status.as_str()))
                 .expression_attribute_values(":from", s(format_stored_time(updated_from)))
                 .expression_attribute_values(":to", s(format_stored_time(updated_to)))
-                .scan_index_forward(false)
+                .scan_index_forward(order == Order::OldestFirst)
                 .set_exclusive_start_key(start_key)
                 .send()
                 .await

@@ -9,7 +9,8 @@
 //!
 //! And Stripe's object rules the use cases depend on: only an intent in a cancelable state can
 //! be cancelled (<https://docs.stripe.com/api/payment_intents/cancel>), only a succeeded one
-//! refunded, once.
+//! refunded, once; only a `requires_capture` one captured, for at most its amount
+//! (<https://docs.stripe.com/api/payment_intents/capture>).
 //!
 //! A test can run code at chosen points of a call ([`FakeStripe::on`]): before it reaches
 //! Stripe, while Stripe executes it (its key in use), or after Stripe saved its result and
@@ -22,6 +23,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::domain::capture::DEFAULT_VALIDITY;
 use crate::domain::{IntentId, IntentStatus, RefundStatus, Secret};
 use crate::ports::{EventPage, ListedEvent};
 use crate::ports::{Intent, NewIntent, PaymentProvider, ProviderError, Refund};
@@ -34,6 +36,7 @@ pub enum Call {
     Create,
     Retrieve,
     Cancel,
+    Capture,
     Refund,
     /// `GET /v1/events` (one page).
     ListEvents,
@@ -144,7 +147,20 @@ impl FakeStripe {
             if status == IntentStatus::Succeeded {
                 intent.amount_received = Some(intent.amount_minor);
             }
+            // The driver confirmed a manual-capture intent: the hold is on the card, for 7
+            // days from now unless a test says otherwise (`set_capture_before`).
+            if status == IntentStatus::RequiresCapture {
+                intent.amount_capturable = Some(intent.amount_minor);
+                intent.capture_before = Some(Utc::now() + DEFAULT_VALIDITY);
+            }
             intent.status = status;
+        }
+    }
+
+    /// The authorization's charge says it must be captured before `at`.
+    pub fn set_capture_before(&self, id: &IntentId, at: DateTime<Utc>) {
+        if let Some(intent) = self.lock().intents.get_mut(id) {
+            intent.capture_before = Some(at);
         }
     }
 
@@ -274,8 +290,11 @@ fn found<'a>(state: &'a mut State, id: &IntentId) -> Result<&'a mut Intent, Prov
 impl PaymentProvider for FakeStripe {
     async fn create_intent(&self, new: &NewIntent, key: &str) -> Result<Intent, ProviderError> {
         let request = format!(
-            "POST /v1/payment_intents amount={} currency={} booking={}",
-            new.amount.minor, new.amount.currency.code, new.booking_id
+            "POST /v1/payment_intents amount={} currency={} booking={} capture_method={}",
+            new.amount.minor,
+            new.amount.currency.code,
+            new.booking_id,
+            new.capture_method.as_str()
         );
         let new = new.clone();
         let saved = self
@@ -290,6 +309,9 @@ impl PaymentProvider for FakeStripe {
                     amount_minor: new.amount.minor,
                     currency: new.amount.currency.code.to_string(),
                     amount_received: None,
+                    capture_method: new.capture_method,
+                    amount_capturable: None,
+                    capture_before: None,
                     replayed: false,
                 };
                 state.intents.insert(id, intent.clone());
@@ -330,6 +352,45 @@ impl PaymentProvider for FakeStripe {
                     ));
                 }
                 intent.status = IntentStatus::Canceled;
+                intent.amount_capturable = Some(0);
+                Ok(Saved::Intent(intent.clone()))
+            })
+            .await;
+        intent_of(saved)
+    }
+
+    async fn capture_intent(
+        &self,
+        id: &IntentId,
+        amount_to_capture: i64,
+        key: &str,
+    ) -> Result<Intent, ProviderError> {
+        let request =
+            format!("POST /v1/payment_intents/{id}/capture amount_to_capture={amount_to_capture}");
+        let id = id.clone();
+        let saved = self
+            .request(Call::Capture, Some(key), request, move |state| {
+                let intent = found(state, &id)?;
+                if intent.status != IntentStatus::RequiresCapture {
+                    return Err(rejected(
+                        400,
+                        "payment_intent_unexpected_state",
+                        &format!(
+                            "This PaymentIntent could not be captured because it has a status of {}.",
+                            intent.status.as_str()
+                        ),
+                    ));
+                }
+                if amount_to_capture > intent.amount_capturable.unwrap_or(0) {
+                    return Err(rejected(
+                        400,
+                        "amount_too_large",
+                        "The amount to capture exceeds the amount capturable.",
+                    ));
+                }
+                intent.status = IntentStatus::Succeeded;
+                intent.amount_received = Some(amount_to_capture);
+                intent.amount_capturable = Some(0);
                 Ok(Saved::Intent(intent.clone()))
             })
             .await;

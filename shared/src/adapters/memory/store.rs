@@ -278,6 +278,13 @@ impl BookingStore for InMemoryStore {
         if let Some(charge) = write.charge_id {
             payment.charge_id = Some(charge.to_string());
         }
+        if let Some(held) = write.authorized {
+            payment.authorization = Some(crate::domain::Authorization {
+                amount_minor: held.amount_minor.unwrap_or(payment.amount.minor),
+                capture_before: held.capture_before,
+                from_charge: held.from_charge,
+            });
+        }
         booking.payment_status = write.status;
         booking.updated_at = now;
         state.events.insert(write.event.event_id.clone());
@@ -392,6 +399,7 @@ impl BookingStore for InMemoryStore {
         updated_from: DateTime<Utc>,
         updated_to: DateTime<Utc>,
         limit: usize,
+        order: crate::ports::Order,
     ) -> Result<Vec<BookingId>, StoreError> {
         let state = self.lock();
         let mut found: Vec<&Booking> = state
@@ -401,7 +409,10 @@ impl BookingStore for InMemoryStore {
                 b.payment_status == status && (updated_from..=updated_to).contains(&b.updated_at)
             })
             .collect();
-        found.sort_by_key(|b| std::cmp::Reverse(b.updated_at));
+        found.sort_by_key(|b| b.updated_at);
+        if order == crate::ports::Order::NewestFirst {
+            found.reverse();
+        }
         Ok(found.into_iter().take(limit).map(|b| b.id).collect())
     }
 

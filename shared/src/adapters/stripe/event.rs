@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::domain::{BookingId, IntentEvent, IntentId, MoneyEvent, RefundStatus};
+use crate::domain::{BookingId, IntentEvent, IntentId, MoneyEvent, RefundStatus, StripeAmounts};
 use crate::ports::{IntentEventIn, MoneyEventIn};
 
 #[derive(Debug, Deserialize)]
@@ -64,8 +64,11 @@ fn intent_event(event: Event) -> Parsed {
         .and_then(|e| e.get("message"))
         .and_then(Value::as_str)
         .map(str::to_string);
-    let received = intent.get("amount_received").and_then(Value::as_i64);
-    let Some(change) = IntentEvent::from_stripe(&event.kind, received, reason) else {
+    let amounts = StripeAmounts {
+        amount_received: intent.get("amount_received").and_then(Value::as_i64),
+        amount_capturable: intent.get("amount_capturable").and_then(Value::as_i64),
+    };
+    let Some(change) = IntentEvent::from_stripe(&event.kind, amounts, reason) else {
         tracing::info!(event_id = %event.id, event_type = %event.kind, "event type not handled");
         return Parsed::Ignored("event type not handled");
     };
@@ -95,7 +98,24 @@ fn intent_event(event: Event) -> Parsed {
         booking_id,
         change,
         charge_id: reference(intent, "latest_charge"),
+        capture_before: super::wire::capture_before(intent.get("latest_charge")),
     })
+}
+
+/// What of a charge was released uncaptured, not refunded: Stripe counts the part of a hold
+/// that was never captured (all of it, for a hold released by cancelling its intent) in the
+/// charge's `amount_refunded`, but that money never left the driver
+/// (<https://docs.stripe.com/api/charges/object>: `amount_captured`, `captured`).
+fn released(charge: &Value) -> i64 {
+    let amount = charge.get("amount").and_then(Value::as_i64).unwrap_or(0);
+    match (
+        charge.get("captured").and_then(Value::as_bool),
+        charge.get("amount_captured").and_then(Value::as_i64),
+    ) {
+        (Some(false), _) => amount,
+        (_, Some(captured)) => (amount - captured).max(0),
+        _ => 0,
+    }
 }
 
 /// `charge.refunded` (a charge), `charge.refund.updated` (a refund) and
@@ -104,10 +124,14 @@ fn intent_event(event: Event) -> Parsed {
 fn money_event(event: Event) -> Parsed {
     let object = &event.data.object;
     let change = match event.kind.as_str() {
-        "charge.refunded" => object
-            .get("amount_refunded")
-            .and_then(Value::as_i64)
-            .map(|amount_refunded| MoneyEvent::ChargeRefunded { amount_refunded }),
+        "charge.refunded" => {
+            object
+                .get("amount_refunded")
+                .and_then(Value::as_i64)
+                .map(|amount_refunded| MoneyEvent::ChargeRefunded {
+                    amount_refunded: (amount_refunded - released(object)).max(0),
+                })
+        }
         "charge.refund.updated" => {
             let status = text(object, "status").and_then(RefundStatus::parse);
             match (

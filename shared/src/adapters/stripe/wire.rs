@@ -6,7 +6,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde::Deserialize;
 
-use crate::domain::{IntentId, IntentStatus, Secret};
+use chrono::{DateTime, Utc};
+
+use crate::domain::{CaptureMethod, IntentId, IntentStatus, Secret};
 use crate::ports::{Intent, ProviderError};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -19,6 +21,25 @@ pub struct PaymentIntent {
     pub client_secret: Option<Secret>,
     #[serde(default)]
     pub amount_received: Option<i64>,
+    #[serde(default)]
+    pub amount_capturable: Option<i64>,
+    #[serde(default)]
+    pub capture_method: Option<String>,
+    /// An id, or the charge when expanded (`expand[]=latest_charge`).
+    #[serde(default)]
+    pub latest_charge: Option<serde_json::Value>,
+}
+
+/// An expanded charge's `payment_method_details.card.capture_before` (Unix seconds), the end
+/// of an uncaptured card authorization
+/// (<https://docs.stripe.com/api/charges/object#charge_object-payment_method_details-card-capture_before>).
+pub(super) fn capture_before(charge: Option<&serde_json::Value>) -> Option<DateTime<Utc>> {
+    let at = charge?
+        .get("payment_method_details")?
+        .get("card")?
+        .get("capture_before")?
+        .as_i64()?;
+    DateTime::from_timestamp(at, 0)
 }
 
 impl PaymentIntent {
@@ -32,6 +53,12 @@ impl PaymentIntent {
             currency: self.currency,
             client_secret: self.client_secret,
             amount_received: self.amount_received,
+            capture_method: self
+                .capture_method
+                .as_deref()
+                .map_or(CaptureMethod::Automatic, CaptureMethod::from_stripe),
+            amount_capturable: self.amount_capturable,
+            capture_before: capture_before(self.latest_charge.as_ref()),
             replayed: false,
         })
     }

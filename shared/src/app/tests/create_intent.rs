@@ -56,7 +56,7 @@ async fn every_intent_state_same_amount() {
             IntentStatus::Succeeded => assert_eq!(conflict(result), "Booking is already paid"),
             IntentStatus::RequiresCapture => assert_eq!(
                 conflict(result),
-                "The booking's payment is in state requires_capture and cannot be replaced"
+                "Booking already has an authorized payment"
             ),
             IntentStatus::Unknown(_) => unreachable!(),
         }
@@ -205,10 +205,12 @@ async fn an_idempotent_replay_of_an_intent_cancelled_since() {
     w.stripe.set_status(&old.id, IntentStatus::Canceled);
     // Stripe already holds an answer for the key the next create will use, for an intent that
     // was cancelled after that answer was saved.
-    let key = crate::app::keys::intent_key(id, Some(&old.id), &usd("4.50"));
+    let auto = crate::domain::CaptureMethod::Automatic;
+    let key = crate::app::keys::intent_key(id, Some(&old.id), &usd("4.50"), auto);
     let new = crate::ports::NewIntent {
         amount: usd("4.50"),
         booking_id: id,
+        capture_method: auto,
     };
     let saved = crate::ports::PaymentProvider::create_intent(&*w.stripe, &new, &key)
         .await

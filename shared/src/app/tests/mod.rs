@@ -92,5 +92,6 @@ fn event(
         booking_id: booking,
         change,
         charge_id: None,
+        capture_before: None,
     }
 }

@@ -128,6 +128,7 @@ async fn with_webhooks_delivered_a_run_finds_nothing_to_do() {
             amount_received: Some(350),
         },
         charge_id: None,
+        capture_before: None,
     };
     apply_intent_event(&*w.store, &delivered, now)
         .await
