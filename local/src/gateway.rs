@@ -90,7 +90,7 @@ async fn route(app: &App, req: hyper::Request<Incoming>) -> hyper::Response<Full
         || path.starts_with("/v1/assets/")
     {
         to_hyper(shared::http::bookings::handle(&app.store, &app.stripe, request).await)
-    } else if path == "/v1/payments/create-intent" {
+    } else if path == "/v1/payments/create-intent" || path == "/v1/payments/capture" {
         to_hyper(shared::http::create_intent::handle(&app.store, &app.stripe, request).await)
     } else if path == WEBHOOK_PATH {
         to_hyper(shared::http::webhook::handle(&app.store, &app.stripe, request).await)

@@ -97,6 +97,9 @@ pub struct StackConfig {
     /// How often the reconcile function runs (`RECONCILE_INTERVAL_SECONDS`); `None`: never
     /// on its own (tests call `RunningStack::reconcile_now`).
     pub reconcile_interval: Option<std::time::Duration>,
+    /// What reconcile does with card authorizations near their end (`EXPIRING_HOLD_POLICY`,
+    /// `CAPTURE_SAFETY_MARGIN_SECONDS`, as on AWS).
+    pub holds: shared::domain::capture::HoldSettings,
 }
 
 impl StackConfig {
@@ -153,6 +156,7 @@ impl StackConfig {
             stripe_secret_key,
             webhook_secrets,
             reconcile_interval: reconcile::interval(var("RECONCILE_INTERVAL_SECONDS"))?,
+            holds: shared::runtime::config::hold_settings(&var)?,
         })
     }
 }
@@ -295,7 +299,7 @@ pub async fn start(config: StackConfig) -> Result<RunningStack, String> {
             webhook_secrets: split_secrets(&config.webhook_secrets.join(",")),
         },
     );
-    let reconciler = reconcile::Reconciler::new(store.clone(), stripe.clone());
+    let reconciler = reconcile::Reconciler::new(store.clone(), stripe.clone(), config.holds);
     if let Some(every) = config.reconcile_interval {
         tasks.push(reconciler.spawn(every));
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use shared::adapters::dynamo::DynamoStore;
 use shared::adapters::stripe::StripeClient;
 use shared::app::reconcile::{self, RunError, Summary};
+use shared::domain::capture::HoldSettings;
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
@@ -36,21 +37,23 @@ pub fn interval(value: Option<String>) -> Result<Option<Duration>, String> {
 pub struct Reconciler {
     store: DynamoStore,
     stripe: StripeClient,
+    holds: HoldSettings,
     running: Arc<Mutex<()>>,
 }
 
 impl Reconciler {
-    pub fn new(store: DynamoStore, stripe: StripeClient) -> Self {
+    pub fn new(store: DynamoStore, stripe: StripeClient, holds: HoldSettings) -> Self {
         Self {
             store,
             stripe,
+            holds,
             running: Arc::default(),
         }
     }
 
     pub async fn run(&self) -> Result<Summary, RunError> {
         let _one_at_a_time = self.running.lock().await;
-        reconcile::run(&self.store, &self.stripe).await
+        reconcile::run(&self.store, &self.stripe, &self.holds).await
     }
 
     /// Runs every `every`, the first time one interval after the start.

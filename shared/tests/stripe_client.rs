@@ -78,6 +78,7 @@ fn new_intent() -> NewIntent {
     NewIntent {
         amount: shared::domain::Money::parse("3.50", usd).unwrap(),
         booking_id: shared::domain::BookingId::parse("booking_id", BOOKING).unwrap(),
+        capture_method: shared::domain::CaptureMethod::Automatic,
     }
 }
 
@@ -106,6 +107,63 @@ async fn sends_a_form_with_key_version_and_idempotency_key() {
         )),
         "{req}"
     );
+}
+
+/// Manual capture (<https://docs.stripe.com/payments/place-a-hold-on-a-payment-method>): the
+/// create asks for it, the capture names the amount, and a read of the intent expands its
+/// charge for the authorization's `capture_before`.
+#[tokio::test]
+async fn manual_capture_create_capture_and_the_charges_capture_before() {
+    let held = r#"{"id":"pi_123","object":"payment_intent","status":"requires_capture","amount":800,"currency":"usd","capture_method":"manual","amount_capturable":800,"latest_charge":{"id":"ch_1","object":"charge","captured":false,"payment_method_details":{"type":"card","card":{"capture_before":1770890400}}}}"#;
+    let captured = r#"{"id":"pi_123","object":"payment_intent","status":"succeeded","amount":800,"currency":"usd","capture_method":"manual","amount_capturable":0,"amount_received":275,"latest_charge":"ch_1"}"#;
+    let (base, seen) = scripted(vec![
+        http("200 OK", "", INTENT),
+        http("200 OK", "", held),
+        http("200 OK", "", captured),
+    ])
+    .await;
+    let stripe = client(&base);
+    let mut new = new_intent();
+    new.capture_method = shared::domain::CaptureMethod::Manual;
+    stripe.create_intent(&new, "key-m").await.unwrap();
+    let pi = stripe.retrieve_intent(&pi_123()).await.unwrap();
+    assert_eq!(pi.capture_method, shared::domain::CaptureMethod::Manual);
+    assert_eq!(pi.amount_capturable, Some(800));
+    assert_eq!(
+        pi.capture_before.map(|t| t.to_rfc3339()).as_deref(),
+        Some("2026-02-12T10:00:00+00:00")
+    );
+    let done = stripe
+        .capture_intent(&pi_123(), 275, "capture-pi_123-275")
+        .await
+        .unwrap();
+    assert_eq!(done.amount_received, Some(275));
+    assert_eq!(
+        done.capture_before, None,
+        "latest_charge as an id says nothing"
+    );
+    let seen = seen.lock().unwrap();
+    let create = seen[0].to_ascii_lowercase();
+    assert!(create.ends_with("&capture_method=manual"), "{create}");
+    let retrieve = seen[1].to_ascii_lowercase();
+    assert!(
+        retrieve.starts_with("get /v1/payment_intents/pi_123?expand%5b%5d=latest_charge "),
+        "{retrieve}"
+    );
+    let capture = seen[2].to_ascii_lowercase();
+    assert!(
+        capture.starts_with("post /v1/payment_intents/pi_123/capture "),
+        "{capture}"
+    );
+    assert!(capture.contains("idempotency-key: capture-pi_123-275"));
+    assert!(
+        capture.ends_with("\r\n\r\namount_to_capture=275"),
+        "{capture}"
+    );
+}
+
+fn pi_123() -> shared::domain::IntentId {
+    shared::domain::IntentId::parse("pi_123").unwrap()
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 //! Every write is conditional on what was read (optimistic concurrency): when the booking
 //! moved in between, the use case reads it again and decides again, a bounded number of times.
 
+mod authorizations;
 pub mod bookings;
 pub mod capture;
 pub mod error;

@@ -11,6 +11,9 @@
 //!    checked against the intent Stripe has, and what Stripe says is applied through the same
 //!    state machine (a synthetic event, `created` = now).
 //! 3. **Owed.** The refunds the webhook recorded as owed are carried out: see [`settle_owed`].
+//! 4. **Holds.** See [`settle_holds`]: authorizations get their charge's `capture_before`, and
+//!    those within the safety margin of it are captured in full or released, by policy.
+//! 5. **Expired holds of unpaid bookings** are written expired: see [`expire_due_holds`].
 
 use std::collections::HashSet;
 
@@ -20,6 +23,7 @@ use super::events::{apply_intent_event, apply_observed, EventOutcome};
 use super::keys::cancel_key;
 use super::refunds::{apply_money_event, refund_owed};
 use super::AppError;
+use crate::domain::capture::HoldSettings;
 use crate::domain::{BookingStatus, PaymentStatus};
 use crate::ports::{BookingStore, ListedEvent, Order, PaymentProvider, ProviderError};
 
@@ -70,6 +74,12 @@ pub struct Summary {
     pub refunds_settled: usize,
     /// Bookings whose hold passed unpaid, written `expired` (their intents cancelled).
     pub holds_expired: usize,
+    /// Card authorizations whose `capture_before` was read from their charge.
+    pub authorizations_read: usize,
+    /// Card authorizations captured in full at their safety margin.
+    pub authorizations_captured: usize,
+    /// Card authorizations released at their safety margin.
+    pub authorizations_released: usize,
 }
 
 impl Summary {
@@ -85,6 +95,9 @@ impl Summary {
             swept_changed = self.swept_changed,
             refunds_settled = self.refunds_settled,
             holds_expired = self.holds_expired,
+            authorizations_read = self.authorizations_read,
+            authorizations_captured = self.authorizations_captured,
+            authorizations_released = self.authorizations_released,
             "reconcile run"
         );
     }
@@ -102,8 +115,9 @@ pub struct RunError {
 pub async fn run<S: BookingStore, P: PaymentProvider>(
     store: &S,
     provider: &P,
+    holds: &HoldSettings,
 ) -> Result<Summary, RunError> {
-    let result = reconcile(store, provider, Utc::now()).await;
+    let result = reconcile(store, provider, holds, Utc::now()).await;
     match &result {
         Ok(summary) => summary.log(),
         Err(failed) => {
@@ -119,6 +133,7 @@ pub async fn run<S: BookingStore, P: PaymentProvider>(
 pub async fn reconcile<S: BookingStore, P: PaymentProvider>(
     store: &S,
     provider: &P,
+    holds: &HoldSettings,
     now: DateTime<Utc>,
 ) -> Result<Summary, RunError> {
     let mut summary = Summary::default();
@@ -126,6 +141,7 @@ pub async fn reconcile<S: BookingStore, P: PaymentProvider>(
         apply_listed_events(store, provider, now, &mut summary).await?;
         sweep(store, provider, now, &mut summary).await?;
         settle_owed(store, provider, now, &mut summary).await?;
+        super::authorizations::settle_holds(store, provider, holds, now, &mut summary).await?;
         expire_due_holds(store, provider, now, &mut summary).await
     }
     .await;

@@ -217,5 +217,25 @@ impl ExpiringHoldPolicy {
     }
 }
 
+/// What `reconcile` does with holds near their end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldSettings {
+    pub policy: ExpiringHoldPolicy,
+    /// How long before `capture_before` a hold is captured or released
+    /// (`CAPTURE_SAFETY_MARGIN_SECONDS`).
+    pub safety_margin: Duration,
+}
+
+impl Default for HoldSettings {
+    fn default() -> Self {
+        Self {
+            policy: ExpiringHoldPolicy::Capture,
+            // Half a day: a run every 10 minutes has many chances, and a day of Stripe or
+            // AWS trouble still leaves time for a person.
+            safety_margin: Duration::seconds(43_200),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

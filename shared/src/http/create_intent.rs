@@ -1,4 +1,5 @@
-//! The `create-intent` function: `POST /v1/payments/create-intent`.
+//! The `create-intent` function: `POST /v1/payments/create-intent`, and
+//! `POST /v1/payments/capture` (capture or release a manual-capture hold).
 
 use chrono::Utc;
 use lambda_http::http::{Method, StatusCode};
@@ -9,7 +10,9 @@ use super::dto;
 use super::error::ApiError;
 use super::request::{json_body, route_path};
 use super::response::{json_response, respond, with_deadline};
-use crate::app::intents::create_intent;
+use super::views::booking_json;
+use crate::app::capture::capture;
+use crate::app::intents::{create_intent, Terms};
 use crate::ports::{BookingStore, PaymentProvider};
 
 /// Below the function's 15 s Lambda timeout (template.yaml).
@@ -25,6 +28,10 @@ pub async fn handle<S: BookingStore, P: PaymentProvider>(
             with_deadline(DEADLINE, create(store, provider, &req)).await
         }
         ("/v1/payments/create-intent", _) => Err(ApiError::MethodNotAllowed("POST")),
+        ("/v1/payments/capture", &Method::POST) => {
+            with_deadline(DEADLINE, capture_hold(store, provider, &req)).await
+        }
+        ("/v1/payments/capture", _) => Err(ApiError::MethodNotAllowed("POST")),
         _ => Err(ApiError::NotFound("Not found".into())),
     };
     respond("create-intent", result)
@@ -36,14 +43,11 @@ async fn create<S: BookingStore, P: PaymentProvider>(
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let request = dto::intent_request(json_body(req)?)?;
-    let intent = create_intent(
-        store,
-        provider,
-        request.booking_id,
-        request.amount,
-        Utc::now,
-    )
-    .await?;
+    let terms = Terms {
+        amount: request.amount,
+        capture_method: request.capture_method,
+    };
+    let intent = create_intent(store, provider, request.booking_id, terms, Utc::now).await?;
     // `create_intent` answers only with an intent that has a client_secret.
     let client_secret = intent.client_secret.as_ref().map(|s| s.expose());
     Ok(json_response(
@@ -53,4 +57,21 @@ async fn create<S: BookingStore, P: PaymentProvider>(
             "payment_intent_id": intent.id.as_str(),
         }),
     ))
+}
+
+async fn capture_hold<S: BookingStore, P: PaymentProvider>(
+    store: &S,
+    provider: &P,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let request = dto::capture_request(json_body(req)?)?;
+    let booking = capture(
+        store,
+        provider,
+        request.booking_id,
+        |currency| request.amount(currency),
+        Utc::now,
+    )
+    .await?;
+    Ok(json_response(StatusCode::OK, &booking_json(&booking)))
 }

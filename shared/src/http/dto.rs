@@ -9,8 +9,12 @@ use serde_json::{Map, Value};
 
 use super::error::ApiError;
 use crate::domain::money::currency;
+use crate::domain::money::{is_json_number, parse_capture_amount};
 use crate::domain::slot::parse_time;
-use crate::domain::{AssetId, AssetType, BookingId, Money, NewBooking, Slot, UserId};
+use crate::domain::{
+    AssetId, AssetType, BookingId, CaptureAmount, CaptureMethod, Currency, Money, MoneyError,
+    NewBooking, Slot, UserId,
+};
 
 const NEW_BOOKING_FIELDS: [&str; 5] = [
     "asset_id",
@@ -59,6 +63,7 @@ fn string_field<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<&'a str, 
 pub struct IntentRequest {
     pub booking_id: BookingId,
     pub amount: Money,
+    pub capture_method: CaptureMethod,
 }
 
 /// A `POST /v1/payments/create-intent` body.
@@ -67,17 +72,19 @@ pub fn intent_request(body: &[u8]) -> Result<IntentRequest, ApiError> {
         .map_err(|_| ApiError::bad_request("Request body must be a JSON object"))?;
     if let Some(unknown) = fields
         .keys()
-        .find(|k| !["amount", "currency", "booking_id"].contains(&k.as_str()))
+        .find(|k| !["amount", "currency", "booking_id", "capture_method"].contains(&k.as_str()))
     {
         return Err(ApiError::bad_request(format!("Unknown field: {unknown}")));
     }
-    let booking_id = match fields.get("booking_id") {
-        None => return Err(ApiError::bad_request("booking_id is required")),
-        Some(raw) => {
-            let id: String = serde_json::from_str(raw.get())
-                .map_err(|_| ApiError::bad_request("booking_id must be a UUID string"))?;
-            BookingId::parse("booking_id", &id)?
-        }
+    let booking_id = booking_id(&fields)?;
+    let capture_method = match fields.get("capture_method") {
+        None => CaptureMethod::Automatic,
+        Some(raw) => serde_json::from_str::<String>(raw.get())
+            .ok()
+            .and_then(|m| CaptureMethod::parse(&m))
+            .ok_or_else(|| {
+                ApiError::bad_request("capture_method must be 'automatic' or 'manual'")
+            })?,
     };
     let code = match fields.get("currency") {
         None => "usd".to_string(),
@@ -89,7 +96,71 @@ pub fn intent_request(body: &[u8]) -> Result<IntentRequest, ApiError> {
         .get("amount")
         .ok_or_else(|| ApiError::bad_request("amount is required"))?;
     let amount = Money::parse(amount.get(), currency).map_err(crate::domain::DomainError::from)?;
-    Ok(IntentRequest { booking_id, amount })
+    Ok(IntentRequest {
+        booking_id,
+        amount,
+        capture_method,
+    })
+}
+
+fn booking_id(fields: &HashMap<String, &RawValue>) -> Result<BookingId, ApiError> {
+    match fields.get("booking_id") {
+        None => Err(ApiError::bad_request("booking_id is required")),
+        Some(raw) => {
+            let id: String = serde_json::from_str(raw.get())
+                .map_err(|_| ApiError::bad_request("booking_id must be a UUID string"))?;
+            Ok(BookingId::parse("booking_id", &id)?)
+        }
+    }
+}
+
+/// A validated capture request: the amount is read in the payment's currency, which only the
+/// booking knows, so the rules that depend on it (decimals, minimum charge) apply then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureRequest {
+    pub booking_id: BookingId,
+    /// The JSON number text of `amount`, checked to be a number.
+    amount: String,
+}
+
+impl CaptureRequest {
+    /// The amount in `currency`: 0 releases the hold.
+    pub fn amount(&self, currency: &Currency) -> Result<CaptureAmount, MoneyError> {
+        parse_capture_amount(&self.amount, currency).map(CaptureAmount::from_minor)
+    }
+}
+
+/// A `POST /v1/payments/capture` body: `{"booking_id": ..., "amount": 2.75}`.
+pub fn capture_request(body: &[u8]) -> Result<CaptureRequest, ApiError> {
+    let fields: HashMap<String, &RawValue> = serde_json::from_slice(body)
+        .map_err(|_| ApiError::bad_request("Request body must be a JSON object"))?;
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !["amount", "booking_id"].contains(&k.as_str()))
+    {
+        return Err(ApiError::bad_request(format!("Unknown field: {unknown}")));
+    }
+    let booking_id = booking_id(&fields)?;
+    let amount = fields
+        .get("amount")
+        .ok_or_else(|| ApiError::bad_request("amount is required"))?
+        .get();
+    if !is_json_number(amount) {
+        return Err(crate::domain::DomainError::from(MoneyError::NotANumber).into());
+    }
+    // Negative in any currency; the other rules wait for the payment's.
+    if let Err(err @ MoneyError::Negative) = parse_capture_amount(amount, &usd()) {
+        return Err(crate::domain::DomainError::from(err).into());
+    }
+    Ok(CaptureRequest {
+        booking_id,
+        amount: amount.to_string(),
+    })
+}
+
+/// Any currency will do to tell a negative amount from zero.
+fn usd() -> Currency {
+    currency("usd").expect("usd is supported")
 }
 
 #[cfg(test)]

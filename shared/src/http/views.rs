@@ -59,6 +59,15 @@ pub fn booking_json(b: &Booking) -> Value {
                 v["amount_received"] = amount;
             }
         }
+        v["capture_method"] = Value::String(p.capture_method.as_str().into());
+        if let Some(auth) = &p.authorization {
+            v["amount_authorized_minor"] = Value::from(auth.amount_minor);
+            let text = crate::domain::money::format_minor(auth.amount_minor, &p.amount.currency);
+            if let Some(amount) = decimal(&text) {
+                v["amount_authorized"] = amount;
+            }
+            v["capture_before"] = Value::String(format_stored_time(auth.capture_before));
+        }
         if let Some(at) = p.paid_at {
             v["paid_at"] = Value::String(format_stored_time(at));
         }

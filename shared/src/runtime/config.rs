@@ -23,6 +23,33 @@ impl Tables {
     }
 }
 
+/// `EXPIRING_HOLD_POLICY` (`capture`, the default, or `release`) and
+/// `CAPTURE_SAFETY_MARGIN_SECONDS` (default 43200), given a lookup of variables. Anything else
+/// is an error: `reconcile` refuses to start rather than guess what to do with people's money.
+pub fn hold_settings(
+    var: impl Fn(&str) -> Option<String>,
+) -> Result<crate::domain::capture::HoldSettings, String> {
+    use crate::domain::capture::{ExpiringHoldPolicy, HoldSettings};
+    let mut settings = HoldSettings::default();
+    if let Some(policy) = var("EXPIRING_HOLD_POLICY") {
+        settings.policy = ExpiringHoldPolicy::parse(policy.trim()).ok_or_else(|| {
+            format!("EXPIRING_HOLD_POLICY must be 'capture' or 'release', not {policy:?}")
+        })?;
+    }
+    if let Some(margin) = var("CAPTURE_SAFETY_MARGIN_SECONDS") {
+        let secs = margin
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|s| *s > 0)
+            .ok_or_else(|| {
+                format!("CAPTURE_SAFETY_MARGIN_SECONDS must be a positive number of seconds, not {margin:?}")
+            })?;
+        settings.safety_margin = chrono::Duration::seconds(i64::from(secs));
+    }
+    Ok(settings)
+}
+
 /// The AWS SDK configuration as Lambda provides it (region, credentials, and endpoint
 /// overrides such as `AWS_ENDPOINT_URL_DYNAMODB`), loaded once per instance, with the HTTPS
 /// client of [`crate::runtime::tls`] (compiled-in roots: no CA store to read at init).
@@ -50,4 +77,46 @@ pub fn sdk_timeouts() -> aws_config::timeout::TimeoutConfig {
         .operation_attempt_timeout(std::time::Duration::from_secs(2))
         .operation_timeout(std::time::Duration::from_secs(5))
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::capture::{ExpiringHoldPolicy, HoldSettings};
+
+    fn settings(vars: &[(&str, &str)]) -> Result<HoldSettings, String> {
+        hold_settings(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn hold_settings_default_to_capture_half_a_day_ahead() {
+        let d = settings(&[]).unwrap();
+        assert_eq!(d.policy, ExpiringHoldPolicy::Capture);
+        assert_eq!(d.safety_margin, chrono::Duration::seconds(43_200));
+        let r = settings(&[
+            ("EXPIRING_HOLD_POLICY", "release"),
+            ("CAPTURE_SAFETY_MARGIN_SECONDS", "600"),
+        ])
+        .unwrap();
+        assert_eq!(r.policy, ExpiringHoldPolicy::Release);
+        assert_eq!(r.safety_margin, chrono::Duration::seconds(600));
+    }
+
+    #[test]
+    fn any_other_hold_setting_fails_start_up() {
+        for bad in [
+            &[("EXPIRING_HOLD_POLICY", "refund")][..],
+            &[("EXPIRING_HOLD_POLICY", "")],
+            &[("EXPIRING_HOLD_POLICY", "Capture")],
+            &[("CAPTURE_SAFETY_MARGIN_SECONDS", "0")],
+            &[("CAPTURE_SAFETY_MARGIN_SECONDS", "-5")],
+            &[("CAPTURE_SAFETY_MARGIN_SECONDS", "12h")],
+        ] {
+            assert!(settings(bad).is_err(), "{bad:?}");
+        }
+    }
 }

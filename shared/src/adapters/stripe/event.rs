@@ -181,3 +181,87 @@ fn money_event(event: Event) -> Parsed {
         change,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn charge_refunded(charge: Value) -> MoneyEvent {
+        let body = serde_json::json!({
+            "id": "evt_1", "type": "charge.refunded", "created": 1770000000,
+            "data": {"object": charge},
+        });
+        match parse(body.to_string().as_bytes()).unwrap() {
+            Parsed::Money(event) => event.change,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Stripe counts the uncaptured part of a hold in the charge's `amount_refunded`; it was
+    /// never taken, so it is not a refund.
+    #[test]
+    fn the_released_part_of_a_hold_is_not_refunded() {
+        let base = serde_json::json!({"id": "ch_1", "object": "charge", "payment_intent": "pi_1", "amount": 800});
+        let with = |fields: Value| {
+            let mut c = base.clone();
+            for (k, v) in fields.as_object().unwrap() {
+                c[k] = v.clone();
+            }
+            charge_refunded(c)
+        };
+        let refunded = |amount_refunded| MoneyEvent::ChargeRefunded { amount_refunded };
+        // Automatic capture: everything refunded is a refund.
+        assert_eq!(
+            with(
+                serde_json::json!({"captured": true, "amount_captured": 800, "amount_refunded": 300})
+            ),
+            refunded(300)
+        );
+        // 2.75 captured of 8.00: 5.25 released; then 1.00 refunded.
+        assert_eq!(
+            with(
+                serde_json::json!({"captured": true, "amount_captured": 275, "amount_refunded": 525})
+            ),
+            refunded(0)
+        );
+        assert_eq!(
+            with(
+                serde_json::json!({"captured": true, "amount_captured": 275, "amount_refunded": 625})
+            ),
+            refunded(100)
+        );
+        // A hold released whole (its intent cancelled).
+        assert_eq!(
+            with(
+                serde_json::json!({"captured": false, "amount_captured": 0, "amount_refunded": 800})
+            ),
+            refunded(0)
+        );
+        // Older payloads without amount_captured.
+        assert_eq!(
+            with(serde_json::json!({"amount_refunded": 350})),
+            refunded(350)
+        );
+    }
+
+    #[test]
+    fn an_authorization_event_carries_the_amount_held_and_its_charge() {
+        let body = serde_json::json!({
+            "id": "evt_2", "type": "payment_intent.amount_capturable_updated", "created": 1770000000,
+            "data": {"object": {"id": "pi_1", "object": "payment_intent", "status": "requires_capture",
+                "amount": 800, "amount_capturable": 800, "amount_received": 0, "latest_charge": "ch_1",
+                "metadata": {"booking_id": "6db74bfd-bfba-47a9-86e5-2304af3a6e40"}}},
+        });
+        let Parsed::Intent(event) = parse(body.to_string().as_bytes()).unwrap() else {
+            panic!("an intent event");
+        };
+        assert_eq!(
+            event.change,
+            IntentEvent::Authorized {
+                amount_capturable: Some(800)
+            }
+        );
+        assert_eq!(event.charge_id.as_deref(), Some("ch_1"));
+        assert_eq!(event.capture_before, None);
+    }
+}

@@ -301,9 +301,10 @@ async fn reconcile_expires_due_holds_and_cancels_their_intents() {
             .id;
         (id, pi)
     };
-    let summary = crate::app::reconcile::reconcile(&*w.store, &*w.stripe, later)
-        .await
-        .unwrap();
+    let summary =
+        crate::app::reconcile::reconcile(&*w.store, &*w.stripe, &Default::default(), later)
+            .await
+            .unwrap();
     assert_eq!(summary.holds_expired, 1, "{summary:?}");
     let stored = w.store.get_booking(due).await.unwrap().unwrap();
     assert_eq!(stored.status, BookingStatus::Expired);
@@ -314,7 +315,7 @@ async fn reconcile_expires_due_holds_and_cancels_their_intents() {
     assert_eq!(w.get(fresh).await.status, BookingStatus::Confirmed);
     assert!(w.stripe.intent(&fresh_intent).unwrap().status.is_payable());
     // A second run finds nothing left to expire.
-    let again = crate::app::reconcile::reconcile(&*w.store, &*w.stripe, later)
+    let again = crate::app::reconcile::reconcile(&*w.store, &*w.stripe, &Default::default(), later)
         .await
         .unwrap();
     assert_eq!(again.holds_expired, 0);

@@ -3,6 +3,7 @@
 
 mod availability;
 mod bookings;
+mod capture;
 mod create_intent;
 mod events;
 mod holds;

@@ -62,7 +62,9 @@ async fn stuck(w: &World, id: BookingId, status: PaymentStatus, ago: Duration) {
 }
 
 async fn run(w: &World, now: DateTime<Utc>) -> Summary {
-    reconcile(&*w.store, &*w.stripe, now).await.unwrap()
+    reconcile(&*w.store, &*w.stripe, &Default::default(), now)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -157,7 +159,9 @@ async fn the_checkpoint_moves_only_after_applying() {
     w.store
         .fail_next_checkpoint_move(StoreError::Unavailable("injected".into()));
 
-    let failed = reconcile(&*w.store, &*w.stripe, now).await.unwrap_err();
+    let failed = reconcile(&*w.store, &*w.stripe, &Default::default(), now)
+        .await
+        .unwrap_err();
 
     assert_eq!(failed.summary.events_applied, 2, "{failed:?}");
     assert_eq!(w.store.reconcile_checkpoint().await.unwrap(), None);
@@ -197,7 +201,9 @@ async fn a_run_that_cannot_list_every_event_applies_none_and_keeps_the_checkpoin
         }),
     );
 
-    let failed = reconcile(&*w.store, &*w.stripe, now).await.unwrap_err();
+    let failed = reconcile(&*w.store, &*w.stripe, &Default::default(), now)
+        .await
+        .unwrap_err();
 
     assert_eq!(failed.summary.events_applied, 0, "{failed:?}");
     assert_eq!(w.store.reconcile_checkpoint().await.unwrap(), None);

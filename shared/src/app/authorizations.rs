@@ -1,0 +1,168 @@
+//! Card authorizations never expire silently (a step of `reconcile`): an uncaptured hold
+//! that reaches its `capture_before` is gone, and with it the operator's money for a session
+//! that happened. Each run:
+//!
+//! - reads the charge of every authorization whose `capture_before` is still the estimate
+//!   (the event's time + 7 days), so the booking shows Stripe's own limit;
+//! - captures in full (`EXPIRING_HOLD_POLICY=capture`) or releases (`release`) every
+//!   authorization within the safety margin of its `capture_before`, through the capture use
+//!   case (so a racing capture or cancel ends as it would through the API), logged at WARN
+//!   with `attention = "payment"`.
+//!
+//! Authorizations of bookings that ended (cancelled, expired) or of replaced intents are not
+//! here: the webhook records them as owed, and `settle_owed` releases them.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::capture::capture;
+use super::events::apply_observed;
+use super::reconcile::{Summary, SWEEP_LIMIT};
+use super::AppError;
+use crate::domain::capture::{ExpiringHoldPolicy, HoldSettings};
+use crate::domain::{
+    Authorization, Booking, BookingId, BookingStatus, CaptureAmount, IntentStatus, PaymentStatus,
+};
+use crate::ports::{BookingStore, Expected, Order, PaymentProvider, ProviderError};
+
+/// Stripe's longest authorizations (extended authorization) last about 30 days; a hold
+/// untouched for longer than this is past any `capture_before`.
+const HOLD_WINDOW: Duration = Duration::days(31);
+
+pub(super) async fn settle_holds<S: BookingStore, P: PaymentProvider>(
+    store: &S,
+    provider: &P,
+    settings: &HoldSettings,
+    now: DateTime<Utc>,
+    summary: &mut Summary,
+) -> Result<(), AppError> {
+    // Least recently updated first: the holds nearest their end.
+    let found = store
+        .bookings_in_payment_status(
+            PaymentStatus::Authorized,
+            now - HOLD_WINDOW,
+            now + Duration::minutes(5),
+            SWEEP_LIMIT,
+            Order::OldestFirst,
+        )
+        .await?;
+    for id in found {
+        let Some(booking) = store.get_booking(id).await? else {
+            continue;
+        };
+        let Some(auth) = held(&booking) else {
+            continue;
+        };
+        let auth = if auth.from_charge {
+            auth
+        } else {
+            match read_charge(store, provider, &booking, auth, now).await? {
+                Some(read) => {
+                    summary.authorizations_read += 1;
+                    read
+                }
+                None => continue,
+            }
+        };
+        if !auth.is_due(now, settings.safety_margin) {
+            continue;
+        }
+        let asked = match settings.policy {
+            ExpiringHoldPolicy::Capture => CaptureAmount::Capture(auth.amount_minor),
+            ExpiringHoldPolicy::Release => CaptureAmount::Release,
+        };
+        act_on_due_hold(store, provider, id, &auth, asked, settings, now, summary).await;
+    }
+    Ok(())
+}
+
+/// The booking's hold, if it is a live authorization of a confirmed booking.
+fn held(booking: &Booking) -> Option<Authorization> {
+    if booking.status != BookingStatus::Confirmed
+        || booking.payment_status != PaymentStatus::Authorized
+    {
+        return None;
+    }
+    booking.payment.as_ref()?.authorization
+}
+
+/// Reads the intent's charge for its `capture_before` and records it; `None` when the intent
+/// is no longer held at Stripe (what it is now is applied instead) or Stripe will not show it.
+async fn read_charge<S: BookingStore, P: PaymentProvider>(
+    store: &S,
+    provider: &P,
+    booking: &Booking,
+    auth: Authorization,
+    now: DateTime<Utc>,
+) -> Result<Option<Authorization>, AppError> {
+    let Some(payment) = &booking.payment else {
+        return Ok(None);
+    };
+    let intent = match provider.retrieve_intent(&payment.intent_id).await {
+        Ok(intent) => intent,
+        Err(ProviderError::Rejected {
+            status, message, ..
+        }) => {
+            tracing::error!(booking_id = %booking.id, payment_intent_id = %payment.intent_id,
+                status, %message, attention = "payment", "reconcile: Stripe refused to show an authorized intent");
+            return Ok(None);
+        }
+        Err(err) => return Err(err.into()),
+    };
+    if intent.status != IntentStatus::RequiresCapture {
+        // Captured or released outside our calls (the Dashboard), and its event missed.
+        apply_observed(store, &intent, booking, "reconcile", now).await?;
+        return Ok(None);
+    }
+    let Some(capture_before) = intent.capture_before else {
+        return Ok(Some(auth));
+    };
+    let read = Authorization {
+        capture_before,
+        from_charge: true,
+        ..auth
+    };
+    let mut updated = payment.clone();
+    updated.authorization = Some(read);
+    let expected = Expected {
+        updated_at: Some(booking.updated_at),
+        ..Expected::from_booking(booking)
+    };
+    let at = now.max(booking.updated_at + Duration::milliseconds(1));
+    // If the booking moved meanwhile, the next run reads the charge again.
+    store
+        .update_payment(booking.id, &expected, booking.payment_status, &updated, at)
+        .await?;
+    Ok(Some(read))
+}
+
+/// Captures or releases a hold at its safety margin. A failure is logged for people (the
+/// hold is still there, and the next run tries again) without stopping the run.
+#[allow(clippy::too_many_arguments)]
+async fn act_on_due_hold<S: BookingStore, P: PaymentProvider>(
+    store: &S,
+    provider: &P,
+    id: BookingId,
+    auth: &Authorization,
+    asked: CaptureAmount,
+    settings: &HoldSettings,
+    now: DateTime<Utc>,
+    summary: &mut Summary,
+) {
+    let capture_before = crate::domain::slot::format_stored_time(auth.capture_before);
+    match capture(store, provider, id, |_| Ok(asked), || now).await {
+        Ok(booking) => {
+            match asked {
+                CaptureAmount::Capture(_) => summary.authorizations_captured += 1,
+                CaptureAmount::Release => summary.authorizations_released += 1,
+            }
+            tracing::warn!(booking_id = %id, policy = settings.policy.as_str(), %capture_before,
+                amount_minor = asked.minor(), payment_status = booking.payment_status.as_str(),
+                attention = "payment", "reconcile: a card authorization reached its safety margin");
+        }
+        Err(err) => {
+            tracing::error!(booking_id = %id, policy = settings.policy.as_str(), %capture_before,
+                error = %err, attention = "payment",
+                "reconcile: could not act on a card authorization at its safety margin");
+        }
+    }
+}
