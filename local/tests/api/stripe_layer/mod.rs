@@ -5,7 +5,8 @@
 //! - `idempotency`: replays, mismatched keys, keys in use, 5xx not saved, keys per API key;
 //! - `keys`: a key the account does not have (revoked, rolled) is Stripe's 401;
 //! - `events`: every event the layer makes up is listed by `GET /v1/events` (merged with
-//!   localstripe's) and delivered signed to the endpoints registered through it;
+//!   localstripe's) and delivered signed to the endpoints registered through it, with
+//!   localstripe's own, which the layer relays;
 //! - `test_cards`: Stripe's test-mode triggers (refunds, the refund that fails, disputes);
 //! - `config`: `LOCALSTRIPE_*` variables, and a stack that registers no webhook.
 //!
