@@ -16,6 +16,9 @@
 //!   (<https://docs.stripe.com/api/events/types>); listed by `GET /v1/events` with
 //!   localstripe's own and delivered signed to the endpoints registered through
 //!   `POST /_config/webhooks/<id>` (`events`).
+//! - Manual capture (`capture`; <https://docs.stripe.com/payments/place-a-hold-on-a-payment-method>):
+//!   intents' `amount_capturable` and `amount_received`, charges' `amount_captured` and
+//!   `payment_method_details.card.capture_before`, `charge.captured`.
 //! - localstripe's own events are relayed (`relay`): it delivers them to the layer, which
 //!   overlays them and delivers them to the endpoints with its own, so that a delivered event
 //!   carries what the same event listed by `GET /v1/events` carries.
@@ -26,6 +29,7 @@
 //! Event payloads take the shapes of Stripe's example objects
 //! (../shared/stripe/fixtures3-subset.json).
 
+mod capture;
 mod disputes;
 mod events;
 mod idempotency;

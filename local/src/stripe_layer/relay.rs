@@ -1,6 +1,6 @@
 //! localstripe's own events (`payment_intent.succeeded`, `payment_intent.payment_failed`, ...),
 //! relayed through the layer so that they carry what the layer lays over localstripe's objects
-//! (failed refunds, disputes), as the same events listed by `GET /v1/events` do.
+//! (`capture`, failed refunds, disputes), as the same events listed by `GET /v1/events` do.
 //!
 //! - Registering an endpoint (`POST /_config/webhooks/<id>` with `url`, `secret`,
 //!   `events[]`): the layer keeps the endpoint for its deliveries (`events`) and registers with

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 
 use super::idempotency::pretty;
 use super::wire::{api_key_of, masked, new_id, params};
-use super::{disputes, events, relay, triggers, Answer, Begin, Fingerprint, Layer};
+use super::{capture, disputes, events, relay, triggers, Answer, Begin, Fingerprint, Layer};
 
 pub(super) async fn accept_loop(listener: TcpListener, layer: Arc<Layer>) {
     loop {
@@ -187,6 +187,10 @@ async fn execute(layer: &Arc<Layer>, call: &Call) -> Answer {
         Ok(None) => layer.forward(call).await,
     };
     if let Some(mut object) = answer.json_body() {
+        if call.method == "POST" && answer.is_success() {
+            // Before the overlay, so that the capture's own answer shows what it took.
+            capture::record(layer, call, &object);
+        }
         if layer.test_mode().overlay(&mut object) {
             answer.body = Bytes::from(pretty(&object));
         }

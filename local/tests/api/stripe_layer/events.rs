@@ -14,7 +14,7 @@ use crate::support::{now, spawn_app, CARD_3DS, CARD_DISPUTED, CARD_OK};
 
 /// Waits for the event of `kind` matching `pred` in the list, then for its delivery, and
 /// checks the delivered payload is the listed event.
-async fn listed_and_delivered(
+pub(super) async fn listed_and_delivered(
     rig: &Rig,
     receiver: &Receiver,
     kind: &str,
@@ -36,7 +36,7 @@ async fn listed_and_delivered(
     listed
 }
 
-fn is_on(id: &Value) -> impl Fn(&Value) -> bool + '_ {
+pub(super) fn is_on(id: &Value) -> impl Fn(&Value) -> bool + '_ {
     move |e: &Value| &object(e)["id"] == id
 }
 
