@@ -64,10 +64,6 @@ pub(super) struct Disputes {
 }
 
 impl Disputes {
-    pub(super) fn is_empty(&self) -> bool {
-        self.all.is_empty()
-    }
-
     pub(super) fn of_charge(&self, charge: &str) -> Option<&Value> {
         self.all.iter().find(|d| d["charge"] == charge)
     }

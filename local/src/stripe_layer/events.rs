@@ -11,6 +11,7 @@
 //!   with `Stripe-Signature: t=<now>,v1=<HMAC-SHA256 of "{t}.{body}" keyed with the endpoint
 //!   secret>`, to every endpoint registered for the event's type, in the order the events were
 //!   made, promptly, from a task of its own. Like localstripe, one attempt per endpoint.
+//!   localstripe's own events, relayed (`relay`), join the same queue as they arrive.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -110,6 +111,21 @@ impl Events {
             .iter()
             .find(|m| m.event["id"] == id)
             .map(|m| m.event.clone())
+    }
+
+    /// Queues the delivery of one of localstripe's events (relayed) to endpoint `id`, if it
+    /// wants that type. Not stored: `GET /v1/events` lists localstripe's events from it.
+    pub(super) fn relay(&self, id: &str, event: Value) {
+        let kind = str_of(&event, "type").unwrap_or_default();
+        let endpoint = self
+            .lock()
+            .endpoints
+            .get(id)
+            .filter(|e| e.wants(kind))
+            .cloned();
+        if let Some(endpoint) = endpoint {
+            let _ = self.queue.send((event, vec![endpoint]));
+        }
     }
 
     /// Stores a new event and queues its deliveries.

@@ -16,6 +16,12 @@
 //!   (<https://docs.stripe.com/api/events/types>); listed by `GET /v1/events` with
 //!   localstripe's own and delivered signed to the endpoints registered through
 //!   `POST /_config/webhooks/<id>` (`events`).
+//! - Manual capture (`capture`; <https://docs.stripe.com/payments/place-a-hold-on-a-payment-method>):
+//!   intents' `amount_capturable` and `amount_received`, charges' `amount_captured` and
+//!   `payment_method_details.card.capture_before`, `charge.captured`.
+//! - localstripe's own events are relayed (`relay`): it delivers them to the layer, which
+//!   overlays them and delivers them to the endpoints with its own, so that a delivered event
+//!   carries what the same event listed by `GET /v1/events` carries.
 //! - Stripe's test-mode triggers (`triggers`, `disputes`; <https://docs.stripe.com/testing>):
 //!   Dashboard refunds, card 4000000000005126 (refunds fail later), card 4000000000000259
 //!   (disputed), dispute evidence `winning_evidence` / `losing_evidence`.
@@ -23,9 +29,11 @@
 //! Event payloads take the shapes of Stripe's example objects
 //! (../shared/stripe/fixtures3-subset.json).
 
+mod capture;
 mod disputes;
 mod events;
 mod idempotency;
+mod relay;
 mod server;
 mod triggers;
 mod wire;
@@ -57,6 +65,10 @@ pub struct LayerConfig {
 /// What every request handler shares.
 pub(crate) struct Layer {
     upstream: String,
+    /// The layer's own base URL, where localstripe delivers its events (`relay`).
+    relay_base: String,
+    /// The secret localstripe signs those deliveries with; only the layer knows it.
+    relay_secret: String,
     http: reqwest::Client,
     api_keys: RwLock<Vec<String>>,
     idempotency: IdempotencyStore,
@@ -129,6 +141,14 @@ impl StripeLayer {
 
     fn run(listener: TcpListener, config: LayerConfig) -> Result<Self, String> {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        // localstripe reaches the layer on loopback, whatever address it listens on.
+        let mut reachable = addr;
+        if addr.ip().is_unspecified() {
+            reachable.set_ip(match addr {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(30))
@@ -137,6 +157,8 @@ impl StripeLayer {
         let (events, deliveries) = events::Events::new(http.clone());
         let layer = Arc::new(Layer {
             upstream: config.upstream.trim_end_matches('/').to_string(),
+            relay_base: format!("http://{reachable}"),
+            relay_secret: wire::new_id("whsec_relay_"),
             http,
             api_keys: RwLock::new(config.api_keys),
             idempotency: IdempotencyStore::new(),

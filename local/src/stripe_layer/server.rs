@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 
 use super::idempotency::pretty;
 use super::wire::{api_key_of, masked, new_id, params};
-use super::{disputes, events, triggers, Answer, Begin, Fingerprint, Layer};
+use super::{capture, disputes, events, relay, triggers, Answer, Begin, Fingerprint, Layer};
 
 pub(super) async fn accept_loop(listener: TcpListener, layer: Arc<Layer>) {
     loop {
@@ -123,15 +123,17 @@ async fn handle(layer: Arc<Layer>, req: hyper::Request<Incoming>) -> hyper::Resp
 }
 
 async fn respond(layer: Arc<Layer>, call: Call) -> Answer {
-    // localstripe's own configuration and its Stripe.js: no API key there.
-    if call.path.starts_with("/_config/") || call.path.starts_with("/js.stripe.com/") {
-        let answer = layer.forward(&call).await;
+    // localstripe's own configuration, its Stripe.js and its deliveries: no API key there.
+    if call.method == "POST" {
         if let Some(id) = call.path.strip_prefix("/_config/webhooks/") {
-            if call.method == "POST" && answer.is_success() {
-                layer.events.register(id, &call.params);
-            }
+            return relay::register(&layer, &call, id).await;
         }
-        return answer;
+        if let Some(id) = call.path.strip_prefix("/_relay/") {
+            return relay::relay(&layer, &call, id);
+        }
+    }
+    if call.path.starts_with("/_config/") || call.path.starts_with("/js.stripe.com/") {
+        return layer.forward(&call).await;
     }
     if let Some(refused) = refuse_key(&layer, &call) {
         return refused;
@@ -185,6 +187,10 @@ async fn execute(layer: &Arc<Layer>, call: &Call) -> Answer {
         Ok(None) => layer.forward(call).await,
     };
     if let Some(mut object) = answer.json_body() {
+        if call.method == "POST" && answer.is_success() {
+            // Before the overlay, so that the capture's own answer shows what it took.
+            capture::record(layer, call, &object);
+        }
         if layer.test_mode().overlay(&mut object) {
             answer.body = Bytes::from(pretty(&object));
         }
@@ -241,6 +247,12 @@ impl Layer {
             }
         }
         send(out).await
+    }
+
+    /// A form POST to localstripe (its `/_config` endpoints, which take no API key).
+    pub(super) async fn post_form(&self, path: &str, form: &[(String, String)]) -> Answer {
+        let url = format!("{}{path}", self.upstream);
+        send(self.http.post(url).form(form)).await
     }
 
     /// A GET to localstripe with this `Authorization`; the JSON object, with the test-mode

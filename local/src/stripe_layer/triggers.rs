@@ -17,9 +17,11 @@
 //!   reads `failed` and the charge's `amount_refunded` no longer counts it.
 //! - Card 4000000000000259: "the charge succeeds, then is disputed as fraudulent": a moment
 //!   later `charge.dispute.created` (see `disputes`), and the charge reads `disputed: true`.
+//! - A capture (`POST /v1/payment_intents/{id}/capture`, `POST /v1/charges/{id}/capture`) →
+//!   `charge.captured` (see `capture`).
 //!
-//! PaymentIntent events carry the intent as localstripe has it, its charge by id
-//! (`latest_charge` is an expandable field: an id unless expanded).
+//! PaymentIntent events carry the intent as localstripe has it with the `capture` overlay, its
+//! charge by id (`latest_charge` is an expandable field: an id unless expanded).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -29,7 +31,7 @@ use serde_json::{json, Value};
 
 use super::server::{Call, Origin};
 use super::wire::{id_of, now, param, str_of};
-use super::{disputes, Answer, Layer};
+use super::{capture, disputes, Answer, Layer};
 
 const CARD_REFUND_FAILS: &str = "4000000000005126";
 const CARD_DISPUTED: &str = "4000000000000259";
@@ -53,17 +55,16 @@ pub(super) struct TestMode {
     /// Refunds that failed since: id → (charge, amount).
     failed_refunds: HashMap<String, (String, i64)>,
     pub(super) disputes: disputes::Disputes,
+    pub(super) captures: capture::Captures,
 }
 
 impl TestMode {
-    /// Lays what Stripe would show since over localstripe's objects in `value` (anywhere in it:
-    /// an intent's `latest_charge`, a list's `data`): failed refunds read failed and are not
-    /// counted in their charge's `amount_refunded`; disputed charges read `disputed: true`.
-    /// Returns whether anything changed.
+    /// Lays what Stripe would show over localstripe's objects in `value` (anywhere in it: an
+    /// intent's `latest_charge`, a list's `data`, an event's `data.object`): failed refunds read
+    /// failed and are not counted in their charge's `amount_refunded`; disputed charges read
+    /// `disputed: true`; intents and charges get their capture fields (`capture`). Returns
+    /// whether anything changed.
     pub(super) fn overlay(&self, value: &mut Value) -> bool {
-        if self.failed_refunds.is_empty() && self.disputes.is_empty() {
-            return false;
-        }
         match value {
             Value::Array(items) => items.iter_mut().fold(false, |c, v| self.overlay(v) | c),
             Value::Object(map) => {
@@ -98,7 +99,9 @@ impl TestMode {
                             map.insert("disputed".into(), json!(true));
                             changed = true;
                         }
+                        changed |= self.captures.charge(map);
                     }
+                    Some("payment_intent") => changed |= self.captures.intent(map),
                     _ => {}
                 }
                 changed
@@ -189,8 +192,10 @@ pub(super) async fn after(layer: &Arc<Layer>, call: &Call, object: &Value) {
                 Some(CARD_DISPUTED) => Some(Card::Disputed),
                 _ => None,
             };
+            let mut test_mode = layer.test_mode();
+            test_mode.captures.payment_method(object);
             if let (Some(card), Some(id)) = (card, str_of(object, "id")) {
-                layer.test_mode().cards.insert(id.to_string(), card);
+                test_mode.cards.insert(id.to_string(), card);
             }
         }
         ["v1", "payment_intents", _, "cancel"] => {
@@ -213,37 +218,33 @@ pub(super) async fn after(layer: &Arc<Layer>, call: &Call, object: &Value) {
                     )
                     .await;
                 }
-                Some("succeeded") => charge_succeeded(layer, call, &object["latest_charge"]),
+                Some("succeeded") => {
+                    charge_succeeded(layer, call, &object["latest_charge"]);
+                    if segments.last() == Some(&"capture") {
+                        capture::captured(layer, call, &object["latest_charge"]).await;
+                    }
+                }
                 _ => {}
             }
         }
         ["v1", "charges"] if str_of(object, "status") == Some("succeeded") => {
             charge_succeeded(layer, call, object);
         }
+        ["v1", "charges", _, "capture"] => capture::captured(layer, call, object).await,
         ["v1", "refunds"] => refunded(layer, call, object).await,
         _ => {}
     }
 }
 
-/// The intent as a PaymentIntent event carries it: its charge by id, and the amounts Stripe's
-/// example intent has and localstripe's lacks.
-fn intent_object(intent: &Value) -> Value {
+/// The intent as a PaymentIntent event carries it: with the amounts of the `capture` overlay,
+/// its charge by id, and `canceled_at` once canceled.
+fn intent_object(test_mode: &TestMode, intent: &Value) -> Value {
     let mut pi = intent.clone();
+    test_mode.overlay(&mut pi);
     let charge = id_of(&intent["latest_charge"]).map(str::to_string);
     pi["latest_charge"] = json!(charge);
-    let (amount, status) = (intent["amount"].clone(), str_of(intent, "status"));
-    if pi.get("amount_capturable").is_none() {
-        let held = status == Some("requires_capture");
-        pi["amount_capturable"] = if held { amount.clone() } else { json!(0) };
-    }
-    if pi.get("amount_received").is_none() {
-        pi["amount_received"] = if status == Some("succeeded") {
-            amount
-        } else {
-            json!(0)
-        };
-    }
-    if status == Some("canceled") && pi.get("canceled_at").is_none_or(Value::is_null) {
+    let canceled = str_of(intent, "status") == Some("canceled");
+    if canceled && pi.get("canceled_at").is_none_or(Value::is_null) {
         pi["canceled_at"] = json!(now());
     }
     pi
@@ -257,9 +258,8 @@ async fn intent_event(
     previous: Option<Value>,
 ) {
     let auth = call.header("authorization");
-    layer
-        .emit(kind, intent_object(intent), previous, &call.origin, auth)
-        .await;
+    let pi = intent_object(&layer.test_mode(), intent);
+    layer.emit(kind, pi, previous, &call.origin, auth).await;
 }
 
 /// A charge that succeeded: remember a 5126 charge; a 0259 charge is disputed a moment later.

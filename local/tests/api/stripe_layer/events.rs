@@ -3,15 +3,18 @@
 //! (<https://docs.stripe.com/api/events/list>), and delivers them signed as Stripe signs
 //! (<https://docs.stripe.com/webhooks#verify-manually>) to the endpoints registered through it.
 
+use std::time::Duration;
+
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::{intent_form, object, rig, Receiver, Rig};
-use crate::support::{spawn_app, CARD_3DS, CARD_DISPUTED, CARD_OK};
+use super::{intent_form, object, rig, Receiver, Rig, ENDPOINT_SECRET};
+use crate::support::product::webhook_signature;
+use crate::support::{now, spawn_app, CARD_3DS, CARD_DISPUTED, CARD_OK};
 
 /// Waits for the event of `kind` matching `pred` in the list, then for its delivery, and
 /// checks the delivered payload is the listed event.
-async fn listed_and_delivered(
+pub(super) async fn listed_and_delivered(
     rig: &Rig,
     receiver: &Receiver,
     kind: &str,
@@ -33,7 +36,7 @@ async fn listed_and_delivered(
     listed
 }
 
-fn is_on(id: &Value) -> impl Fn(&Value) -> bool + '_ {
+pub(super) fn is_on(id: &Value) -> impl Fn(&Value) -> bool + '_ {
     move |e: &Value| &object(e)["id"] == id
 }
 
@@ -265,6 +268,29 @@ async fn an_endpoint_gets_only_the_event_types_it_registered_for() {
         .map(|e| e["type"].clone())
         .collect();
     assert!(kinds.iter().all(|k| k == "charge.refunded"), "{kinds:?}");
+}
+
+/// The relay takes only what localstripe signed: anyone else posting there is refused, and
+/// nothing reaches the endpoint.
+#[tokio::test]
+async fn a_relay_not_signed_by_localstripe_is_refused() {
+    let rig = rig().await;
+    let receiver = Receiver::start().await;
+    assert_eq!(rig.register("tests", &receiver.url(), &[]).await, 200);
+    let body = r#"{"id":"evt_forged","object":"event","type":"payment_intent.succeeded","created":1,"data":{"object":{"id":"pi_x","object":"payment_intent"}}}"#;
+    let signature = webhook_signature::sign(body.as_bytes(), ENDPOINT_SECRET, now());
+    let status = reqwest::Client::new()
+        .post(format!("{}/_relay/tests", rig.layer.url()))
+        .header("stripe-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .expect("the layer answers")
+        .status()
+        .as_u16();
+    assert_eq!(status, 400);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(receiver.delivered().is_empty());
 }
 
 /// The whole stack: an intent cancelled at Stripe, not through the API (the Dashboard, or

@@ -5,14 +5,17 @@
 //! - `idempotency`: replays, mismatched keys, keys in use, 5xx not saved, keys per API key;
 //! - `keys`: a key the account does not have (revoked, rolled) is Stripe's 401;
 //! - `events`: every event the layer makes up is listed by `GET /v1/events` (merged with
-//!   localstripe's) and delivered signed to the endpoints registered through it;
+//!   localstripe's) and delivered signed to the endpoints registered through it, with
+//!   localstripe's own, which the layer relays;
 //! - `test_cards`: Stripe's test-mode triggers (refunds, the refund that fails, disputes);
+//! - `capture`: manual capture (a hold, then a partial capture) in answers and events;
 //! - `config`: `LOCALSTRIPE_*` variables, and a stack that registers no webhook.
 //!
 //! Most tests run the layer alone in front of its own localstripe ([`rig`]); some put the
 //! tests' fault proxy between the two ([`rig_behind_proxy`]) to hold or fail what localstripe
 //! answers, and some run the whole stack.
 
+mod capture;
 mod config;
 mod events;
 mod idempotency;
