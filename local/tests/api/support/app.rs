@@ -5,7 +5,7 @@ use local_stack::{default_python, Dynamo, RunningStack, StackConfig, Stripe};
 use reqwest::{Method, RequestBuilder};
 use serde_json::{json, Value};
 
-use super::product::Tables;
+use super::product::{HoldSettings, Tables};
 use super::stripe::StripeApi;
 use super::turn::Turn;
 
@@ -45,7 +45,27 @@ pub async fn spawn_app_with_stripe(dynamo: Dynamo, stripe: Stripe) -> TestApp {
     start_app(dynamo, stripe, Turn::shared().await).await
 }
 
+/// [`spawn_app`] whose reconcile runs with these card-authorization settings.
+pub async fn spawn_app_with_holds(holds: HoldSettings) -> TestApp {
+    start_app_holding(
+        Dynamo::Memory,
+        default_stripe(),
+        Turn::shared().await,
+        holds,
+    )
+    .await
+}
+
 async fn start_app(dynamo: Dynamo, stripe: Stripe, turn: Turn) -> TestApp {
+    start_app_holding(dynamo, stripe, turn, HoldSettings::default()).await
+}
+
+async fn start_app_holding(
+    dynamo: Dynamo,
+    stripe: Stripe,
+    turn: Turn,
+    holds: HoldSettings,
+) -> TestApp {
     let config = StackConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
         api_keys: vec![API_KEY.to_string()],
@@ -61,7 +81,7 @@ async fn start_app(dynamo: Dynamo, stripe: Stripe, turn: Turn) -> TestApp {
         webhook_secrets: vec![local_stack::LOCAL_WEBHOOK_SECRET.into()],
         // Tests run reconciliation when they mean to: `stack.reconcile_now()`.
         reconcile_interval: None,
-        holds: Default::default(),
+        holds,
     };
     let stack = local_stack::start(config)
         .await

@@ -24,7 +24,7 @@ mod turn;
 
 pub use app::{
     booking, example_booking, free_port, new_id, spawn_app, spawn_app_alone, spawn_app_with,
-    spawn_app_with_stripe, Answer, TestApp, API_KEY,
+    spawn_app_with_holds, spawn_app_with_stripe, Answer, TestApp, API_KEY,
 };
 pub use dynamo::{attr, get_item, num_attr, scan, Item};
 pub use events::{event, succeeded};

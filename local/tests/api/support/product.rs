@@ -3,6 +3,7 @@
 
 pub use shared::adapters::stripe::signature as webhook_signature;
 pub use shared::adapters::stripe::{StripeClient, StripeKeys};
+pub use shared::domain::capture::{ExpiringHoldPolicy, HoldSettings};
 pub use shared::domain::{Booking, BookingId, Secret};
 /// A `POST /v1/bookings` body read as the bookings function reads it.
 pub use shared::http::dto::new_booking;
