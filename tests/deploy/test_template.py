@@ -32,6 +32,7 @@ ROUTES = {
     ("POST", "/v1/bookings/{id}/cancel"): "BookingsFunction",
     ("GET", "/v1/assets/{asset_id}/availability"): "BookingsFunction",
     ("POST", "/v1/payments/create-intent"): "CreateIntentFunction",
+    ("POST", "/v1/payments/capture"): "CreateIntentFunction",
     ("POST", "/v1/payments/webhook"): "WebhookFunction",
 }
 # Stripe authenticates with its signature; every other route needs X-API-Key.
@@ -108,6 +109,8 @@ ENVIRONMENT = {
         "BOOKINGS_TABLE": {"Ref": "BookingsTable"},
         "SLOTS_TABLE": {"Ref": "SlotsTable"},
         "EVENTS_TABLE": {"Ref": "EventsTable"},
+        "EXPIRING_HOLD_POLICY": {"Ref": "ExpiringHoldPolicy"},
+        "CAPTURE_SAFETY_MARGIN_SECONDS": {"Ref": "CaptureSafetyMarginSeconds"},
     },
 }
 
@@ -489,6 +492,19 @@ def test_reconcile_runs_every_ten_minutes_one_run_at_a_time(resources):
     ]
 
 
+def test_card_authorizations_policy_is_a_checked_parameter(cfn):
+    """Issue 14: reconcile captures (default) or releases holds near their end; the function
+    refuses to start on any other value, and CloudFormation refuses it before that."""
+    params = cfn["Parameters"]
+    policy = params["ExpiringHoldPolicy"]
+    assert policy["Default"] == "capture"
+    assert policy["AllowedValues"] == ["capture", "release"]
+    margin = params["CaptureSafetyMarginSeconds"]
+    assert margin["Type"] == "Number" and margin["Default"] == 43200
+    # Under Stripe's 7-day authorization, and more than one 10-minute run.
+    assert margin["MinValue"] >= 600 and margin["MaxValue"] < 7 * 24 * 3600
+
+
 def test_reconcile_is_not_on_the_api(resources):
     routed = {integration_function(op) for _, _, op in operations(rest_api_body(resources))}
     assert "ReconcileFunction" not in routed
@@ -590,6 +606,8 @@ def test_no_parameter_carries_a_secret(sam_template):
         "WebhookReservedConcurrency",
         "WebhookThrottleRateLimit",
         "SignatureFailureAlarmThreshold",
+        "ExpiringHoldPolicy",
+        "CaptureSafetyMarginSeconds",
     }
     for name, param in params.items():
         assert not param.get("NoEcho"), f"{name}: secrets go to Secrets Manager, not parameters"
