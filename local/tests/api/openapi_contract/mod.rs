@@ -15,13 +15,14 @@ use serde_json::{json, Value};
 
 /// What the functions serve (shared::http::bookings, shared::http::create_intent, shared::http::webhook), as
 /// (method, path template).
-const SERVED: [(&str, &str); 7] = [
+const SERVED: [(&str, &str); 8] = [
     ("POST", "/v1/bookings"),
     ("GET", "/v1/bookings"),
     ("GET", "/v1/bookings/{id}"),
     ("POST", "/v1/bookings/{id}/cancel"),
     ("GET", "/v1/assets/{asset_id}/availability"),
     ("POST", "/v1/payments/create-intent"),
+    ("POST", "/v1/payments/capture"),
     ("POST", "/v1/payments/webhook"),
 ];
 const WEBHOOK: &str = "/v1/payments/webhook";

@@ -331,6 +331,38 @@ async fn a_scripted_flow_matches_the_document() {
     );
     c.check("POST", "/v1/bookings/{id}/cancel", &cancelled);
 
+    // Manual capture: authorized, refusals, a partial capture, the same again, a release.
+    const CAPTURE: &str = "/v1/payments/capture";
+    let held_id = app.new_booking().await;
+    let held_req = json!({"amount": 8.00, "booking_id": held_id, "capture_method": "manual"});
+    c.check_request("POST", "/v1/payments/create-intent", &held_req, true);
+    let held = app.create_intent(&held_req).await;
+    c.check("POST", "/v1/payments/create-intent", &held);
+    app.pay(held.body["payment_intent_id"].as_str().unwrap(), CARD_OK)
+        .await;
+    app.wait_for_payment_status(&held_id, "authorized").await;
+    let authorized = app.get(&format!("/v1/bookings/{held_id}")).await;
+    c.check("GET", "/v1/bookings/{id}", &authorized);
+    let refused = app.create_intent(&held_req).await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    c.check("POST", "/v1/payments/create-intent", &refused);
+    for (body, status, schema_valid) in [
+        (json!({"booking_id": held_id, "amount": 9}), 400, true),
+        (json!({"booking_id": held_id, "amount": 0.1}), 400, true),
+        (json!({"booking_id": held_id, "amount": "1"}), 400, false),
+        (json!({"booking_id": held_id}), 400, false),
+        (json!({"booking_id": new_id(), "amount": 1}), 404, true),
+        (json!({"booking_id": id, "amount": 1}), 409, true),
+        (json!({"booking_id": held_id, "amount": 2.75}), 200, true),
+        (json!({"booking_id": held_id, "amount": 2.75}), 200, true),
+        (json!({"booking_id": held_id, "amount": 3}), 409, true),
+    ] {
+        c.check_request("POST", CAPTURE, &body, schema_valid);
+        let answer = app.post_json(CAPTURE, &body).await;
+        assert_eq!(answer.status, status, "{body}: {}", answer.body);
+        c.check("POST", CAPTURE, &answer);
+    }
+
     // The webhook: bad or missing signature 400; a signed event 200 (applied, then duplicate);
     // an event type it does not handle 200 (ignored).
     let webhook_booking = app.new_booking().await;
