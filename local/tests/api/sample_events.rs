@@ -20,6 +20,8 @@ use serde_json::{json, Value};
 /// The seeded bookings and the intent the samples name (documented in events/README.md).
 const BOOKING_ID: &str = "6db74bfd-bfba-47a9-86e5-2304af3a6e40";
 const CANCEL_BOOKING_ID: &str = "6db74bfd-bfba-47a9-86e5-2304af3a6e41";
+/// The booking whose driver authorized 8.00 usd (manual capture), for the capture samples.
+const HELD_BOOKING_ID: &str = "6db74bfd-bfba-47a9-86e5-2304af3a6e42";
 const SAMPLE_INTENT_ID: &str = "pi_3SxbzLQ1qtFrV1Tp16Yftm36";
 const USER_ID: &str = "650e8400-e29b-41d4-a716-446655440001";
 /// `created` of the sample `payment_intent.succeeded` events (2026-02-05T23:02:00Z).
@@ -153,7 +155,7 @@ fn check_shape(name: &str, event: &Value, function: &str) {
                 || path.starts_with("/v1/bookings/")
                 || (path.starts_with("/v1/assets/") && path.ends_with("/availability"))
         }
-        "create-intent" => path == "/v1/payments/create-intent",
+        "create-intent" => path == "/v1/payments/create-intent" || path == "/v1/payments/capture",
         _ => path == "/v1/payments/webhook",
     };
     assert!(served, "{name}: {path} is not a route of {function}");
@@ -247,6 +249,16 @@ async fn seed(app: &TestApp) {
                 "end_time": "2026-02-06T10:00:00Z",
             }),
         ),
+        (
+            HELD_BOOKING_ID,
+            json!({
+                "asset_id": "550e8400-e29b-41d4-a716-446655440020",
+                "asset_type": "charging_station",
+                "user_id": USER_ID,
+                "start_time": "2026-02-06T18:00:00Z",
+                "end_time": "2026-02-06T19:00:00Z",
+            }),
+        ),
     ];
     for (id, body) in seeds {
         let new = new_booking(body.to_string().as_bytes()).unwrap();
@@ -257,6 +269,23 @@ async fn seed(app: &TestApp) {
             .await
             .expect("seed booking stored");
     }
+    // The held booking: a manual-capture intent the driver confirmed with a test card, its
+    // authorization applied by the webhook, as in the README's EV charging flow.
+    let held = app
+        .create_intent(
+            &json!({"amount": 8.00, "booking_id": HELD_BOOKING_ID, "capture_method": "manual"}),
+        )
+        .await;
+    assert_eq!(held.status, 200, "{:?}", held.body);
+    let pi = held.body["payment_intent_id"].as_str().unwrap();
+    let confirmed = app.pay(pi, crate::support::CARD_OK).await;
+    assert_eq!(
+        confirmed.body["status"], "requires_capture",
+        "{:?}",
+        confirmed.body
+    );
+    app.wait_for_payment_status(HELD_BOOKING_ID, "authorized")
+        .await;
 }
 
 /// Rewrites a webhook sample for this run: its intent becomes the real one attached to the
