@@ -53,9 +53,11 @@ DYNAMODB_GRANTS = {
         "SlotsTable": {"GetItem", "UpdateItem"},
         "IdempotencyTable": {"GetItem", "PutItem"},
     },
+    # Capture applies what Stripe answered through the webhook's own event code, which reads
+    # event records and lookup items (GetItem) as well as writing them.
     "CreateIntentFunction": {
         "BookingsTable": {"GetItem", "UpdateItem"},
-        "EventsTable": {"PutItem"},
+        "EventsTable": {"GetItem", "PutItem"},
     },
     "WebhookFunction": {
         "BookingsTable": {"GetItem", "UpdateItem"},
