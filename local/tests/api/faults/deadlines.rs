@@ -16,10 +16,8 @@ async fn create_intent_under_a_slow_stripe_answers_within_its_lambda_timeout() {
     let booking_id = rig.app.new_booking().await;
     let first = rig.create_intent(&booking_id, json!(3.50)).await;
     let pi = pi_of(&first);
-    rig.stripe.fail_next(
-        request("GET", format!("/v1/payment_intents/{pi}")),
-        [Fault::Stall(STALL)],
-    );
+    rig.stripe
+        .fail_next(super::retrieve_of(&pi), [Fault::Stall(STALL)]);
     rig.stripe.fail_next(cancel_of(&pi), [Fault::Stall(STALL)]);
     rig.stripe.fail_next(
         creates_for(&booking_id),

@@ -210,6 +210,17 @@ fn cancel_of(intent_id: &str) -> impl Fn(&Seen) -> bool + Send + Sync + 'static 
     request("POST", format!("/v1/payment_intents/{intent_id}/cancel"))
 }
 
+/// Reads of this intent, as the product asks for them (with its charge expanded, for an
+/// authorization's `capture_before`).
+pub fn retrieve_of(
+    intent_id: &str,
+) -> impl Fn(&crate::fault_proxy::Seen) -> bool + Clone + Send + Sync + 'static {
+    request(
+        "GET",
+        format!("/v1/payment_intents/{intent_id}?expand%5B%5D=latest_charge"),
+    )
+}
+
 /// The one Idempotency-Key every one of these requests carried.
 fn one_key(requests: &[Seen]) -> String {
     let keys: BTreeSet<Option<&str>> = requests

@@ -83,7 +83,7 @@ async fn stripe_down_is_a_502_that_changes_nothing_and_a_later_call_recovers() {
     let attached = at.booking;
 
     // A new amount while Stripe fails to read the current intent...
-    let read = request("GET", format!("/v1/payment_intents/{pi}"));
+    let read = super::retrieve_of(&pi);
     rig.stripe.fail_always(read, Fault::stripe_500());
     let down = rig.create_intent(&booking_id, json!(4.50)).await;
     assert_eq!(
