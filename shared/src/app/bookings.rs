@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::keys::{cancel_key, refund_key};
+use super::refunds::settle_owed_once;
 use super::AppError;
 use crate::domain::idempotency::{hash_request, IdempotencyRecord, RETENTION};
 use crate::domain::payment::decide;
@@ -225,18 +226,10 @@ pub async fn cancel_booking<S: BookingStore, P: PaymentProvider>(
     id: BookingId,
     now: impl Fn() -> DateTime<Utc>,
 ) -> Result<Booking, AppError> {
-    // Owed money is given back once per request (what cannot be yet stays owed).
     let mut owed_tried = false;
     for _ in 0..MAX_CANCEL_ROUNDS {
         let booking = get_booking(store, id).await?;
-        if !owed_tried
-            && booking
-                .payment
-                .as_ref()
-                .is_some_and(|p| !p.refunds_owed.is_empty())
-        {
-            owed_tried = true;
-            super::refunds::refund_owed(store, provider, &booking, now()).await?;
+        if settle_owed_once(store, provider, &booking, &mut owed_tried, now()).await? {
             continue;
         }
         if booking.status == BookingStatus::Cancelled {

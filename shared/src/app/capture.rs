@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use super::events::apply_observed;
 use super::intents::pause_for_key_in_use;
 use super::keys::{cancel_key, capture_key};
-use super::refunds::refund_owed;
+use super::refunds::settle_owed_once;
 use super::AppError;
 use crate::domain::capture::decide_capture;
 use crate::domain::{
@@ -34,7 +34,6 @@ pub async fn capture<S: BookingStore, P: PaymentProvider>(
     amount: impl Fn(&Currency) -> Result<CaptureAmount, MoneyError>,
     now: impl Fn() -> DateTime<Utc>,
 ) -> Result<Booking, AppError> {
-    // Owed money is given back once per request (what cannot be yet stays owed).
     let mut owed_tried = false;
     for _ in 0..MAX_ROUNDS {
         let booking = store
@@ -45,9 +44,7 @@ pub async fn capture<S: BookingStore, P: PaymentProvider>(
             return Err(refused(CaptureRefusal::NoAuthorization));
         };
         let asked = amount(&payment.amount.currency).map_err(DomainError::from)?;
-        if !owed_tried && !payment.refunds_owed.is_empty() {
-            owed_tried = true;
-            refund_owed(store, provider, &booking, now()).await?;
+        if settle_owed_once(store, provider, &booking, &mut owed_tried, now()).await? {
             continue;
         }
         let at = now();

@@ -10,6 +10,7 @@
 use chrono::{DateTime, Utc};
 
 use super::keys::{cancel_key, intent_key};
+use super::refunds::settle_owed_once;
 use super::AppError;
 use crate::domain::payment::decide;
 use crate::domain::{
@@ -53,21 +54,13 @@ pub async fn create_intent<S: BookingStore, P: PaymentProvider>(
     now: impl Fn() -> DateTime<Utc>,
 ) -> Result<Intent, AppError> {
     let terms = terms.into();
-    // Owed money is given back once per request (what cannot be yet stays owed).
     let mut owed_tried = false;
     for _ in 0..MAX_ROUNDS {
         let booking = store
             .get_booking(booking_id)
             .await?
             .ok_or(AppError::BookingNotFound)?;
-        if !owed_tried
-            && booking
-                .payment
-                .as_ref()
-                .is_some_and(|p| !p.refunds_owed.is_empty())
-        {
-            owed_tried = true;
-            super::refunds::refund_owed(store, provider, &booking, now()).await?;
+        if settle_owed_once(store, provider, &booking, &mut owed_tried, now()).await? {
             continue;
         }
         if let Some(intent) = settle(store, provider, &booking, &terms, now()).await? {

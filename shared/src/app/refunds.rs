@@ -100,6 +100,28 @@ fn log_money_event(event: &MoneyEventIn, booking_id: &str, payment_status: &str)
     }
 }
 
+/// What a request that touches the booking does first: gives back what it owes, once per
+/// request (what cannot be given back yet, say a payment still processing, stays owed and the
+/// request goes on). `true` if it acted: the caller reads the booking again.
+pub(super) async fn settle_owed_once<S: BookingStore, P: PaymentProvider>(
+    store: &S,
+    provider: &P,
+    booking: &Booking,
+    tried: &mut bool,
+    now: DateTime<Utc>,
+) -> Result<bool, AppError> {
+    let owes = booking
+        .payment
+        .as_ref()
+        .is_some_and(|p| !p.refunds_owed.is_empty());
+    if *tried || !owes {
+        return Ok(false);
+    }
+    *tried = true;
+    refund_owed(store, provider, booking, now).await?;
+    Ok(true)
+}
+
 /// Gives back what the booking owes (see `Payment::refunds_owed`), once each: a captured
 /// payment is refunded, a hold that was only authorized is released (its intent cancelled).
 /// Every refund carries the intent's deterministic key, so racing callers and retries make
