@@ -40,6 +40,7 @@ pub async fn start_backends(
         webhook_secrets: vec![local_stack::LOCAL_WEBHOOK_SECRET.to_string()],
         // No background runs beside the measurements.
         reconcile_interval: None,
+        bridge: None,
     })
     .await?;
     let tls_front = if dynamo_tls {

@@ -130,6 +130,7 @@ async fn the_stack_runs_it_every_interval() {
         stripe_secret_key: local_stack::LOCAL_SECRET_KEY.into(),
         webhook_secrets: vec![local_stack::LOCAL_WEBHOOK_SECRET.into()],
         reconcile_interval: Some(Duration::from_secs(1)),
+        bridge: None,
     })
     .await
     .expect("local stack starts");

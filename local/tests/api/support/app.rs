@@ -61,6 +61,7 @@ async fn start_app(dynamo: Dynamo, stripe: Stripe, turn: Turn) -> TestApp {
         webhook_secrets: vec![local_stack::LOCAL_WEBHOOK_SECRET.into()],
         // Tests run reconciliation when they mean to: `stack.reconcile_now()`.
         reconcile_interval: None,
+        bridge: None,
     };
     let stack = local_stack::start(config)
         .await
