@@ -21,14 +21,15 @@ dev: tools
 	$(CARGO) run -p local-stack
 
 # Every test: unit and integration tests against the emulators, a smoke run of the benchmark
-# harness (not the benchmark), the offline deploy checks, and `sam build` (the arm64 release
-# build of every Lambda bootstrap, with their sizes).
+# harness (not the benchmark), the offline deploy checks, and the deployed artifact: `sam build`
+# (the arm64 release build of every Lambda bootstrap, with their sizes) run by SAM CLI in
+# containers (`sam-local`).
 test: tools
 	$(CARGO) test --workspace
 	$(MAKE) bench-smoke
 	$(MAKE) fuzz
 	$(MAKE) deploy-checks
-	$(MAKE) lambda-build
+	$(MAKE) sam-local
 
 # Schemathesis against openapi.yaml and the running local stack (see tests/fuzz/run.sh).
 .PHONY: fuzz
@@ -55,6 +56,14 @@ lambda-build: tools deploy-tools
 	  test $$size -le $(MAX_BOOTSTRAP_BYTES) || { echo "$$b: bootstrap over 8 MiB"; exit 1; }; \
 	done; \
 	test $$n -eq $(words $(LAMBDA_FUNCTIONS)) || { echo "$$n bootstraps in .aws-sam/build, expected $(words $(LAMBDA_FUNCTIONS))"; exit 1; }
+
+# The deployed artifact run as SAM runs it (README, "With Docker"): scripts/sam-local.sh
+# installs what is missing (Docker, qemu, debootstrap: needs root), runs `lambda-build`, then
+# `sam local invoke` for every sample event and `sam local start-api` with the document's flow,
+# against the local stack's emulators.
+.PHONY: sam-local
+sam-local: tools deploy-tools
+	MAKE="$(MAKE)" SAM=$(DEPLOY_VENV)/bin/sam scripts/sam-local.sh
 
 fmt:
 	$(CARGO) fmt --all
