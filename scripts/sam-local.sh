@@ -95,11 +95,13 @@ BINFMT=/proc/sys/fs/binfmt_misc
 if [ "$(uname -m)" != aarch64 ]; then
     if [ ! -e "$BINFMT/status" ]; then
         need_root "binfmt_misc is not mounted"
+        say "mounting binfmt_misc"
         mount -t binfmt_misc binfmt_misc "$BINFMT" ||
             die "cannot mount binfmt_misc (an unprivileged container?): arm64 binaries cannot run here"
     fi
     if ! grep -qx enabled "$BINFMT/qemu-aarch64" 2>/dev/null; then
         need_root "qemu-aarch64 is not registered with binfmt_misc"
+        say "registering qemu-aarch64 with binfmt_misc"
         update-binfmts --enable qemu-aarch64 || die "update-binfmts could not register qemu-aarch64"
     fi
     grep -q '^flags:.*F' "$BINFMT/qemu-aarch64" ||
@@ -136,7 +138,7 @@ if docker image inspect "$IMAGE" >/dev/null 2>&1; then
     say "base image $IMAGE (cached)"
 else
     is_root || die "the base image $IMAGE is missing, and debootstrap needs root"
-    say "building the base image $IMAGE (debootstrap arm64, about 2 minutes)"
+    say "building the base image $IMAGE (debootstrap arm64, about 75 s)"
     build_base_image "$IMAGE"
     # Older recipes' images (and what SAM built on them) go.
     docker images --format '{{.Repository}}:{{.Tag}}' |
