@@ -21,38 +21,49 @@ dev: tools
 	$(CARGO) run -p local-stack
 
 # Every test: unit and integration tests against the emulators, a smoke run of the benchmark
-# harness (not the benchmark), the offline deploy checks, and the arm64 release build of every
-# Lambda bootstrap (with their sizes).
+# harness (not the benchmark), the offline deploy checks, and the deployed artifact: `sam build`
+# (the arm64 release build of every Lambda bootstrap, with their sizes) run by SAM CLI in
+# containers (`sam-local`).
 test: tools
 	$(CARGO) test --workspace
 	$(MAKE) bench-smoke
 	$(MAKE) fuzz
 	$(MAKE) deploy-checks
-	$(MAKE) lambda-build
+	$(MAKE) sam-local
 
 # Schemathesis against openapi.yaml and the running local stack (see tests/fuzz/run.sh).
 .PHONY: fuzz
 fuzz: tools
 	tests/fuzz/run.sh
 
-# The deployable bootstraps, as `sam build` makes them (arm64, release profile, zig as the
-# cross linker). Own target dir so it never waits on the debug build's lock.
+# The deployable bootstraps, built by `sam build` as the README's deploy does (cargo-lambda:
+# arm64, release profile, zig as the cross linker) into .aws-sam/build, and their sizes. Cargo
+# builds in its own target dir, so it never waits on the debug build's lock; cargo-lambda also
+# leaves each bootstrap in $(LAMBDA_TARGET_DIR)/lambda/<name>/ (where `make bench` reads them).
 LAMBDA_TARGET_DIR ?= target/lambda
 LAMBDA_FUNCTIONS := bookings create-intent webhook reconcile
 # Issue 5's ceiling for a stripped arm64 bootstrap.
 MAX_BOOTSTRAP_BYTES := 8388608
 
 .PHONY: lambda-build
-lambda-build: tools
+lambda-build: tools deploy-tools
 	rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 || true
-	CARGO_TARGET_DIR=$(LAMBDA_TARGET_DIR) cargo lambda build --release --arm64 $(addprefix -p ,$(LAMBDA_FUNCTIONS))
-	@for f in $(LAMBDA_FUNCTIONS); do \
-	  b=$(LAMBDA_TARGET_DIR)/lambda/$$f/bootstrap; \
-	  test -x $$b || { echo "missing $$b"; exit 1; }; \
-	  size=$$(stat -c %s $$b); \
-	  echo "$$f: bootstrap $$size bytes"; \
-	  test $$size -le $(MAX_BOOTSTRAP_BYTES) || { echo "$$f: bootstrap over 8 MiB"; exit 1; }; \
-	done
+	CARGO_TARGET_DIR=$(abspath $(LAMBDA_TARGET_DIR)) $(DEPLOY_ENV) $(DEPLOY_VENV)/bin/sam build --template template.yaml
+	@n=0; for b in .aws-sam/build/*/bootstrap; do \
+	  test -x $$b || { echo "no bootstrap in .aws-sam/build"; exit 1; }; \
+	  size=$$(stat -c %s $$b); n=$$((n + 1)); \
+	  echo "$$(basename $$(dirname $$b)): bootstrap $$size bytes"; \
+	  test $$size -le $(MAX_BOOTSTRAP_BYTES) || { echo "$$b: bootstrap over 8 MiB"; exit 1; }; \
+	done; \
+	test $$n -eq $(words $(LAMBDA_FUNCTIONS)) || { echo "$$n bootstraps in .aws-sam/build, expected $(words $(LAMBDA_FUNCTIONS))"; exit 1; }
+
+# The deployed artifact run as SAM runs it (README, "With Docker"): scripts/sam-local.sh
+# installs what is missing (Docker, qemu, debootstrap: needs root), runs `lambda-build`, then
+# `sam local invoke` for every sample event and `sam local start-api` with the document's flow,
+# against the local stack's emulators.
+.PHONY: sam-local
+sam-local: tools deploy-tools
+	MAKE="$(MAKE)" SAM=$(DEPLOY_VENV)/bin/sam scripts/sam-local.sh
 
 fmt:
 	$(CARGO) fmt --all

@@ -41,6 +41,7 @@ pub async fn start_backends(
         // No background runs beside the measurements.
         reconcile_interval: None,
         holds: Default::default(),
+        bridge: None,
     })
     .await?;
     let tls_front = if dynamo_tls {

@@ -11,7 +11,7 @@ mod reconcile;
 pub mod stripe_layer;
 mod tables;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -100,11 +100,16 @@ pub struct StackConfig {
     /// What reconcile does with card authorizations near their end (`EXPIRING_HOLD_POLICY`,
     /// `CAPTURE_SAFETY_MARGIN_SECONDS`, as on AWS).
     pub holds: shared::domain::capture::HoldSettings,
+    /// Another address of this machine on which the embedded DynamoDB and the Stripe layer also
+    /// listen, on the same ports (`LOCAL_BRIDGE_ADDRESS`): the docker bridge's, so functions in
+    /// `sam local` containers reach them. `None`: loopback only.
+    pub bridge: Option<IpAddr>,
 }
 
 impl StackConfig {
-    /// Reads `HOST`, `PORT`, `LOCAL_API_KEYS`, `LOCAL_DATA_DIR`, `AWS_ENDPOINT_URL_DYNAMODB`,
-    /// the `STRIPE_*` and `LOCALSTRIPE_*` variables and the table names (see the README).
+    /// Reads `HOST`, `PORT`, `LOCAL_API_KEYS`, `LOCAL_DATA_DIR`, `LOCAL_BRIDGE_ADDRESS`,
+    /// `AWS_ENDPOINT_URL_DYNAMODB`, the `STRIPE_*` and `LOCALSTRIPE_*` variables and the table
+    /// names (see the README).
     pub fn from_env() -> Result<Self, String> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -157,6 +162,13 @@ impl StackConfig {
             webhook_secrets,
             reconcile_interval: reconcile::interval(var("RECONCILE_INTERVAL_SECONDS"))?,
             holds: shared::runtime::config::hold_settings(&var)?,
+            bridge: match var("LOCAL_BRIDGE_ADDRESS").as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(ip) => Some(
+                    ip.parse()
+                        .map_err(|e| format!("LOCAL_BRIDGE_ADDRESS {ip:?}: {e}"))?,
+                ),
+            },
         })
     }
 }
@@ -202,6 +214,10 @@ pub struct RunningStack {
     pub store: DynamoStore,
     /// The Stripe API the functions talk to.
     pub stripe_base: String,
+    /// The embedded DynamoDB and the Stripe layer on the bridge address, if the stack has one
+    /// (`StackConfig::bridge`).
+    pub bridge_dynamodb_endpoint: Option<String>,
+    pub bridge_stripe_base: Option<String>,
     pub stripe_secret_key: String,
     pub webhook_secrets: Vec<String>,
     tasks: Vec<JoinHandle<()>>,
@@ -233,6 +249,7 @@ impl Drop for RunningStack {
 
 pub async fn start(config: StackConfig) -> Result<RunningStack, String> {
     let mut tasks = Vec::new();
+    let mut bridge_dynamodb = None;
     let endpoint = match &config.dynamo {
         Dynamo::Endpoint(ep) => ep.clone(),
         Dynamo::File(_) | Dynamo::Memory => {
@@ -253,6 +270,16 @@ pub async fn start(config: StackConfig) -> Result<RunningStack, String> {
                 .await
                 .map_err(|e| format!("cannot bind the DynamoDB emulator: {e}"))?;
             let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            if let Some(ip) = config.bridge {
+                let also = TcpListener::bind((ip, addr.port())).await.map_err(|e| {
+                    format!(
+                        "the DynamoDB emulator cannot also listen on {ip}:{}: {e}",
+                        addr.port()
+                    )
+                })?;
+                bridge_dynamodb = Some(format!("http://{}", SocketAddr::new(ip, addr.port())));
+                tasks.push(tokio::spawn(dynoxide::server::serve_on(also, db.clone())));
+            }
             tasks.push(tokio::spawn(dynoxide::server::serve_on(listener, db)));
             format!("http://{addr}")
         }
@@ -292,6 +319,13 @@ pub async fn start(config: StackConfig) -> Result<RunningStack, String> {
         }
         Stripe::Local(local) => start_local_stripe(local, &config, addr).await?,
     };
+    let bridge_stripe_base = match (&stripe_layer, config.bridge) {
+        (Some(layer), Some(ip)) => Some(format!(
+            "http://{}",
+            SocketAddr::new(ip, layer.addr().port())
+        )),
+        _ => None,
+    };
     let stripe = StripeClient::new(
         stripe_base.clone(),
         StripeKeys {
@@ -314,6 +348,8 @@ pub async fn start(config: StackConfig) -> Result<RunningStack, String> {
         dynamodb_endpoint: endpoint,
         store,
         stripe_base,
+        bridge_dynamodb_endpoint: bridge_dynamodb,
+        bridge_stripe_base,
         stripe_secret_key: config.stripe_secret_key,
         webhook_secrets: config.webhook_secrets,
         tasks,
@@ -331,8 +367,10 @@ async fn start_local_stripe(
     api: SocketAddr,
 ) -> Result<(String, Option<Child>, Option<StripeLayer>), String> {
     let (base, child, layer) = if local.layer {
-        let (layer, child) = start_layer(local, &config.stripe_secret_key).await?;
+        let (layer, child) = start_layer(local, &config.stripe_secret_key, config.bridge).await?;
         (layer.url(), child, Some(layer))
+    } else if config.bridge.is_some() {
+        return Err("LOCAL_BRIDGE_ADDRESS needs the Stripe layer (LOCALSTRIPE_LAYER=1)".into());
     } else {
         let (base, child) = start_localstripe(&local.python, local.port).await?;
         (base, child, None)
@@ -343,22 +381,34 @@ async fn start_local_stripe(
     Ok((base, Some(child), layer))
 }
 
-/// localstripe on a free port, and the layer in front of it on `local.port`.
+/// localstripe on a free port, and the layer in front of it on `local.port` (and on the same
+/// port of `bridge`).
 async fn start_layer(
     local: &LocalStripe,
     secret_key: &str,
+    bridge: Option<IpAddr>,
 ) -> Result<(StripeLayer, Child), String> {
     let listen = SocketAddr::from(([127, 0, 0, 1], local.port));
     // Bound before localstripe starts, so a busy port fails fast.
     let listener = std::net::TcpListener::bind(listen).map_err(|e| {
         format!("Stripe port {} is not free ({e}); is an old local stack still running? (LOCALSTRIPE_PORT to change)", local.port)
     })?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    let also = bridge
+        .map(|ip| {
+            std::net::TcpListener::bind((ip, port))
+                .map_err(|e| format!("the Stripe layer cannot also listen on {ip}:{port}: {e}"))
+        })
+        .transpose()?;
     let (upstream, child) = start_localstripe(&local.python, 0).await?;
     let api_keys = if local.api_keys.is_empty() {
         vec![secret_key.to_string()]
     } else {
         local.api_keys.clone()
     };
-    let layer = StripeLayer::serve(listener, LayerConfig { upstream, api_keys })?;
+    let mut layer = StripeLayer::serve(listener, LayerConfig { upstream, api_keys })?;
+    if let Some(also) = also {
+        layer.also_serve(also)?;
+    }
     Ok((layer, child))
 }

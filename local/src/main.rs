@@ -19,6 +19,11 @@ async fn main() {
     };
     tracing::info!(dynamodb = %stack.dynamodb_endpoint, "DynamoDB ready");
     tracing::info!(stripe = %stack.stripe_base, layer = stack.stripe_layer().is_some(), "Stripe ready");
+    if let (Some(dynamodb), Some(stripe)) =
+        (&stack.bridge_dynamodb_endpoint, &stack.bridge_stripe_base)
+    {
+        tracing::info!(%dynamodb, %stripe, "also on the bridge address (LOCAL_BRIDGE_ADDRESS)");
+    }
     println!(
         "Payments API listening on {}  (Ctrl-C to stop)",
         stack.url()

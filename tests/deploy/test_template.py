@@ -428,20 +428,20 @@ def test_env_var_names_are_the_ones_the_rust_code_reads():
 
 
 @pytest.mark.parametrize("function_id", sorted(FUNCTIONS))
-def test_function_is_built_by_cargo_lambda_from_the_workspace(sam_template, function_id):
+def test_function_is_built_by_cargo_lambda_in_its_own_package(sam_template, function_id):
     binary, _ = FUNCTIONS[function_id]
     function = sam_template["Resources"][function_id]
     assert function["Metadata"] == {
         "BuildMethod": "rust-cargolambda",
         "BuildProperties": {"Binary": binary},
     }
-    assert function["Properties"]["CodeUri"] == "."
+    # Built in its own package's folder, so cargo resolves that package's features alone (from
+    # the workspace root, the local stack's would link a second TLS crypto provider in).
+    code_uri = function["Properties"]["CodeUri"]
     workspace = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["members"]
-    packages = {
-        tomllib.loads((ROOT / member / "Cargo.toml").read_text())["package"]["name"]
-        for member in workspace
-    }
-    assert binary in packages, f"no workspace package named {binary!r}"
+    assert code_uri in workspace, f"CodeUri {code_uri!r} is not a workspace member"
+    package = tomllib.loads((ROOT / code_uri / "Cargo.toml").read_text())["package"]["name"]
+    assert package == binary, f"{code_uri} builds {package!r}, not {binary!r}"
 
 
 @pytest.mark.parametrize("function_id", sorted(FUNCTIONS))

@@ -139,6 +139,20 @@ impl StripeLayer {
             .and_then(|listener| Self::run(listener, config))
     }
 
+    /// Serves the same layer (one state) on another socket already bound: another address of
+    /// this machine (`StackConfig::bridge`).
+    pub fn also_serve(&mut self, listener: std::net::TcpListener) -> Result<(), String> {
+        let listener = listener
+            .set_nonblocking(true)
+            .and_then(|()| TcpListener::from_std(listener))
+            .map_err(|e| format!("the Stripe layer cannot listen: {e}"))?;
+        self.tasks.push(tokio::spawn(server::accept_loop(
+            listener,
+            self.layer.clone(),
+        )));
+        Ok(())
+    }
+
     fn run(listener: TcpListener, config: LayerConfig) -> Result<Self, String> {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         // localstripe reaches the layer on loopback, whatever address it listens on.

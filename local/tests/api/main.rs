@@ -10,6 +10,7 @@
 //! `cargo test -p local-stack --test api faults::`.
 
 mod bookings_api;
+mod bridge;
 mod capture;
 mod fault_proxy;
 mod faults;

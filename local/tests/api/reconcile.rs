@@ -131,6 +131,7 @@ async fn the_stack_runs_it_every_interval() {
         webhook_secrets: vec![local_stack::LOCAL_WEBHOOK_SECRET.into()],
         reconcile_interval: Some(Duration::from_secs(1)),
         holds: Default::default(),
+        bridge: None,
     })
     .await
     .expect("local stack starts");

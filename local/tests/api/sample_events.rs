@@ -1,14 +1,19 @@
 //! Every sample Lambda event in `events/` (see events/README.md), parsed exactly as the Lambda
 //! runtime parses it (`lambda_http::request::from_str`) and handed to the real handler of its
 //! function, against the local stack's DynamoDB and Stripe emulators. Each must get the status
-//! `events/expected.json` names and a JSON body (`{"detail": "..."}` for errors).
+//! `events/expected.json` names and a JSON body (`{"detail": "..."}` for errors). The scheduled
+//! sample runs the reconcile function's use case, as its `main` does for every EventBridge
+//! event: 200 stands for a run that returned its summary.
+//!
+//! `make sam-local` runs the same samples through `sam local invoke` in containers, seeding
+//! what events/seeds.json lists: it must list the bookings this test seeds.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::support::product::{
-    booking_json, bookings, create_intent, new_booking, webhook, webhook_signature, Booking,
-    BookingId, BookingStore, Secret, StripeClient, StripeKeys,
+    booking_json, bookings, create_intent, new_booking, reconcile, webhook, webhook_signature,
+    Booking, BookingId, BookingStore, Secret, StripeClient, StripeKeys,
 };
 use crate::support::{now, spawn_app, TestApp, API_KEY};
 use base64::engine::general_purpose::STANDARD;
@@ -28,8 +33,9 @@ const USER_ID: &str = "650e8400-e29b-41d4-a716-446655440001";
 const SUCCEEDED_AT: &str = "2026-02-05T23:02:00.000Z";
 
 /// The functions in the order their samples run: bookings first (they need nothing but the
-/// seeds), then create-intent (before the webhook marks the booking paid), then the webhook.
-const FUNCTIONS: [&str; 3] = ["bookings", "create-intent", "webhook"];
+/// seeds), then create-intent (before the webhook marks the booking paid), then the webhook,
+/// then the scheduled reconciliation.
+const FUNCTIONS: [&str; 4] = ["bookings", "create-intent", "webhook", "reconcile"];
 
 fn events_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
@@ -77,12 +83,12 @@ fn expected() -> BTreeMap<String, Expected> {
         .collect()
 }
 
-/// Every sample event file: `events/*.json` except expected.json.
+/// Every sample event file: `events/*.json` except expected.json and seeds.json.
 fn sample_files() -> BTreeSet<String> {
     std::fs::read_dir(events_dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(".json") && n != "expected.json")
+        .filter(|n| n.ends_with(".json") && n != "expected.json" && n != "seeds.json")
         .collect()
 }
 
@@ -145,9 +151,18 @@ fn route(event: &Value) -> &str {
     }
 }
 
-/// What API Gateway and Lambda would have put in the event, checked so the samples stay
-/// realistic (and consistent with each other when edited by hand).
+/// What API Gateway and Lambda (or EventBridge) would have put in the event, checked so the
+/// samples stay realistic (and consistent with each other when edited by hand).
 fn check_shape(name: &str, event: &Value, function: &str) {
+    if function == "reconcile" {
+        // EventBridge's scheduled event (template.yaml: a Schedule event, rate(10 minutes)).
+        assert_eq!(event["source"], "aws.events", "{name}");
+        assert_eq!(event["detail-type"], "Scheduled Event", "{name}");
+        assert_eq!(event["detail"], json!({}), "{name}");
+        let rule = event["resources"][0].as_str().unwrap_or_default();
+        assert!(rule.starts_with("arn:aws:events:"), "{name}: {rule}");
+        return;
+    }
     let path = route(event);
     let served = match function {
         "bookings" => {
@@ -226,9 +241,9 @@ fn check_shape(name: &str, event: &Value, function: &str) {
     }
 }
 
-/// The bookings the samples name, inserted with their fixed ids.
-async fn seed(app: &TestApp) {
-    let seeds = [
+/// The bookings the samples name, with their fixed ids and `POST /v1/bookings` bodies.
+fn seeds() -> Vec<(&'static str, Value)> {
+    vec![
         (
             BOOKING_ID,
             json!({
@@ -259,8 +274,12 @@ async fn seed(app: &TestApp) {
                 "end_time": "2026-02-06T19:00:00Z",
             }),
         ),
-    ];
-    for (id, body) in seeds {
+    ]
+}
+
+/// The bookings the samples name, inserted with their fixed ids.
+async fn seed(app: &TestApp) {
+    for (id, body) in seeds() {
         let new = new_booking(body.to_string().as_bytes()).unwrap();
         let booking = Booking::new(new, BookingId::parse("id", id).unwrap(), chrono::Utc::now());
         app.stack
@@ -286,6 +305,34 @@ async fn seed(app: &TestApp) {
     );
     app.wait_for_payment_status(HELD_BOOKING_ID, "authorized")
         .await;
+}
+
+/// events/seeds.json, what `make sam-local` seeds, names the same bookings with the same bodies,
+/// and the seeded intent is the one the webhook samples name.
+fn check_seeds_json() {
+    let raw = std::fs::read_to_string(events_dir().join("seeds.json")).unwrap();
+    let file: Value = serde_json::from_str(&raw).expect("seeds.json is JSON");
+    let listed: BTreeMap<String, Value> = file["bookings"]
+        .as_array()
+        .expect("seeds.json: bookings")
+        .iter()
+        .map(|b| (b["id"].as_str().unwrap().to_string(), b["booking"].clone()))
+        .collect();
+    let ours: BTreeMap<String, Value> = seeds()
+        .into_iter()
+        .map(|(id, body)| (id.to_string(), body))
+        .collect();
+    assert_eq!(
+        listed, ours,
+        "events/seeds.json and this test seed different bookings"
+    );
+    let with_intent = file["bookings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == BOOKING_ID)
+        .unwrap();
+    assert_eq!(with_intent["sample_intent"], SAMPLE_INTENT_ID);
 }
 
 /// Rewrites a webhook sample for this run: its intent becomes the real one attached to the
@@ -324,6 +371,8 @@ async fn every_sample_event_gets_its_expected_status_from_the_real_handler() {
         files, listed,
         "events/*.json and events/expected.json must name the same files"
     );
+
+    check_seeds_json();
 
     let app = spawn_app().await;
     let stack = &app.stack;
@@ -383,6 +432,23 @@ async fn every_sample_event_gets_its_expected_status_from_the_real_handler() {
         }
         if want.resign {
             resign(name, &mut event, &intent_id, &stack.webhook_secrets[0]);
+        }
+        if want.function == "reconcile" {
+            // As the function's main: the run's summary is its result, a failed run its error.
+            let status = match reconcile::run(&stack.store, &stripe, &Default::default()).await {
+                Ok(summary) => {
+                    println!("{name}: 200 {}", serde_json::to_value(summary).unwrap());
+                    200
+                }
+                Err(err) => {
+                    failures.push(format!("{name}: the run failed: {err:?}"));
+                    500
+                }
+            };
+            if status != want.status {
+                failures.push(format!("{name}: status {status}, expected {}", want.status));
+            }
+            continue;
         }
 
         let req = lambda_http::request::from_str(&event.to_string())

@@ -82,6 +82,7 @@ async fn start_app_holding(
         // Tests run reconciliation when they mean to: `stack.reconcile_now()`.
         reconcile_interval: None,
         holds,
+        bridge: None,
     };
     let stack = local_stack::start(config)
         .await
