@@ -150,6 +150,7 @@ pub fn env_values(stack: &RunningStack) -> Result<Map<String, Value>, String> {
         return Err("the local stack does not listen on the bridge address".into());
     };
     let tables = Tables::from_env();
+    let holds = shared::domain::capture::HoldSettings::default();
     let values = json!({
         "AWS_ENDPOINT_URL_DYNAMODB": dynamodb,
         "BOOKINGS_TABLE": tables.bookings,
@@ -161,6 +162,10 @@ pub fn env_values(stack: &RunningStack) -> Result<Map<String, Value>, String> {
         "STRIPE_WEBHOOK_SECRET_ARN": "",
         "STRIPE_SECRET_KEY": stack.stripe_secret_key,
         "STRIPE_WEBHOOK_SECRETS": stack.webhook_secrets.join(","),
+        // The card-authorization policy as deployed by default (the template's parameter
+        // defaults, which the deploy tests pin to these).
+        "EXPIRING_HOLD_POLICY": holds.policy.as_str(),
+        "CAPTURE_SAFETY_MARGIN_SECONDS": holds.safety_margin.num_seconds().to_string(),
     });
     Ok(values.as_object().cloned().unwrap_or_default())
 }
