@@ -17,12 +17,13 @@ use chrono::{DateTime, Duration, Utc};
 use super::capture::capture;
 use super::events::apply_observed;
 use super::reconcile::{Summary, SWEEP_LIMIT};
+use super::versioned::rewrite_payment;
 use super::AppError;
 use crate::domain::capture::{ExpiringHoldPolicy, HoldSettings};
 use crate::domain::{
     Authorization, Booking, BookingId, BookingStatus, CaptureAmount, IntentStatus, PaymentStatus,
 };
-use crate::ports::{BookingStore, Expected, Order, PaymentProvider, ProviderError};
+use crate::ports::{BookingStore, Order, PaymentProvider, ProviderError};
 
 /// Stripe's longest authorizations (extended authorization) last about 30 days; a hold
 /// untouched for longer than this is past any `capture_before`.
@@ -123,15 +124,8 @@ async fn read_charge<S: BookingStore, P: PaymentProvider>(
     };
     let mut updated = payment.clone();
     updated.authorization = Some(read);
-    let expected = Expected {
-        updated_at: Some(booking.updated_at),
-        ..Expected::from_booking(booking)
-    };
-    let at = now.max(booking.updated_at + Duration::milliseconds(1));
     // If the booking moved meanwhile, the next run reads the charge again.
-    store
-        .update_payment(booking.id, &expected, booking.payment_status, &updated, at)
-        .await?;
+    rewrite_payment(store, booking, booking.payment_status, &updated, now).await?;
     Ok(Some(read))
 }
 

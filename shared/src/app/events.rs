@@ -9,12 +9,13 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::versioned::rewrite_payment_with_event;
 use super::AppError;
 use crate::domain::{
     Authorization, Booking, BookingStatus, IntentEvent, IntentStatus, Payment, PaymentStatus,
 };
 use crate::ports::{
-    BookingStore, EventWrite, Expected, Held, Intent, IntentEventIn, PaymentWrite, ProcessedEvent,
+    BookingStore, EventWrite, Held, Intent, IntentEventIn, PaymentWrite, ProcessedEvent,
 };
 
 /// Stripe retries for up to 3 days; remembering events for a week covers every redelivery.
@@ -115,7 +116,9 @@ pub async fn apply_intent_event<S: BookingStore>(
                     owed.refunds_owed.push(event.intent_id.clone());
                 }
                 let status = booking.payment_status;
-                match versioned_write(store, &booking, status, &owed, &record, now).await? {
+                match rewrite_payment_with_event(store, &booking, status, &owed, &record, now)
+                    .await?
+                {
                     PaymentWrite::Written => {
                         tracing::warn!(event_id = %event.event_id, %booking_id, payment_intent_id = %event.intent_id,
                             event_type = %event.event_type,
@@ -149,7 +152,9 @@ pub async fn apply_intent_event<S: BookingStore>(
                     status = booking.status.as_str(), event_type = %event.event_type,
                     "money taken or held on a cancelled or expired booking: owed back");
             }
-            match versioned_write(store, &booking, target, &updated, &record, now).await? {
+            match rewrite_payment_with_event(store, &booking, target, &updated, &record, now)
+                .await?
+            {
                 PaymentWrite::Written => return Ok(EventOutcome::Applied(target)),
                 PaymentWrite::Duplicate => return Ok(EventOutcome::Duplicate),
                 PaymentWrite::Conflict => continue,
@@ -271,27 +276,6 @@ fn changed(payment: &Payment, event: &IntentEventIn, write: &EventWrite<'_>) -> 
         });
     }
     next
-}
-
-/// Writes the booking's payment only if nothing moved since it was read, with the event's
-/// record in the same transaction.
-async fn versioned_write<S: BookingStore>(
-    store: &S,
-    booking: &Booking,
-    status: PaymentStatus,
-    payment: &Payment,
-    record: &ProcessedEvent,
-    now: DateTime<Utc>,
-) -> Result<PaymentWrite, AppError> {
-    let expected = Expected {
-        updated_at: Some(booking.updated_at),
-        ..Expected::from_booking(booking)
-    };
-    // Every write moves `updated_at` forward, so the condition is a version check.
-    let at = now.max(booking.updated_at + Duration::milliseconds(1));
-    Ok(store
-        .update_payment_with_event(booking.id, &expected, status, payment, record, at)
-        .await?)
 }
 
 /// An event that changes nothing: a redelivery of one already applied, or one to ignore.

@@ -14,6 +14,7 @@ pub mod intents;
 mod keys;
 pub mod reconcile;
 pub mod refunds;
+mod versioned;
 
 pub use error::AppError;
 

@@ -5,16 +5,16 @@
 //! changed by the domain's rules (`domain::refunds`) and written back conditionally on nothing
 //! having moved since (its `updated_at`), with the event's record in the same transaction.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use super::events::{not_applied, EventOutcome, EVENT_RETENTION};
 use super::keys::{cancel_key, refund_key};
+use super::versioned::{rewrite_payment, rewrite_payment_with_event};
 use super::AppError;
 use crate::domain::refunds::{apply, record_refund, status_after_refunds};
 use crate::domain::{Booking, IntentStatus, MoneyEvent, PaymentStatus, RefundStatus};
 use crate::ports::{
-    BookingStore, Expected, MoneyEventIn, PaymentProvider, PaymentWrite, ProcessedEvent,
-    ProviderError,
+    BookingStore, MoneyEventIn, PaymentProvider, PaymentWrite, ProcessedEvent, ProviderError,
 };
 
 const MAX_ROUNDS: u32 = 6;
@@ -59,16 +59,7 @@ pub async fn apply_money_event<S: BookingStore>(
         ) else {
             return not_applied(store, &event.event_id, "out of order or no change").await;
         };
-        // Every write moves `updated_at` forward, so the condition below is a version check.
-        let at = now.max(booking.updated_at + Duration::milliseconds(1));
-        let expected = Expected {
-            updated_at: Some(booking.updated_at),
-            ..Expected::from_booking(&booking)
-        };
-        match store
-            .update_payment_with_event(booking.id, &expected, status, &updated, &record, at)
-            .await?
-        {
+        match rewrite_payment_with_event(store, &booking, status, &updated, &record, now).await? {
             PaymentWrite::Written => {
                 log_money_event(event, &booking.id.to_string(), status.as_str());
                 return Ok(EventOutcome::Applied(status));
@@ -223,15 +214,8 @@ pub async fn refund_owed<S: BookingStore, P: PaymentProvider>(
         }
     }
     updated.refunds_owed = still_owed;
-    let expected = Expected {
-        updated_at: Some(booking.updated_at),
-        ..Expected::from_booking(booking)
-    };
-    let at = now.max(booking.updated_at + Duration::milliseconds(1));
     // If the booking moved meanwhile, the caller reads it again and finds the refunds still
     // owed: refunding again with the same keys makes no second refund.
-    store
-        .update_payment(booking.id, &expected, status, &updated, at)
-        .await?;
+    rewrite_payment(store, booking, status, &updated, now).await?;
     Ok(())
 }
