@@ -16,7 +16,6 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::capture::capture;
 use super::events::apply_observed;
-use super::reconcile::{Summary, SWEEP_LIMIT};
 use super::versioned::rewrite_payment;
 use super::AppError;
 use crate::domain::capture::{ExpiringHoldPolicy, HoldSettings};
@@ -24,6 +23,17 @@ use crate::domain::{
     Authorization, Booking, BookingId, BookingStatus, CaptureAmount, IntentStatus, PaymentStatus,
 };
 use crate::ports::{BookingStore, Order, PaymentProvider, ProviderError};
+
+/// What one run did with authorizations (counted into the run's summary).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Settled {
+    /// `capture_before` read from the charge.
+    pub read: usize,
+    /// Captured in full at the safety margin.
+    pub captured: usize,
+    /// Released at the safety margin.
+    pub released: usize,
+}
 
 /// Stripe's longest authorizations (extended authorization) last about 30 days; a hold
 /// untouched for longer than this is past any `capture_before`.
@@ -34,7 +44,8 @@ pub(super) async fn settle_holds<S: BookingStore, P: PaymentProvider>(
     provider: &P,
     settings: &HoldSettings,
     now: DateTime<Utc>,
-    summary: &mut Summary,
+    limit: usize,
+    settled: &mut Settled,
 ) -> Result<(), AppError> {
     // Least recently updated first: the holds nearest their end.
     let found = store
@@ -42,7 +53,7 @@ pub(super) async fn settle_holds<S: BookingStore, P: PaymentProvider>(
             PaymentStatus::Authorized,
             now - HOLD_WINDOW,
             now + Duration::minutes(5),
-            SWEEP_LIMIT,
+            limit,
             Order::OldestFirst,
         )
         .await?;
@@ -58,7 +69,7 @@ pub(super) async fn settle_holds<S: BookingStore, P: PaymentProvider>(
         } else {
             match read_charge(store, provider, &booking, auth, now).await? {
                 Some(read) => {
-                    summary.authorizations_read += 1;
+                    settled.read += 1;
                     read
                 }
                 None => continue,
@@ -71,7 +82,7 @@ pub(super) async fn settle_holds<S: BookingStore, P: PaymentProvider>(
             ExpiringHoldPolicy::Capture => CaptureAmount::Capture(auth.amount_minor),
             ExpiringHoldPolicy::Release => CaptureAmount::Release,
         };
-        act_on_due_hold(store, provider, id, &auth, asked, settings, now, summary).await;
+        act_on_due_hold(store, provider, id, &auth, asked, settings, now, settled).await;
     }
     Ok(())
 }
@@ -140,14 +151,14 @@ async fn act_on_due_hold<S: BookingStore, P: PaymentProvider>(
     asked: CaptureAmount,
     settings: &HoldSettings,
     now: DateTime<Utc>,
-    summary: &mut Summary,
+    settled: &mut Settled,
 ) {
     let capture_before = crate::domain::slot::format_stored_time(auth.capture_before);
     match capture(store, provider, id, |_| Ok(asked), || now).await {
         Ok(booking) => {
             match asked {
-                CaptureAmount::Capture(_) => summary.authorizations_captured += 1,
-                CaptureAmount::Release => summary.authorizations_released += 1,
+                CaptureAmount::Capture(_) => settled.captured += 1,
+                CaptureAmount::Release => settled.released += 1,
             }
             tracing::warn!(booking_id = %id, policy = settings.policy.as_str(), %capture_before,
                 amount_minor = asked.minor(), payment_status = booking.payment_status.as_str(),

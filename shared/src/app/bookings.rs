@@ -320,7 +320,7 @@ async fn settle_payment<P: PaymentProvider>(
                 // Paid or cancelled in the meantime: look again.
                 Err(ProviderError::Rejected { .. }) => Ok(None),
                 Err(ProviderError::KeyInUse) => {
-                    super::intents::pause_for_key_in_use().await;
+                    super::keys::pause_for_key_in_use().await;
                     Ok(None)
                 }
                 Err(err) => Err(err.into()),

@@ -10,9 +10,9 @@
 
 use chrono::{DateTime, Utc};
 
+use super::bookings::get_booking;
 use super::events::apply_observed;
-use super::intents::pause_for_key_in_use;
-use super::keys::{cancel_key, capture_key};
+use super::keys::{cancel_key, capture_key, pause_for_key_in_use};
 use super::refunds::settle_owed_once;
 use super::AppError;
 use crate::domain::capture::decide_capture;
@@ -36,10 +36,7 @@ pub async fn capture<S: BookingStore, P: PaymentProvider>(
 ) -> Result<Booking, AppError> {
     let mut owed_tried = false;
     for _ in 0..MAX_ROUNDS {
-        let booking = store
-            .get_booking(booking_id)
-            .await?
-            .ok_or(AppError::BookingNotFound)?;
+        let booking = get_booking(store, booking_id).await?;
         let Some(payment) = &booking.payment else {
             return Err(refused(CaptureRefusal::NoAuthorization));
         };

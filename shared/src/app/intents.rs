@@ -9,7 +9,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::keys::{cancel_key, intent_key};
+use super::bookings::get_booking;
+use super::keys::{cancel_key, intent_key, pause_for_key_in_use};
 use super::refunds::settle_owed_once;
 use super::AppError;
 use crate::domain::payment::decide;
@@ -56,10 +57,7 @@ pub async fn create_intent<S: BookingStore, P: PaymentProvider>(
     let terms = terms.into();
     let mut owed_tried = false;
     for _ in 0..MAX_ROUNDS {
-        let booking = store
-            .get_booking(booking_id)
-            .await?
-            .ok_or(AppError::BookingNotFound)?;
+        let booking = get_booking(store, booking_id).await?;
         if settle_owed_once(store, provider, &booking, &mut owed_tried, now()).await? {
             continue;
         }
@@ -217,13 +215,6 @@ async fn create_payable<P: PaymentProvider>(
     Err(AppError::Busy(
         "The booking is busy with concurrent payment requests; please retry".into(),
     ))
-}
-
-/// How long to let a racer's request finish at Stripe before asking again with its key
-/// (jittered, so racers do not come back in step).
-pub(super) async fn pause_for_key_in_use() {
-    let jitter = (uuid::Uuid::new_v4().as_u128() % 100) as u64;
-    tokio::time::sleep(std::time::Duration::from_millis(150 + jitter)).await;
 }
 
 /// Cancels an intent nobody will be given. Failing here leaves an unreachable intent (its

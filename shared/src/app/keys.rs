@@ -43,6 +43,13 @@ pub fn refund_key(intent_id: &IntentId) -> String {
     format!("refund-{intent_id}")
 }
 
+/// How long to let a racer's request finish at Stripe before asking again with its key
+/// (jittered, so racers do not come back in step).
+pub(super) async fn pause_for_key_in_use() {
+    let jitter = (uuid::Uuid::new_v4().as_u128() % 100) as u64;
+    tokio::time::sleep(std::time::Duration::from_millis(150 + jitter)).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

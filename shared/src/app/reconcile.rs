@@ -141,7 +141,21 @@ pub async fn reconcile<S: BookingStore, P: PaymentProvider>(
         apply_listed_events(store, provider, now, &mut summary).await?;
         sweep(store, provider, now, &mut summary).await?;
         settle_owed(store, provider, now, &mut summary).await?;
-        super::authorizations::settle_holds(store, provider, holds, now, &mut summary).await?;
+        // Counted into the summary also when the step stops halfway (the run's error log).
+        let mut settled = Default::default();
+        let done = super::authorizations::settle_holds(
+            store,
+            provider,
+            holds,
+            now,
+            SWEEP_LIMIT,
+            &mut settled,
+        )
+        .await;
+        summary.authorizations_read = settled.read;
+        summary.authorizations_captured = settled.captured;
+        summary.authorizations_released = settled.released;
+        done?;
         expire_due_holds(store, provider, now, &mut summary).await
     }
     .await;
