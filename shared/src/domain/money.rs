@@ -261,20 +261,23 @@ pub fn parse_amount(raw: &str, currency: &Currency) -> Result<i64, MoneyError> {
 /// [`parse_amount`], so a positive amount below the currency's minimum charge is refused
 /// before Stripe is asked. Negative amounts are refused as such.
 pub fn parse_capture_amount(raw: &str, currency: &Currency) -> Result<i64, MoneyError> {
-    let number = parse_json_number(raw).ok_or(MoneyError::NotANumber)?;
-    if number.digits.iter().all(|&d| d == b'0') {
+    if check_capture_amount(raw)? {
         return Ok(0);
-    }
-    if number.negative {
-        return Err(MoneyError::Negative);
     }
     parse_amount(raw, currency)
 }
 
-/// Is `raw` JSON number text (what [`parse_amount`] reads)? For checking a body before the
-/// currency that decides the rest is known.
-pub fn is_json_number(raw: &str) -> bool {
-    parse_json_number(raw).is_some()
+/// The checks of [`parse_capture_amount`] that need no currency (a JSON number, not
+/// negative), for a body read before the payment's currency is known. `Ok(true)`: zero.
+pub fn check_capture_amount(raw: &str) -> Result<bool, MoneyError> {
+    let number = parse_json_number(raw).ok_or(MoneyError::NotANumber)?;
+    if number.digits.iter().all(|&d| d == b'0') {
+        return Ok(true);
+    }
+    if number.negative {
+        return Err(MoneyError::Negative);
+    }
+    Ok(false)
 }
 
 /// Formats minor units as a plain decimal with exactly `exponent` decimals: (350, usd) -> "3.50", (500, jpy) -> "500", (1230, kwd) -> "1.230". Must itself be valid JSON number text.

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::error::ApiError;
 use crate::domain::money::currency;
-use crate::domain::money::{is_json_number, parse_capture_amount};
+use crate::domain::money::{check_capture_amount, parse_capture_amount};
 use crate::domain::slot::parse_time;
 use crate::domain::{
     AssetId, AssetType, BookingId, CaptureAmount, CaptureMethod, Currency, Money, MoneyError,
@@ -68,14 +68,10 @@ pub struct IntentRequest {
 
 /// A `POST /v1/payments/create-intent` body.
 pub fn intent_request(body: &[u8]) -> Result<IntentRequest, ApiError> {
-    let fields: HashMap<String, &RawValue> = serde_json::from_slice(body)
-        .map_err(|_| ApiError::bad_request("Request body must be a JSON object"))?;
-    if let Some(unknown) = fields
-        .keys()
-        .find(|k| !["amount", "currency", "booking_id", "capture_method"].contains(&k.as_str()))
-    {
-        return Err(ApiError::bad_request(format!("Unknown field: {unknown}")));
-    }
+    let fields = fields_of(
+        body,
+        &["amount", "currency", "booking_id", "capture_method"],
+    )?;
     let booking_id = booking_id(&fields)?;
     let capture_method = match fields.get("capture_method") {
         None => CaptureMethod::Automatic,
@@ -101,6 +97,20 @@ pub fn intent_request(body: &[u8]) -> Result<IntentRequest, ApiError> {
         amount,
         capture_method,
     })
+}
+
+/// A JSON object body's fields, as their raw JSON text (amounts are read from it exactly),
+/// none but `known`.
+fn fields_of<'a>(
+    body: &'a [u8],
+    known: &[&str],
+) -> Result<HashMap<String, &'a RawValue>, ApiError> {
+    let fields: HashMap<String, &RawValue> = serde_json::from_slice(body)
+        .map_err(|_| ApiError::bad_request("Request body must be a JSON object"))?;
+    if let Some(unknown) = fields.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!("Unknown field: {unknown}")));
+    }
+    Ok(fields)
 }
 
 fn booking_id(fields: &HashMap<String, &RawValue>) -> Result<BookingId, ApiError> {
@@ -132,35 +142,18 @@ impl CaptureRequest {
 
 /// A `POST /v1/payments/capture` body: `{"booking_id": ..., "amount": 2.75}`.
 pub fn capture_request(body: &[u8]) -> Result<CaptureRequest, ApiError> {
-    let fields: HashMap<String, &RawValue> = serde_json::from_slice(body)
-        .map_err(|_| ApiError::bad_request("Request body must be a JSON object"))?;
-    if let Some(unknown) = fields
-        .keys()
-        .find(|k| !["amount", "booking_id"].contains(&k.as_str()))
-    {
-        return Err(ApiError::bad_request(format!("Unknown field: {unknown}")));
-    }
+    let fields = fields_of(body, &["amount", "booking_id"])?;
     let booking_id = booking_id(&fields)?;
     let amount = fields
         .get("amount")
         .ok_or_else(|| ApiError::bad_request("amount is required"))?
         .get();
-    if !is_json_number(amount) {
-        return Err(crate::domain::DomainError::from(MoneyError::NotANumber).into());
-    }
-    // Negative in any currency; the other rules wait for the payment's.
-    if let Err(err @ MoneyError::Negative) = parse_capture_amount(amount, &usd()) {
-        return Err(crate::domain::DomainError::from(err).into());
-    }
+    // A number, not negative; the other rules wait for the payment's currency.
+    check_capture_amount(amount).map_err(crate::domain::DomainError::from)?;
     Ok(CaptureRequest {
         booking_id,
         amount: amount.to_string(),
     })
-}
-
-/// Any currency will do to tell a negative amount from zero.
-fn usd() -> Currency {
-    currency("usd").expect("usd is supported")
 }
 
 #[cfg(test)]
