@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::versioned::rewrite_payment_with_event;
 use super::AppError;
 use crate::domain::{
-    Authorization, Booking, BookingStatus, IntentEvent, IntentStatus, Payment, PaymentStatus,
+    Authorization, Booking, BookingStatus, IntentEvent, IntentStatus, PaymentStatus,
 };
 use crate::ports::{
     BookingStore, EventWrite, Held, Intent, IntentEventIn, PaymentWrite, ProcessedEvent,
@@ -143,9 +143,10 @@ pub async fn apply_intent_event<S: BookingStore>(
             booking.status,
             BookingStatus::Cancelled | BookingStatus::Expired
         ) {
-            // The change applies as to any booking; a payment on a cancelled or expired one is
-            // owed back.
-            let mut updated = changed(payment, event, &write);
+            // The change applies as to any booking (what the one-transaction path writes); a
+            // payment on a cancelled or expired one is owed back.
+            let mut updated = payment.clone();
+            write.apply_to(&mut updated);
             if takes_money(&event.change) && !updated.refunds_owed.contains(&event.intent_id) {
                 updated.refunds_owed.push(event.intent_id.clone());
                 tracing::warn!(event_id = %event.event_id, %booking_id, payment_intent_id = %event.intent_id,
@@ -251,31 +252,6 @@ fn authorization(event: &IntentEventIn, now: DateTime<Utc>) -> Option<Held> {
             .unwrap_or(Authorization::estimated(0, at).capture_before),
         from_charge: event.capture_before.is_some(),
     })
-}
-
-/// The payment as the event's write leaves it (what the one-transaction path writes).
-fn changed(payment: &Payment, event: &IntentEventIn, write: &EventWrite<'_>) -> Payment {
-    let mut next = payment.clone();
-    next.last_event_at = Some(event.created);
-    if let Some((received, at)) = write.paid {
-        next.amount_received_minor = Some(received.unwrap_or(payment.amount.minor));
-        next.paid_at = Some(at);
-        next.failure_reason = None;
-    }
-    if let Some(reason) = write.failure_reason {
-        next.failure_reason = Some(reason.to_string());
-    }
-    if let Some(charge) = write.charge_id {
-        next.charge_id = Some(charge.to_string());
-    }
-    if let Some(held) = write.authorized {
-        next.authorization = Some(Authorization {
-            amount_minor: held.amount_minor.unwrap_or(payment.amount.minor),
-            capture_before: held.capture_before,
-            from_charge: held.from_charge,
-        });
-    }
-    next
 }
 
 /// An event that changes nothing: a redelivery of one already applied, or one to ignore.

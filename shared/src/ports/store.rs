@@ -6,8 +6,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::payment::Guard;
 use crate::domain::{
-    AssetId, Booking, BookingId, BookingStatus, IdempotencyRecord, IntentId, Payment,
-    PaymentStatus, UserId,
+    AssetId, Authorization, Booking, BookingId, BookingStatus, IdempotencyRecord, IntentId,
+    Payment, PaymentStatus, UserId,
 };
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -72,6 +72,32 @@ pub struct EventWrite<'a> {
     /// An authorization: the hold.
     pub authorized: Option<Held>,
     pub event: &'a ProcessedEvent,
+}
+
+impl EventWrite<'_> {
+    /// The payment as this write leaves it: what a store's update sets (the DynamoDB adapter
+    /// says the same as an update expression).
+    pub fn apply_to(&self, payment: &mut Payment) {
+        payment.last_event_at = Some(self.created);
+        if let Some((received, at)) = self.paid {
+            payment.amount_received_minor = Some(received.unwrap_or(payment.amount.minor));
+            payment.paid_at = Some(at);
+            payment.failure_reason = None;
+        }
+        if let Some(reason) = self.failure_reason {
+            payment.failure_reason = Some(reason.to_string());
+        }
+        if let Some(charge) = self.charge_id {
+            payment.charge_id = Some(charge.to_string());
+        }
+        if let Some(held) = self.authorized {
+            payment.authorization = Some(Authorization {
+                amount_minor: held.amount_minor.unwrap_or(payment.amount.minor),
+                capture_before: held.capture_before,
+                from_charge: held.from_charge,
+            });
+        }
+    }
 }
 
 /// An authorization as an event reports it.

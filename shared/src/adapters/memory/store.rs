@@ -265,26 +265,8 @@ impl BookingStore for InMemoryStore {
         {
             return Ok(PaymentWrite::Conflict);
         }
-        // As the DynamoDB update: the event's time becomes the last one.
-        payment.last_event_at = Some(write.created);
-        if let Some((received, at)) = write.paid {
-            payment.amount_received_minor = Some(received.unwrap_or(payment.amount.minor));
-            payment.paid_at = Some(at);
-            payment.failure_reason = None;
-        }
-        if let Some(reason) = write.failure_reason {
-            payment.failure_reason = Some(reason.to_string());
-        }
-        if let Some(charge) = write.charge_id {
-            payment.charge_id = Some(charge.to_string());
-        }
-        if let Some(held) = write.authorized {
-            payment.authorization = Some(crate::domain::Authorization {
-                amount_minor: held.amount_minor.unwrap_or(payment.amount.minor),
-                capture_before: held.capture_before,
-                from_charge: held.from_charge,
-            });
-        }
+        // As the DynamoDB update.
+        write.apply_to(payment);
         booking.payment_status = write.status;
         booking.updated_at = now;
         state.events.insert(write.event.event_id.clone());
