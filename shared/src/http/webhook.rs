@@ -62,6 +62,12 @@ async fn receive<S: BookingStore, W: WebhookSecrets>(
         .headers()
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
+    // The cheapest rejection first: a missing or malformed header is refused before any
+    // secret is looked at, so a flood of them costs no Secrets Manager read (first or again).
+    if let Err(reason) = signature::check_shape(header) {
+        tracing::warn!(%reason, "webhook signature rejected");
+        return Err(ApiError::bad_request("Invalid signature"));
+    }
     let check = |known: Vec<crate::domain::Secret>| {
         let known: Vec<String> = known.iter().map(|s| s.expose().to_string()).collect();
         if known.is_empty() {
@@ -78,9 +84,13 @@ async fn receive<S: BookingStore, W: WebhookSecrets>(
         .map_err(Some)
     };
     let mut verdict = check(secrets.webhook_secrets().await?);
-    // A signature that fails against the cached secrets may be from a secret rolled since:
-    // read them again (at most once a minute per instance) and check once more.
-    if verdict.is_err() && secrets.reload().await? {
+    // A well-formed signature that matches no cached secret may be from a secret rolled
+    // since: read them again (at most once a minute per instance) and check once more.
+    let unknown_secret = matches!(
+        verdict,
+        Err(None) | Err(Some(signature::SignatureError::NoMatch))
+    );
+    if unknown_secret && secrets.reload().await? {
         verdict = check(secrets.webhook_secrets().await?);
     }
     match verdict {
@@ -97,7 +107,8 @@ async fn receive<S: BookingStore, W: WebhookSecrets>(
     }
     // Signed by Stripe, so a parse failure is our problem or a new format: 400 keeps it
     // visible in Stripe's dashboard without a retry storm.
-    let parsed = event::parse(body).map_err(|_| ApiError::bad_request("Malformed event"))?;
+    let parsed = event::parse_in_mode(body, secrets.livemode())
+        .map_err(|_| ApiError::bad_request("Malformed event"))?;
     let result = match parsed {
         Parsed::Ignored(reason) => return Ok(outcome("ignored", reason)),
         Parsed::Intent(event) => apply_intent_event(store, &event, now).await?,
