@@ -15,7 +15,11 @@ fn create(api_key_id: &str, key: &str, start: &str, end: &str) -> lambda_http::R
         serde_json::from_str(include_str!("../../../events/bookings-create-ok.json")).unwrap();
     event["requestContext"]["identity"]["apiKeyId"] = json!(api_key_id);
     for headers in ["headers", "multiValueHeaders"] {
-        let v = if headers == "headers" { json!(key) } else { json!([key]) };
+        let v = if headers == "headers" {
+            json!(key)
+        } else {
+            json!([key])
+        };
         event[headers]["Idempotency-Key"] = v;
     }
     let body = json!({
@@ -40,7 +44,12 @@ async fn one_key_under_two_api_keys_is_two_requests() {
     let first = handle(
         &store,
         &stripe,
-        create("keyA", "order-1", "2026-03-01T10:00:00Z", "2026-03-01T11:00:00Z"),
+        create(
+            "keyA",
+            "order-1",
+            "2026-03-01T10:00:00Z",
+            "2026-03-01T11:00:00Z",
+        ),
     )
     .await;
     assert_eq!(first.status(), StatusCode::CREATED);
@@ -48,7 +57,12 @@ async fn one_key_under_two_api_keys_is_two_requests() {
     let other = handle(
         &store,
         &stripe,
-        create("keyB", "order-1", "2026-03-01T12:00:00Z", "2026-03-01T13:00:00Z"),
+        create(
+            "keyB",
+            "order-1",
+            "2026-03-01T12:00:00Z",
+            "2026-03-01T13:00:00Z",
+        ),
     )
     .await;
     assert_eq!(other.status(), StatusCode::CREATED, "{:?}", other.body());
@@ -57,7 +71,12 @@ async fn one_key_under_two_api_keys_is_two_requests() {
     let again = handle(
         &store,
         &stripe,
-        create("keyA", "order-1", "2026-03-01T10:00:00Z", "2026-03-01T11:00:00Z"),
+        create(
+            "keyA",
+            "order-1",
+            "2026-03-01T10:00:00Z",
+            "2026-03-01T11:00:00Z",
+        ),
     )
     .await;
     assert_eq!(again.status(), StatusCode::CREATED);
@@ -66,7 +85,12 @@ async fn one_key_under_two_api_keys_is_two_requests() {
     let reused = handle(
         &store,
         &stripe,
-        create("keyA", "order-1", "2026-03-01T14:00:00Z", "2026-03-01T15:00:00Z"),
+        create(
+            "keyA",
+            "order-1",
+            "2026-03-01T14:00:00Z",
+            "2026-03-01T15:00:00Z",
+        ),
     )
     .await;
     assert!(reused.status().is_client_error(), "{:?}", reused.status());
