@@ -376,7 +376,13 @@ async fn start_local_stripe(
         (base, child, None)
     };
     if local.webhooks {
-        register_webhook(&base, api, &config.webhook_secrets).await?;
+        register_webhook(
+            &base,
+            api,
+            &config.webhook_secrets,
+            &config.stripe_secret_key,
+        )
+        .await?;
     }
     Ok((base, Some(child), layer))
 }
