@@ -151,3 +151,12 @@ def test_the_function_url_comment_claims_no_throttle():
     # The Function URL reaches Lambda directly: no API Gateway throttle applies to it.
     assert "forged floods beyond it get 429 before any Lambda runs" not in text
     assert "Function URL" in text and "no throttle" in text
+
+
+def test_a_refused_source_gets_a_plain_403_detail(resources):
+    # API Gateway's own text for a policy denial names the API's ARN (the account id).
+    responses = rest_api_body(resources)["x-amazon-apigateway-gateway-responses"]
+    denied = responses.get("ACCESS_DENIED")
+    assert denied, "no ACCESS_DENIED gateway response: DEFAULT_4XX would echo the ARN"
+    assert denied["statusCode"] == "403"
+    assert denied["responseTemplates"] == {"application/json": '{"detail": "Forbidden"}'}
