@@ -10,6 +10,7 @@ pub mod bookings;
 pub mod capture;
 pub mod error;
 pub mod events;
+pub mod holds;
 pub mod intents;
 mod keys;
 pub mod reconcile;

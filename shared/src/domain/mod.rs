@@ -6,6 +6,7 @@
 pub mod booking;
 pub mod capture;
 pub mod error;
+pub mod hold;
 pub mod idempotency;
 pub mod ids;
 pub mod money;
@@ -17,6 +18,7 @@ pub mod slot;
 pub use booking::{AssetType, Booking, BookingStatus, NewBooking};
 pub use capture::{Authorization, CaptureAmount, CaptureMethod, CaptureRefusal, CaptureStep};
 pub use error::DomainError;
+pub use hold::{HoldRules, HoldState, PassedHold};
 pub use idempotency::{IdempotencyKey, IdempotencyRecord};
 pub use ids::{AssetId, BookingId, IntentId, UserId};
 pub use money::{Currency, Money, MoneyError};

@@ -142,6 +142,14 @@ impl PaymentUpdate {
             u.values
                 .insert(":expected_u".into(), s(format_stored_time(at)));
         }
+        if let Some(at) = expected.hold_open_at {
+            // Stored times share one sortable format: the comparison is the times'.
+            u.conditions.push(
+                "(attribute_not_exists(hold_expires_at) OR hold_expires_at > :hold_open_at)".into(),
+            );
+            u.values
+                .insert(":hold_open_at".into(), s(format_stored_time(at)));
+        }
         if let Some(status) = expected.status {
             u.conditions.push("#st = :expected_st".into());
             u.names.insert("#st".into(), "status".into());
@@ -238,30 +246,14 @@ pub(super) fn event_update(
     if any_of.is_empty() {
         any_of.push("attribute_not_exists(id)".into());
     }
-    // A cancelled booking's events take the read path (a payment on it is owed back), and so
-    // do those of a booking whose hold has passed unless it is paid or paying (it is expired:
-    // the read path records that first).
+    // A cancelled or expired booking's events take the read path (a payment on it is owed
+    // back). A confirmed booking's hold is not looked at: the event is Stripe's word on money
+    // that came in before anyone decided the hold ended (issue 20), and a booking is written
+    // expired only after its intent was seen cancelled.
     values.insert(":confirmed".into(), s(BookingStatus::Confirmed.as_str()));
-    let holding = [
-        PaymentStatus::RequiresAction,
-        PaymentStatus::Processing,
-        PaymentStatus::Authorized,
-        PaymentStatus::Completed,
-        PaymentStatus::PartiallyRefunded,
-        PaymentStatus::Refunded,
-    ];
-    let mut holding_phs = Vec::new();
-    for (i, status) in holding.iter().enumerate() {
-        let ph = format!(":hold{i}");
-        values.insert(ph.clone(), s(status.as_str()));
-        holding_phs.push(ph);
-    }
     let condition = format!(
-        "attribute_exists(id) AND #st = :confirmed AND payment_intent_id = :pi AND ({}) AND \
-         (attribute_not_exists(hold_expires_at) OR hold_expires_at > :now \
-         OR attribute_exists(paid_at) OR #ps IN ({}))",
-        any_of.join(" OR "),
-        holding_phs.join(", ")
+        "attribute_exists(id) AND #st = :confirmed AND payment_intent_id = :pi AND ({})",
+        any_of.join(" OR ")
     );
     let mut sets = vec![
         "#ps = :status".to_string(),
