@@ -12,6 +12,7 @@ mod passed_holds;
 mod reconcile;
 mod refunds;
 mod uc;
+mod versioned_writes;
 
 use std::sync::Arc;
 
