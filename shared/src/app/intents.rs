@@ -179,6 +179,7 @@ async fn settle<S: BookingStore, P: PaymentProvider>(
         // What the booking owes or must tell about other intents is the booking's, not the
         // replaced intent's: it stays (issue 20, item 4).
         payment.refunds_owed = current.refunds_owed.clone();
+        payment.other_intents = current.other_intents.clone();
     }
     // Versioned (nothing recorded since the read is dropped) and only while the hold is open.
     let attach_at = now();

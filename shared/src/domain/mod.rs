@@ -10,6 +10,7 @@ pub mod hold;
 pub mod idempotency;
 pub mod ids;
 pub mod money;
+pub mod other_intents;
 pub mod payment;
 pub mod refunds;
 pub mod secret;

@@ -13,7 +13,7 @@ use crate::domain::{
 use crate::ports::{EventWrite, Expected, StoreError};
 
 /// The payment attributes of a booking item, in one place for writes and reads.
-pub(super) const PAYMENT_ATTRS: [&str; 20] = [
+pub(super) const PAYMENT_ATTRS: [&str; 21] = [
     "payment_intent_id",
     "amount_minor",
     "currency",
@@ -34,6 +34,7 @@ pub(super) const PAYMENT_ATTRS: [&str; 20] = [
     "amount_authorized_minor",
     "capture_before",
     "capture_before_from_charge",
+    super::other_intents::ATTR,
 ];
 
 pub(super) fn payment_values(p: &Payment) -> Vec<(&'static str, AttributeValue)> {
@@ -83,6 +84,12 @@ pub(super) fn payment_values(p: &Payment) -> Vec<(&'static str, AttributeValue)>
     if !p.refunds_owed.is_empty() {
         let ids: Vec<&str> = p.refunds_owed.iter().map(IntentId::as_str).collect();
         v.push(("refunds_owed", s(ids.join(","))));
+    }
+    if !p.other_intents.is_empty() {
+        v.push((
+            super::other_intents::ATTR,
+            s(super::other_intents::encode(&p.other_intents)),
+        ));
     }
     // Absent for automatic capture, as on every booking stored before manual capture existed.
     if p.capture_method == CaptureMethod::Manual {

@@ -120,3 +120,64 @@ async fn an_owed_refund_recorded_while_create_intent_attaches_is_kept() {
     assert_eq!(w.stripe.calls(Call::Refund), 1);
     assert!(w.get(id).await.payment.unwrap().refunds_owed.is_empty());
 }
+
+/// A dispute opened on an intent the booking replaced (the driver paid it anyway) is not the
+/// booking's payment, but it is not ignored: the booking shows it, once, and its status moves
+/// nothing; a failed refund of that intent is kept the same way.
+#[tokio::test]
+async fn a_dispute_or_failed_refund_on_another_intent_is_recorded_on_the_booking() {
+    use crate::domain::other_intents::IssueKind;
+    let w = World::new();
+    let id = w.booking();
+    let first = w.pay(id, "3.50").await.unwrap().id;
+    w.pay(id, "4.00").await.unwrap();
+    let before = w.get(id).await;
+    let on_first = |event_id: &str, change: MoneyEvent, created: i64| MoneyEventIn {
+        event_id: event_id.into(),
+        created,
+        event_type: "charge.dispute.created".into(),
+        intent_id: Some(first.clone()),
+        charge_id: Some("ch_other".into()),
+        change,
+    };
+    let opened = on_first(
+        "evt_d1",
+        MoneyEvent::Dispute {
+            status: "needs_response".into(),
+            reason: Some("fraudulent".into()),
+        },
+        100,
+    );
+    let outcome = apply_money_event(&*w.store, &opened, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(outcome, EventOutcome::Applied(before.payment_status));
+    assert_eq!(
+        apply_money_event(&*w.store, &opened, Utc::now())
+            .await
+            .unwrap(),
+        EventOutcome::Duplicate
+    );
+    let failed = on_first(
+        "evt_r1",
+        MoneyEvent::RefundUpdated {
+            refund_id: "re_9".into(),
+            amount: 350,
+            status: crate::domain::RefundStatus::Failed,
+        },
+        110,
+    );
+    apply_money_event(&*w.store, &failed, Utc::now())
+        .await
+        .unwrap();
+    let b = w.get(id).await;
+    assert_eq!(b.payment_status, before.payment_status);
+    let issues = b.payment.unwrap().other_intents;
+    assert_eq!(issues.len(), 2, "{issues:?}");
+    assert_eq!(issues[0].intent_id, first);
+    assert_eq!(issues[0].kind, IssueKind::Dispute);
+    assert_eq!(issues[1].kind, IssueKind::RefundFailed);
+    // A new intent keeps them (they are the booking's).
+    w.pay(id, "4.50").await.unwrap();
+    assert_eq!(w.get(id).await.payment.unwrap().other_intents.len(), 2);
+}
