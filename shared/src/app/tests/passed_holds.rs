@@ -185,3 +185,48 @@ async fn an_intent_attached_after_the_hold_passed_is_refused_and_released() {
     assert_eq!(created.len(), 1);
     assert_eq!(created[0].status, IntentStatus::Canceled, "released");
 }
+
+/// The scheduled run settles passed holds oldest first, a bounded number per run, and repeated
+/// runs reach every one (issue 24, item 3): 120 dead holds, more than one run's 50. A booking
+/// whose intent Stripe shows paid is kept and counted, never expired.
+#[tokio::test]
+async fn repeated_reconcile_runs_settle_every_passed_hold_and_keep_a_paid_one() {
+    let w = World::new();
+    let (paid, pi) = held(&w).await;
+    w.stripe.set_status(&pi, IntentStatus::Succeeded);
+    let mut dead = Vec::new();
+    for i in 0..120 {
+        let day = 3 + i / 20;
+        let hour = 10 + (i % 20) / 2;
+        let minute = (i % 2) * 30;
+        let start = format!("2026-04-{day:02}T{hour:02}:{minute:02}:00Z");
+        let end = format!("2026-04-{day:02}T{hour:02}:{:02}:00Z", minute + 29);
+        let at = t0() + Duration::seconds(i64::from(i));
+        dead.push(book_at(&w, at, &start, &end).await.unwrap());
+    }
+    // Past the sweep's hour for pending intents: the hold step is the one that asks Stripe.
+    let now = t0() + Duration::hours(2);
+    let mut runs = 0;
+    let (mut expired, mut kept) = (0, 0);
+    while runs < 5 {
+        runs += 1;
+        let summary = super::uc::reconcile(&*w.store, &*w.stripe, &Default::default(), now)
+            .await
+            .unwrap();
+        expired += summary.holds_expired;
+        kept += summary.holds_kept;
+        if summary.holds_expired + summary.holds_kept == 0 {
+            break;
+        }
+    }
+    for id in &dead {
+        assert_eq!(w.get(*id).await.status, BookingStatus::Expired, "{id}");
+    }
+    assert_eq!((expired, kept), (120, 1));
+    let b = w.get(paid).await;
+    assert_eq!(
+        (b.status, b.payment_status),
+        (BookingStatus::Confirmed, PaymentStatus::Completed)
+    );
+    assert!(runs <= 4, "{runs} runs");
+}
