@@ -230,3 +230,36 @@ async fn repeated_reconcile_runs_settle_every_passed_hold_and_keep_a_paid_one() 
     );
     assert!(runs <= 4, "{runs} runs");
 }
+
+/// In the 3-D Secure grace the driver can finish the payment started (the same terms get the
+/// same intent back), but no new intent is attached after the hold: other terms are a 409,
+/// with the old intent left as it was (never cancelled into a 503 loop).
+#[tokio::test]
+async fn in_the_3ds_grace_the_started_payment_can_finish_but_nothing_new_is_attached() {
+    let w = World::new();
+    let (id, pi) = held(&w).await;
+    w.stripe.set_status(&pi, IntentStatus::RequiresAction);
+    let started = event(
+        id,
+        &pi,
+        IntentEvent::RequiresAction,
+        (t0() + Duration::minutes(10)).timestamp(),
+    );
+    apply_intent_event(&*w.store, &started, t0() + Duration::minutes(10))
+        .await
+        .unwrap();
+    let inside = || t0() + HOLD + Duration::minutes(5);
+    let same = create_intent(&*w.store, &*w.stripe, id, usd("3.50"), inside)
+        .await
+        .unwrap();
+    assert_eq!(same.id, pi);
+    assert_eq!(
+        create_intent(&*w.store, &*w.stripe, id, usd("5.00"), inside).await,
+        Err(AppError::conflict(
+            "The booking's hold has passed; only the payment already started can still complete"
+        ))
+    );
+    assert_eq!(w.stripe.calls(Call::Cancel), 0);
+    assert_eq!(w.stripe.intents().len(), 1, "nothing new created");
+    assert_eq!(w.get(id).await.intent_id(), Some(&pi));
+}
