@@ -53,7 +53,9 @@ impl Reconciler {
 
     pub async fn run(&self) -> Result<Summary, RunError> {
         let _one_at_a_time = self.running.lock().await;
-        reconcile::run(&self.store, &self.stripe, &self.holds).await
+        // The process's own variables, as the handlers in this process read them.
+        let rules = shared::runtime::config::hold_rules_from_env();
+        reconcile::run(&self.store, &self.stripe, &self.holds, rules).await
     }
 
     /// Runs every `every`, the first time one interval after the start.

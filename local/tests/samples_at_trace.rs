@@ -220,7 +220,8 @@ async fn every_sample_through_the_runtime_at_trace_logs_no_secret() {
             runtime_env(&api, "reconcile");
             lambda_http::lambda_runtime::run(lambda_http::service_fn(
                 move |_: lambda_http::LambdaEvent<Value>| async move {
-                    let summary = reconcile::run(store, stripe, &Default::default()).await?;
+                    let (holds, rules) = (Default::default(), Default::default());
+                    let summary = reconcile::run(store, stripe, &holds, &rules).await?;
                     Ok::<_, lambda_http::Error>(serde_json::to_value(summary)?)
                 },
             ))

@@ -83,6 +83,10 @@ STRIPE_ENV = {
     "STRIPE_API_BASE": {"Ref": "StripeApiBase"},
     "STRIPE_SECRET_ARN": {"Ref": "StripeSecretArn"},
 }
+# Every function that decides whether a booking's hold ended reads the 3-D Secure grace (issue
+# 20): the webhook never does (it makes no Stripe call, and only a cancelled intent expires a
+# booking there).
+AUTH_GRACE_ENV = {"BOOKING_AUTH_GRACE_SECONDS": "600"}
 ENVIRONMENT = {
     "BookingsFunction": {
         **COMMON_ENV,
@@ -92,12 +96,14 @@ ENVIRONMENT = {
         "IDEMPOTENCY_TABLE": {"Ref": "IdempotencyTable"},
         # How long an unpaid booking holds its slot (issue 13); 0: holds never expire.
         "BOOKING_HOLD_SECONDS": "900",
+        **AUTH_GRACE_ENV,
     },
     "CreateIntentFunction": {
         **COMMON_ENV,
         **STRIPE_ENV,
         "BOOKINGS_TABLE": {"Ref": "BookingsTable"},
         "EVENTS_TABLE": {"Ref": "EventsTable"},
+        **AUTH_GRACE_ENV,
     },
     "WebhookFunction": {
         **COMMON_ENV,
@@ -115,6 +121,7 @@ ENVIRONMENT = {
         "EVENTS_TABLE": {"Ref": "EventsTable"},
         "EXPIRING_HOLD_POLICY": {"Ref": "ExpiringHoldPolicy"},
         "CAPTURE_SAFETY_MARGIN_SECONDS": {"Ref": "CaptureSafetyMarginSeconds"},
+        **AUTH_GRACE_ENV,
     },
 }
 

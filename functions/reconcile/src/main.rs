@@ -16,7 +16,8 @@ async fn main() -> Result<(), Error> {
     shared::runtime::config::refuse_plain_secrets_in_env()?;
     // A wrong policy stops the function at start-up (its error alarm), never a guess.
     let holds = shared::runtime::config::hold_settings(|name| std::env::var(name).ok())?;
-    let holds = &holds;
+    let rules = shared::runtime::config::hold_rules(|name| std::env::var(name).ok())?;
+    let (holds, rules) = (&holds, &rules);
     let aws = shared::runtime::config::aws_sdk_config().await;
     let store = DynamoStore::from_env(&aws);
     let stripe = StripeClient::from_env(&aws);
@@ -24,7 +25,7 @@ async fn main() -> Result<(), Error> {
     run(service_fn(
         move |_scheduled: LambdaEvent<Value>| async move {
             // The run logs its summary (and its error) itself.
-            let summary = shared::app::reconcile::run(store, stripe, holds).await?;
+            let summary = shared::app::reconcile::run(store, stripe, holds, rules).await?;
             Ok::<_, Error>(serde_json::to_value(summary)?)
         },
     ))

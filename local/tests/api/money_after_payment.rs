@@ -231,3 +231,43 @@ async fn a_payment_with_card_0259_is_disputed_and_the_booking_shows_it() {
     let shown = wait_for(&app, &booking_id, "dispute_status", "won").await;
     assert_eq!(shown["payment_status"], "completed");
 }
+
+/// A dispute on an intent the booking replaced (issue 20, item 4): through the webhook and
+/// DynamoDB it is recorded on the booking and shown, not ignored; the booking's own payment
+/// and status are untouched.
+#[tokio::test]
+async fn a_dispute_on_a_replaced_intent_is_shown_on_the_booking() {
+    let app = spawn_app().await;
+    let (booking_id, first) = app.booking_with_intent().await;
+    let replaced = app
+        .create_intent(&json!({"amount": 4.0, "currency": "usd", "booking_id": booking_id}))
+        .await;
+    assert_eq!(replaced.status, 200, "{:?}", replaced.body);
+    let dispute = json!({
+        "id": "dp_test_other",
+        "object": "dispute",
+        "amount": 350,
+        "charge": "ch_test_other",
+        "currency": "usd",
+        "payment_intent": first["id"],
+        "reason": "fraudulent",
+        "status": "needs_response",
+    });
+    let opened = deliver(&app, "charge.dispute.created", now() - 20, &dispute).await;
+    assert_eq!(opened["result"], "applied", "{opened:?}");
+    let shown = app.booking(&booking_id).await;
+    assert_eq!(shown["payment_status"], "pending");
+    assert_eq!(
+        shown["payment_intent_id"],
+        replaced.body["payment_intent_id"]
+    );
+    assert_eq!(
+        shown["other_intent_issues"],
+        json!([{"payment_intent_id": first["id"], "type": "dispute",
+                "status": "needs_response", "reason": "fraudulent"}])
+    );
+    assert!(
+        shown.get("dispute_status").is_none(),
+        "not the booking's payment"
+    );
+}

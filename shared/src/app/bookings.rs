@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::holds::{settle_passed_hold, Settled};
 use super::keys::{cancel_key, refund_key};
 use super::refunds::settle_owed_once;
 use super::AppError;
@@ -10,8 +11,8 @@ use crate::domain::payment::decide;
 use crate::domain::refunds::{record_refund, status_after_refunds};
 use crate::domain::slot::Window;
 use crate::domain::{
-    AssetId, Booking, BookingId, BookingStatus, DomainError, IdempotencyKey, IntentAction,
-    NewBooking, Payment, PaymentStatus, RefundStatus, UserId, Want,
+    AssetId, Booking, BookingId, BookingStatus, DomainError, HoldRules, HoldState, IdempotencyKey,
+    IntentAction, NewBooking, Payment, PaymentStatus, RefundStatus, UserId, Want,
 };
 use crate::ports::{BookingStore, Page, PaymentProvider, ProviderError, StoreError};
 
@@ -20,6 +21,10 @@ const CREATE_ROUTE: &str = "POST /v1/bookings";
 const MAX_CANCEL_ROUNDS: u32 = 6;
 /// Rounds of expiring dead holds in a new booking's way and creating again.
 const MAX_TAKEOVER_ROUNDS: u32 = 4;
+/// Undecided bookings in a new booking's way that one request asks Stripe about (each is a
+/// retrieve and perhaps a cancel); past that the slot is answered busy, and the scheduled run
+/// settles the rest.
+const MAX_SETTLED_PER_TAKEOVER: usize = 5;
 
 /// The answer to a create: the new booking with the body `render` made of it, or the first
 /// answer given for the same Idempotency-Key.
@@ -31,15 +36,17 @@ pub enum Created {
 
 /// Creates a confirmed booking, holding its slot for `hold` unless paid (`None`: no hold), if
 /// its slot is free; bookings in the way whose hold has passed are expired first (a takeover:
-/// each expiry is its own conditional write, so a payment racing it wins or loses whole).
-/// With a key, the answer (`render`ed, with status 201) is stored in the same transaction as
-/// the booking, and a repeat of the same request gets that answer back.
-pub async fn create_booking<S: BookingStore>(
+/// one with a live intent only once Stripe agrees, see `app::holds`; each expiry is its own
+/// conditional write, so a payment racing it wins or loses whole). With a key, the answer
+/// (`render`ed, with status 201) is stored in the same transaction as the booking, and a
+/// repeat of the same request gets that answer back.
+pub async fn create_booking<S: BookingStore, P: PaymentProvider>(
     store: &S,
+    provider: &P,
     new: NewBooking,
     key: Option<&IdempotencyKey>,
     now: DateTime<Utc>,
-    hold: Option<chrono::Duration>,
+    (hold, rules): (Option<chrono::Duration>, &HoldRules),
     render: impl FnOnce(&Booking) -> String,
 ) -> Result<Created, AppError> {
     let key = key.map(|k| k.scoped(CREATE_ROUTE));
@@ -60,7 +67,9 @@ pub async fn create_booking<S: BookingStore>(
     });
     let mut stored = store.create_booking(&booking, record.as_ref()).await;
     for _ in 0..MAX_TAKEOVER_ROUNDS {
-        if stored != Err(StoreError::Overlap) || !expire_dead_holds(store, &booking, now).await? {
+        if stored != Err(StoreError::Overlap)
+            || !expire_dead_holds(store, provider, &booking, rules, now).await?
+        {
             break;
         }
         stored = store.create_booking(&booking, record.as_ref()).await;
@@ -88,12 +97,15 @@ pub async fn create_booking<S: BookingStore>(
     }
 }
 
-/// Expires the bookings overlapping `booking`'s slot if every one of them is dead at `now`
-/// (its hold passed, unpaid, no payment in flight). `true`: the slot may be free now, create
-/// again; `false`: a live booking is in the way (409).
-async fn expire_dead_holds<S: BookingStore>(
+/// Expires the bookings overlapping `booking`'s slot if every one of them is dead at `now`:
+/// expired by our clock (its hold passed with no intent, or a cancelled one), or undecided and
+/// settled as ended once Stripe was asked. `true`: the slot may be free now, create again;
+/// `false`: a live booking is in the way (409).
+async fn expire_dead_holds<S: BookingStore, P: PaymentProvider>(
     store: &S,
+    provider: &P,
     booking: &Booking,
+    rules: &HoldRules,
     now: DateTime<Utc>,
 ) -> Result<bool, AppError> {
     let booked = store
@@ -120,17 +132,36 @@ async fn expire_dead_holds<S: BookingStore>(
         return Ok(true);
     }
     let mut dead = Vec::new();
+    let mut undecided = Vec::new();
     for id in in_the_way {
-        match store.get_booking(id).await? {
-            Some(other) if other.is_expired(now) => dead.push(other),
-            _ => return Ok(false),
+        let Some(other) = store.get_booking(id).await? else {
+            return Ok(false);
+        };
+        match other.hold_state(now, rules) {
+            HoldState::Expired => dead.push(other),
+            HoldState::Undecided => undecided.push(other.id),
+            // Cancelled or expired since the slot items were read: the next round sees them
+            // gone.
+            HoldState::Ended => {}
+            HoldState::Holding => return Ok(false),
         }
+    }
+    if undecided.len() > MAX_SETTLED_PER_TAKEOVER {
+        return Ok(false);
     }
     for other in dead {
         if other.status == BookingStatus::Confirmed && store.expire_booking(&other, now).await? {
             tracing::info!(booking_id = %other.id, taken_by = %booking.id, "hold expired: slot taken over");
         }
         // Not written: it moved (the next round reads it again) or was expired already.
+    }
+    for id in undecided {
+        match settle_passed_hold(store, provider, id, rules, || now).await? {
+            Settled::Ended => {
+                tracing::info!(booking_id = %id, taken_by = %booking.id, "hold ended at Stripe: slot taken over");
+            }
+            Settled::Kept => return Ok(false),
+        }
     }
     Ok(true)
 }
@@ -226,6 +257,7 @@ pub async fn cancel_booking<S: BookingStore, P: PaymentProvider>(
     store: &S,
     provider: &P,
     id: BookingId,
+    rules: &HoldRules,
     now: impl Fn() -> DateTime<Utc>,
 ) -> Result<Booking, AppError> {
     let mut owed_tried = false;
@@ -241,6 +273,12 @@ pub async fn cancel_booking<S: BookingStore, P: PaymentProvider>(
         let at = now();
         if booking.is_expired(at) {
             return Ok(booking.as_of(at));
+        }
+        // Its hold passed with a live intent: whether it ended is Stripe's answer first (a
+        // payment that came in is then the booking's, and cancelling refunds it).
+        if booking.hold_state(at, rules) == HoldState::Undecided {
+            settle_passed_hold(store, provider, id, rules, &now).await?;
+            continue;
         }
         let Some((payment_status, payment)) = settle_payment(provider, &booking).await? else {
             continue;

@@ -10,19 +10,26 @@
 use chrono::{DateTime, Utc};
 
 use super::bookings::get_booking;
+use super::events::apply_observed;
+use super::holds::{settle_passed_hold, Settled};
 use super::keys::{cancel_key, intent_key, pause_for_key_in_use};
 use super::refunds::settle_owed_once;
 use super::AppError;
 use crate::domain::payment::decide;
 use crate::domain::{
-    Booking, BookingId, BookingStatus, CaptureMethod, IntentAction, IntentId, Money, Payment,
-    PaymentStatus, Want,
+    Booking, BookingId, BookingStatus, CaptureMethod, HoldRules, HoldState, IntentAction, IntentId,
+    Money, Payment, PaymentStatus, Want,
 };
 use crate::ports::{
     BookingStore, Expected, Intent, NewIntent, PaymentProvider, PaymentWrite, ProviderError,
 };
 
 const ALREADY_AUTHORIZED: &str = "Booking already has an authorized payment";
+const EXPIRED: &str = "Booking has expired";
+/// In the 3-D Secure grace after the hold (`HoldRules::auth_grace`) the driver may finish the
+/// payment they started, but no new intent is attached: that needs the hold still open.
+const HOLD_PASSED: &str =
+    "The booking's hold has passed; only the payment already started can still complete";
 
 /// Rounds of read-decide-write before answering "busy, retry".
 const MAX_ROUNDS: u32 = 6;
@@ -52,6 +59,7 @@ pub async fn create_intent<S: BookingStore, P: PaymentProvider>(
     provider: &P,
     booking_id: BookingId,
     terms: impl Into<Terms>,
+    rules: &HoldRules,
     now: impl Fn() -> DateTime<Utc>,
 ) -> Result<Intent, AppError> {
     let terms = terms.into();
@@ -61,7 +69,18 @@ pub async fn create_intent<S: BookingStore, P: PaymentProvider>(
         if settle_owed_once(store, provider, &booking, &mut owed_tried, now()).await? {
             continue;
         }
-        if let Some(intent) = settle(store, provider, &booking, &terms, now()).await? {
+        match booking.hold_state(now(), rules) {
+            HoldState::Expired => return Err(AppError::conflict(EXPIRED)),
+            // Its hold passed with a live intent: Stripe decides whether it ended.
+            HoldState::Undecided => {
+                match settle_passed_hold(store, provider, booking.id, rules, &now).await? {
+                    Settled::Ended => return Err(AppError::conflict(EXPIRED)),
+                    Settled::Kept => continue,
+                }
+            }
+            HoldState::Ended | HoldState::Holding => {}
+        }
+        if let Some(intent) = settle(store, provider, &booking, &terms, &now).await? {
             if intent.client_secret.is_none() {
                 return Err(ProviderError::Protocol("intent without client_secret".into()).into());
             }
@@ -81,14 +100,16 @@ async fn settle<S: BookingStore, P: PaymentProvider>(
     provider: &P,
     booking: &Booking,
     terms: &Terms,
-    now: DateTime<Utc>,
+    now: &impl Fn() -> DateTime<Utc>,
 ) -> Result<Option<Intent>, AppError> {
     if booking.status == BookingStatus::Cancelled {
         return Err(AppError::conflict("Booking is cancelled"));
     }
-    if booking.is_expired(now) {
-        return Err(AppError::conflict("Booking has expired"));
+    let read_at = now();
+    if booking.is_expired(read_at) {
+        return Err(AppError::conflict(EXPIRED));
     }
+    let hold_passed = booking.hold_expires_at.is_some_and(|h| h <= read_at);
     if booking.payment_status.is_paid() {
         return Err(AppError::conflict("Booking is already paid"));
     }
@@ -102,6 +123,15 @@ async fn settle<S: BookingStore, P: PaymentProvider>(
             let same_terms = intent.has_terms(&terms.amount, terms.capture_method);
             match decide(&intent.status, Want::Pay { same_terms }) {
                 IntentAction::Reuse => return Ok(Some(intent)),
+                // Cancelled at Stripe after the hold passed: recorded, the booking expires
+                // (the next round sees it).
+                IntentAction::Dead if hold_passed => {
+                    apply_observed(store, &intent, booking, "create-intent", read_at).await?;
+                    return Ok(None);
+                }
+                IntentAction::CancelIt if hold_passed => {
+                    return Err(AppError::conflict(HOLD_PASSED))
+                }
                 IntentAction::Dead => {}
                 IntentAction::CancelIt => {
                     if let Err(err) = provider
@@ -143,14 +173,31 @@ async fn settle<S: BookingStore, P: PaymentProvider>(
     let Some(intent) = create_payable(provider, booking, replaces.as_ref(), terms).await? else {
         return Ok(None);
     };
-    let payment =
+    let mut payment =
         Payment::new(intent.id.clone(), terms.amount).with_capture_method(terms.capture_method);
+    if let Some(current) = &booking.payment {
+        // What the booking owes or must tell about other intents is the booking's, not the
+        // replaced intent's: it stays (issue 20, item 4).
+        payment.refunds_owed = current.refunds_owed.clone();
+        payment.other_intents = current.other_intents.clone();
+    }
+    // Versioned (nothing recorded since the read is dropped) and only while the hold is open.
+    let attach_at = now();
     let expected = Expected {
         status: Some(BookingStatus::Confirmed),
+        updated_at: Some(booking.updated_at),
+        hold_open_at: Some(attach_at),
         ..Expected::from_booking(booking)
     };
+    let written_at = attach_at.max(booking.updated_at + chrono::Duration::milliseconds(1));
     match store
-        .update_payment(booking.id, &expected, PaymentStatus::Pending, &payment, now)
+        .update_payment(
+            booking.id,
+            &expected,
+            PaymentStatus::Pending,
+            &payment,
+            written_at,
+        )
         .await?
     {
         PaymentWrite::Written => Ok(Some(intent)),
@@ -160,10 +207,12 @@ async fn settle<S: BookingStore, P: PaymentProvider>(
             // say a webhook event for the old intent), the next round asks Stripe with the same
             // key and gets this intent back: cancelling it would make Stripe replay a cancelled
             // intent. Otherwise nobody will be given ours, and it must not stay payable.
-            let now = store.get_booking(booking.id).await?;
-            let reused = now.as_ref().is_some_and(|b| {
+            let at = now();
+            let reused = store.get_booking(booking.id).await?.is_some_and(|b| {
                 b.intent_id() == Some(&intent.id)
-                    || (b.status == BookingStatus::Confirmed && b.intent_id() == replaces.as_ref())
+                    || (b.status == BookingStatus::Confirmed
+                        && b.intent_id() == replaces.as_ref()
+                        && b.hold_expires_at.is_none_or(|h| h > at))
             });
             if !reused {
                 release(provider, &intent.id).await;

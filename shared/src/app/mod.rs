@@ -11,6 +11,7 @@ pub mod bounded;
 pub mod capture;
 pub mod error;
 pub mod events;
+pub mod holds;
 pub mod intents;
 mod keys;
 pub mod reconcile;

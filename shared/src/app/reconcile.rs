@@ -13,18 +13,19 @@
 //! 3. **Owed.** The refunds the webhook recorded as owed are carried out: see [`settle_owed`].
 //! 4. **Holds.** See [`settle_holds`]: authorizations get their charge's `capture_before`, and
 //!    those within the safety margin of it are captured in full or released, by policy.
-//! 5. **Expired holds of unpaid bookings** are written expired: see [`expire_due_holds`].
+//! 5. **Passed holds of unpaid bookings** end only when Stripe agrees: see
+//!    [`expire_due_holds`].
 
 use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, Utc};
 
 use super::events::{apply_intent_event, apply_observed, EventOutcome};
-use super::keys::cancel_key;
+use super::holds::{settle_passed_hold, Settled};
 use super::refunds::{apply_money_event, refund_owed};
 use super::AppError;
 use crate::domain::capture::HoldSettings;
-use crate::domain::{BookingStatus, PaymentStatus};
+use crate::domain::{HoldRules, HoldState, PaymentStatus};
 use crate::ports::{BookingStore, ListedEvent, Order, PaymentProvider, ProviderError};
 
 /// A first run (no checkpoint) looks back as far as Stripe retries a webhook.
@@ -72,8 +73,11 @@ pub struct Summary {
     pub swept_changed: usize,
     /// Bookings whose owed refunds were carried out.
     pub refunds_settled: usize,
-    /// Bookings whose hold passed unpaid, written `expired` (their intents cancelled).
+    /// Bookings whose hold passed unpaid, written `expired` (their intents cancelled first).
     pub holds_expired: usize,
+    /// Bookings whose hold passed but whose intent Stripe shows paid, authorized or paying:
+    /// recorded and kept.
+    pub holds_kept: usize,
     /// Card authorizations whose `capture_before` was read from their charge.
     pub authorizations_read: usize,
     /// Card authorizations captured in full at their safety margin.
@@ -95,6 +99,7 @@ impl Summary {
             swept_changed = self.swept_changed,
             refunds_settled = self.refunds_settled,
             holds_expired = self.holds_expired,
+            holds_kept = self.holds_kept,
             authorizations_read = self.authorizations_read,
             authorizations_captured = self.authorizations_captured,
             authorizations_released = self.authorizations_released,
@@ -116,8 +121,9 @@ pub async fn run<S: BookingStore, P: PaymentProvider>(
     store: &S,
     provider: &P,
     holds: &HoldSettings,
+    rules: &HoldRules,
 ) -> Result<Summary, RunError> {
-    let result = reconcile(store, provider, holds, Utc::now()).await;
+    let result = reconcile(store, provider, holds, rules, Utc::now()).await;
     match &result {
         Ok(summary) => summary.log(),
         Err(failed) => {
@@ -134,6 +140,7 @@ pub async fn reconcile<S: BookingStore, P: PaymentProvider>(
     store: &S,
     provider: &P,
     holds: &HoldSettings,
+    rules: &HoldRules,
     now: DateTime<Utc>,
 ) -> Result<Summary, RunError> {
     let mut summary = Summary::default();
@@ -156,7 +163,7 @@ pub async fn reconcile<S: BookingStore, P: PaymentProvider>(
         summary.authorizations_captured = settled.captured;
         summary.authorizations_released = settled.released;
         done?;
-        expire_due_holds(store, provider, now, &mut summary).await
+        expire_due_holds(store, provider, rules, now, &mut summary).await
     }
     .await;
     match result {
@@ -309,57 +316,76 @@ async fn settle_owed<S: BookingStore, P: PaymentProvider>(
     Ok(())
 }
 
-/// Unpaid bookings whose hold passed are expired the instant it passes (every read says so);
-/// a run also writes `expired` for them, freeing their slot items, and cancels their
-/// PaymentIntents at Stripe, so none stays payable. A payment that still lands is owed back.
+/// How far back (by last update) bookings whose hold may have ended are looked for: a booking
+/// is updated at least when it is created or its intent attached, so one older than this has
+/// sat untouched for a month (longer than a booking is held for).
+const SETTLE_WINDOW: Duration = Duration::days(31);
+/// Index entries read per status and run, oldest first (each costs a read of its booking);
+/// bookings that need nothing (holding, or written expired already) count against it, so a
+/// run is bounded whatever the backlog.
+const SETTLE_EXAMINED: usize = 500;
+
+/// Bookings whose hold passed: those expired by our clock (no intent, or a cancelled one) are
+/// written `expired`, freeing their slot items; those with a live intent are settled with
+/// Stripe's answer (`app::holds`): money that came in is recorded and kept, a payable intent
+/// is cancelled and only then the booking expired. Oldest update first: a booking settled
+/// here is written, which moves it to the newest end, so every run reaches the next ones.
 async fn expire_due_holds<S: BookingStore, P: PaymentProvider>(
     store: &S,
     provider: &P,
+    rules: &HoldRules,
     now: DateTime<Utc>,
     summary: &mut Summary,
 ) -> Result<(), AppError> {
     for status in [
         PaymentStatus::Pending,
+        PaymentStatus::RequiresAction,
         PaymentStatus::Failed,
         PaymentStatus::Canceled,
     ] {
         let candidates = store
             .bookings_in_payment_status(
                 status,
-                now - SWEEP_WINDOW,
+                now - SETTLE_WINDOW,
                 now,
-                SWEEP_LIMIT,
-                Order::NewestFirst,
+                SETTLE_EXAMINED,
+                Order::OldestFirst,
             )
             .await?;
+        let mut settled = 0;
         for id in candidates {
+            if settled == SWEEP_LIMIT {
+                break;
+            }
             let Some(booking) = store.get_booking(id).await? else {
                 continue;
             };
-            if booking.status != BookingStatus::Confirmed || !booking.is_expired(now) {
+            if !matches!(
+                booking.hold_state(now, rules),
+                HoldState::Expired | HoldState::Undecided
+            ) {
                 continue;
             }
-            // Expired first: a payment landing after this is owed back; one landing before it
-            // makes the write fail and the booking stays.
-            if !store.expire_booking(&booking, now).await? {
-                continue;
-            }
-            summary.holds_expired += 1;
-            tracing::info!(booking_id = %booking.id, "reconcile: hold passed unpaid, booking expired");
-            let Some(intent_id) = booking.intent_id() else {
-                continue;
-            };
-            match provider
-                .cancel_intent(intent_id, &cancel_key(intent_id))
-                .await
-            {
-                Ok(_) => {}
-                // Paid or cancelled meanwhile: a payment is owed back by the webhook's record.
-                Err(ProviderError::Rejected { .. }) => {}
-                Err(err) => {
-                    tracing::warn!(booking_id = %booking.id, payment_intent_id = %intent_id, error = %err,
-                        "reconcile: could not cancel an expired booking's intent; a payment on it is owed back");
+            settled += 1;
+            let asked = booking.intent_id().is_some();
+            match settle_passed_hold(store, provider, id, rules, || now).await {
+                Ok(Settled::Ended) => {
+                    summary.holds_expired += 1;
+                    tracing::info!(booking_id = %id, asked_stripe = asked, "reconcile: hold ended, booking expired");
                 }
+                Ok(Settled::Kept) => {
+                    summary.holds_kept += 1;
+                    tracing::warn!(booking_id = %id, attention = "payment",
+                        "reconcile: a hold passed, but Stripe has the payment: booking kept");
+                }
+                // One booking's trouble (Stripe refusing to show its intent, a write that
+                // keeps conflicting) does not stop the others.
+                Err(
+                    err @ (AppError::Busy(_) | AppError::Provider(ProviderError::Rejected { .. })),
+                ) => {
+                    tracing::error!(booking_id = %id, error = %err, "reconcile: could not settle a passed hold");
+                }
+                Err(err) => return Err(err),
             }
         }
     }

@@ -11,6 +11,7 @@ use super::events::{not_applied, EventOutcome, EVENT_RETENTION};
 use super::keys::{cancel_key, refund_key};
 use super::versioned::{rewrite_payment, rewrite_payment_with_event};
 use super::AppError;
+use crate::domain::other_intents::note_other_intent;
 use crate::domain::refunds::{apply, record_refund, status_after_refunds};
 use crate::domain::{Booking, IntentStatus, MoneyEvent, PaymentStatus, RefundStatus};
 use crate::ports::{
@@ -49,7 +50,31 @@ pub async fn apply_money_event<S: BookingStore>(
             (None, None) => false,
         };
         if !current {
-            return not_applied(store, &event.event_id, "not the booking's current payment").await;
+            // Another intent of the booking (replaced, or owed back): a dispute or a failed
+            // refund of it is kept on the booking for an operator, never dropped.
+            let noted = event.intent_id.as_ref().and_then(|intent| {
+                note_other_intent(&payment.other_intents, intent, &event.change, event.created)
+            });
+            let Some(issues) = noted else {
+                return not_applied(store, &event.event_id, "not the booking's current payment")
+                    .await;
+            };
+            let mut updated = payment.clone();
+            updated.other_intents = issues;
+            let status = booking.payment_status;
+            match rewrite_payment_with_event(store, &booking, status, &updated, &record, now)
+                .await?
+            {
+                PaymentWrite::Written => {
+                    tracing::error!(event_id = %event.event_id, booking_id = %booking.id,
+                        payment_intent_id = event.intent_id.as_ref().map(|i| i.as_str()).unwrap_or(""),
+                        event_type = %event.event_type, attention = "payment",
+                        "a dispute or a failed refund on an intent the booking no longer uses");
+                    return Ok(EventOutcome::Applied(status));
+                }
+                PaymentWrite::Duplicate => return Ok(EventOutcome::Duplicate),
+                PaymentWrite::Conflict => continue,
+            }
         }
         let Some((status, updated)) = apply(
             booking.payment_status,

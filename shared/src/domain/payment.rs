@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use super::capture::{Authorization, CaptureMethod};
 use super::ids::IntentId;
 use super::money::Money;
+use super::other_intents::OtherIntentIssue;
 use super::refunds::AfterPayment;
 
 /// Where the booking's payment stands, as the webhook and cancellation move it.
@@ -98,6 +99,9 @@ pub struct Payment {
     pub capture_method: CaptureMethod,
     /// The hold, once a manual-capture intent was authorized.
     pub authorization: Option<Authorization>,
+    /// Disputes and failed refunds of intents the booking no longer uses: the booking's to
+    /// show, not its payment's (kept when an intent is replaced).
+    pub other_intents: Vec<OtherIntentIssue>,
 }
 
 impl Payment {
@@ -120,6 +124,7 @@ impl Payment {
             refunds_owed: Vec::new(),
             capture_method: CaptureMethod::Automatic,
             authorization: None,
+            other_intents: Vec::new(),
         }
     }
 

@@ -44,7 +44,7 @@ async fn route<S: BookingStore, P: PaymentProvider>(
     let method = req.method();
     match segments.as_slice() {
         ["v1", "bookings"] => match *method {
-            Method::POST => create(store, req).await,
+            Method::POST => create(store, provider, req).await,
             Method::GET => list(store, req).await,
             _ => Err(ApiError::MethodNotAllowed("GET, POST")),
         },
@@ -60,8 +60,10 @@ async fn route<S: BookingStore, P: PaymentProvider>(
         },
         ["v1", "bookings", id, "cancel"] => match *method {
             Method::POST => {
+                let rules = crate::runtime::config::hold_rules_from_env();
                 let booking =
-                    bookings::cancel_booking(store, provider, booking_id(id)?, Utc::now).await?;
+                    bookings::cancel_booking(store, provider, booking_id(id)?, rules, Utc::now)
+                        .await?;
                 Ok(json_response(StatusCode::OK, &booking_json(&booking)))
             }
             _ => Err(ApiError::MethodNotAllowed("POST")),
@@ -120,12 +122,29 @@ fn booking_id(text: &str) -> Result<BookingId, DomainError> {
     BookingId::parse("booking id", text)
 }
 
-async fn create<S: BookingStore>(store: &S, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn create<S: BookingStore, P: PaymentProvider>(
+    store: &S,
+    provider: &P,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
     let new = dto::new_booking(json_body(req)?)?;
     let key = idempotency_key(req)?;
     let render = |b: &_| booking_json(b).to_string();
-    let hold = hold_from_env();
-    match bookings::create_booking(store, new, key.as_ref(), Utc::now(), hold, render).await? {
+    let holds = (
+        hold_from_env(),
+        crate::runtime::config::hold_rules_from_env(),
+    );
+    match bookings::create_booking(
+        store,
+        provider,
+        new,
+        key.as_ref(),
+        Utc::now(),
+        holds,
+        render,
+    )
+    .await?
+    {
         Created::New { body, .. } => Ok(raw_json_response(StatusCode::CREATED, body)),
         Created::Replayed { status, body } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);

@@ -47,7 +47,8 @@ async fn create<S: BookingStore, P: PaymentProvider>(
         amount: request.amount,
         capture_method: request.capture_method,
     };
-    let intent = create_intent(store, provider, request.booking_id, terms, Utc::now).await?;
+    let rules = crate::runtime::config::hold_rules_from_env();
+    let intent = create_intent(store, provider, request.booking_id, terms, rules, Utc::now).await?;
     // `create_intent` answers only with an intent that has a client_secret.
     let client_secret = intent.client_secret.as_ref().map(|s| s.expose());
     Ok(json_response(

@@ -95,6 +95,27 @@ pub fn booking_json(b: &Booking) -> Value {
         if let Some(reason) = &after.dispute_reason {
             v["dispute_reason"] = Value::String(reason.clone());
         }
+        if !p.other_intents.is_empty() {
+            let issues: Vec<Value> = p
+                .other_intents
+                .iter()
+                .map(|i| {
+                    let mut issue = serde_json::json!({
+                        "payment_intent_id": i.intent_id.as_str(),
+                        "type": i.kind.as_str(),
+                        "status": i.status,
+                    });
+                    if let Some(reason) = &i.reason {
+                        issue["reason"] = Value::String(reason.clone());
+                    }
+                    if let Some(refund) = &i.refund_id {
+                        issue["refund_id"] = Value::String(refund.clone());
+                    }
+                    issue
+                })
+                .collect();
+            v["other_intent_issues"] = Value::Array(issues);
+        }
     }
     v
 }

@@ -262,10 +262,16 @@ mod tests {
         let id = booking.id;
         store.insert(booking);
         let amount = Money::parse("3.50", currency("usd").unwrap()).unwrap();
-        let intent =
-            crate::app::intents::create_intent(store, &FakeStripe::new(), id, amount, Utc::now)
-                .await
-                .unwrap();
+        let intent = crate::app::intents::create_intent(
+            store,
+            &FakeStripe::new(),
+            id,
+            amount,
+            &Default::default(),
+            Utc::now,
+        )
+        .await
+        .unwrap();
         let body = json!({
             "id": format!("evt_{livemode}"), "object": "event", "type": "payment_intent.succeeded",
             "created": Utc::now().timestamp(), "livemode": livemode,

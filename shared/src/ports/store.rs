@@ -41,6 +41,9 @@ pub struct Expected {
     /// The booking's `updated_at` as read, when the write must see nothing else moved (every
     /// write sets a later one): a version check for read-modify-write of the whole payment.
     pub updated_at: Option<DateTime<Utc>>,
+    /// The booking's hold, if it has one, must not have passed at this instant: a new intent
+    /// is attached only to a booking still holding its slot (issue 20).
+    pub hold_open_at: Option<DateTime<Utc>>,
 }
 
 impl Expected {
@@ -50,6 +53,7 @@ impl Expected {
             intent_id: booking.intent_id().cloned(),
             status: None,
             updated_at: None,
+            hold_open_at: None,
         }
     }
 }
@@ -199,9 +203,9 @@ pub trait BookingStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Cancels `booking` (as read, still confirmed) and frees its slot atomically, setting the
-    /// payment to `payment_status` / `payment`. `Ok(false)` if the booking changed since it
-    /// was read.
+    /// Cancels `booking` (as read, still confirmed, unchanged since: its `updated_at`) and
+    /// frees its slot atomically, setting the payment to `payment_status` / `payment`.
+    /// `Ok(false)` if the booking changed since it was read.
     fn cancel_booking(
         &self,
         booking: &Booking,

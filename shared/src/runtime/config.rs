@@ -116,6 +116,38 @@ pub fn stripe_livemode(var: impl Fn(&str) -> Option<String>) -> Result<Option<bo
     }
 }
 
+/// `BOOKING_AUTH_GRACE_SECONDS` (default 600, 0 allowed): how long after its hold a booking
+/// whose intent waits for 3-D Secure keeps its slot. Read by every function that decides
+/// whether a hold ended (bookings, create-intent, reconcile).
+pub const AUTH_GRACE_ENV: &str = "BOOKING_AUTH_GRACE_SECONDS";
+
+/// The hold rules from a lookup of variables; a value that is not a whole number of seconds
+/// is an error.
+pub fn hold_rules(
+    var: impl Fn(&str) -> Option<String>,
+) -> Result<crate::domain::HoldRules, String> {
+    let mut rules = crate::domain::HoldRules::default();
+    if let Some(raw) = var(AUTH_GRACE_ENV) {
+        let secs = raw.trim().parse::<u32>().map_err(|_| {
+            format!("{AUTH_GRACE_ENV} must be a whole number of seconds, not {raw:?}")
+        })?;
+        rules.auth_grace = chrono::Duration::seconds(i64::from(secs));
+    }
+    Ok(rules)
+}
+
+/// [`hold_rules`] from the environment, read once per instance, for the HTTP functions: a bad
+/// value is logged at ERROR and the default used (as `BOOKING_HOLD_SECONDS`).
+pub fn hold_rules_from_env() -> &'static crate::domain::HoldRules {
+    static RULES: std::sync::OnceLock<crate::domain::HoldRules> = std::sync::OnceLock::new();
+    RULES.get_or_init(|| {
+        hold_rules(|name| std::env::var(name).ok()).unwrap_or_else(|err| {
+            tracing::error!(error = %err, "using the default 3-D Secure grace");
+            crate::domain::HoldRules::default()
+        })
+    })
+}
+
 /// The AWS SDK configuration as Lambda provides it (region, credentials, and endpoint
 /// overrides such as `AWS_ENDPOINT_URL_DYNAMODB`), loaded once per instance, with the HTTPS
 /// client of [`crate::runtime::tls`] (compiled-in roots: no CA store to read at init).
@@ -230,6 +262,26 @@ mod tests {
         assert!(mode(&[ON_LAMBDA]).unwrap_err().contains("STRIPE_LIVEMODE"));
         for bad in ["1", "yes", "True", ""] {
             assert!(mode(&[("STRIPE_LIVEMODE", bad)]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_3ds_grace_defaults_to_ten_minutes_and_takes_whole_seconds_only() {
+        let rules = |v: Option<&str>| hold_rules(|_| v.map(str::to_string));
+        assert_eq!(
+            rules(None).unwrap().auth_grace,
+            chrono::Duration::seconds(600)
+        );
+        assert_eq!(
+            rules(Some("0")).unwrap().auth_grace,
+            chrono::Duration::zero()
+        );
+        assert_eq!(
+            rules(Some(" 120 ")).unwrap().auth_grace,
+            chrono::Duration::seconds(120)
+        );
+        for bad in ["", "-1", "10m", "1.5"] {
+            assert!(rules(Some(bad)).is_err(), "{bad:?}");
         }
     }
 

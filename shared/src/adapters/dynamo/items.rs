@@ -140,6 +140,11 @@ pub(super) fn payment_from_item(item: &Item) -> Result<Option<Payment>, StoreErr
                 .map(|id| IntentId::parse(id).map_err(|_| corrupt("refunds_owed")))
                 .collect::<Result<_, _>>()?,
         },
+        other_intents: match opt_str(super::other_intents::ATTR) {
+            None => Vec::new(),
+            Some(text) => super::other_intents::decode(&text)
+                .ok_or_else(|| corrupt(super::other_intents::ATTR))?,
+        },
     }))
 }
 

@@ -7,6 +7,7 @@
 
 mod cursor;
 mod items;
+mod other_intents;
 mod payment_update;
 mod reconcile;
 mod slots;

@@ -13,7 +13,7 @@ use crate::domain::{
 use crate::ports::{EventWrite, Expected, StoreError};
 
 /// The payment attributes of a booking item, in one place for writes and reads.
-pub(super) const PAYMENT_ATTRS: [&str; 20] = [
+pub(super) const PAYMENT_ATTRS: [&str; 21] = [
     "payment_intent_id",
     "amount_minor",
     "currency",
@@ -34,6 +34,7 @@ pub(super) const PAYMENT_ATTRS: [&str; 20] = [
     "amount_authorized_minor",
     "capture_before",
     "capture_before_from_charge",
+    super::other_intents::ATTR,
 ];
 
 pub(super) fn payment_values(p: &Payment) -> Vec<(&'static str, AttributeValue)> {
@@ -83,6 +84,12 @@ pub(super) fn payment_values(p: &Payment) -> Vec<(&'static str, AttributeValue)>
     if !p.refunds_owed.is_empty() {
         let ids: Vec<&str> = p.refunds_owed.iter().map(IntentId::as_str).collect();
         v.push(("refunds_owed", s(ids.join(","))));
+    }
+    if !p.other_intents.is_empty() {
+        v.push((
+            super::other_intents::ATTR,
+            s(super::other_intents::encode(&p.other_intents)),
+        ));
     }
     // Absent for automatic capture, as on every booking stored before manual capture existed.
     if p.capture_method == CaptureMethod::Manual {
@@ -141,6 +148,14 @@ impl PaymentUpdate {
             u.conditions.push("updated_at = :expected_u".into());
             u.values
                 .insert(":expected_u".into(), s(format_stored_time(at)));
+        }
+        if let Some(at) = expected.hold_open_at {
+            // Stored times share one sortable format: the comparison is the times'.
+            u.conditions.push(
+                "(attribute_not_exists(hold_expires_at) OR hold_expires_at > :hold_open_at)".into(),
+            );
+            u.values
+                .insert(":hold_open_at".into(), s(format_stored_time(at)));
         }
         if let Some(status) = expected.status {
             u.conditions.push("#st = :expected_st".into());
@@ -238,30 +253,14 @@ pub(super) fn event_update(
     if any_of.is_empty() {
         any_of.push("attribute_not_exists(id)".into());
     }
-    // A cancelled booking's events take the read path (a payment on it is owed back), and so
-    // do those of a booking whose hold has passed unless it is paid or paying (it is expired:
-    // the read path records that first).
+    // A cancelled or expired booking's events take the read path (a payment on it is owed
+    // back). A confirmed booking's hold is not looked at: the event is Stripe's word on money
+    // that came in before anyone decided the hold ended (issue 20), and a booking is written
+    // expired only after its intent was seen cancelled.
     values.insert(":confirmed".into(), s(BookingStatus::Confirmed.as_str()));
-    let holding = [
-        PaymentStatus::RequiresAction,
-        PaymentStatus::Processing,
-        PaymentStatus::Authorized,
-        PaymentStatus::Completed,
-        PaymentStatus::PartiallyRefunded,
-        PaymentStatus::Refunded,
-    ];
-    let mut holding_phs = Vec::new();
-    for (i, status) in holding.iter().enumerate() {
-        let ph = format!(":hold{i}");
-        values.insert(ph.clone(), s(status.as_str()));
-        holding_phs.push(ph);
-    }
     let condition = format!(
-        "attribute_exists(id) AND #st = :confirmed AND payment_intent_id = :pi AND ({}) AND \
-         (attribute_not_exists(hold_expires_at) OR hold_expires_at > :now \
-         OR attribute_exists(paid_at) OR #ps IN ({}))",
-        any_of.join(" OR "),
-        holding_phs.join(", ")
+        "attribute_exists(id) AND #st = :confirmed AND payment_intent_id = :pi AND ({})",
+        any_of.join(" OR ")
     );
     let mut sets = vec![
         "#ps = :status".to_string(),

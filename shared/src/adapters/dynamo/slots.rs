@@ -132,10 +132,14 @@ impl DynamoStore {
         payment_status: PaymentStatus,
         payment: Option<&Payment>,
     ) -> Result<bool, StoreError> {
+        // Versioned: a dispute or an owed refund recorded since the read is not overwritten
+        // (the caller reads again and decides again).
         let expected = Expected {
             status: Some(BookingStatus::Confirmed),
+            updated_at: Some(booking.updated_at),
             ..Expected::from_booking(booking)
         };
+        let now = now.max(booking.updated_at + chrono::Duration::milliseconds(1));
         let mut update = PaymentUpdate::new(&expected, payment_status, payment, now);
         update.set("#st", "status", s(BookingStatus::Cancelled.as_str()));
         update.set_value("cancelled_at", s(format_stored_time(now)));

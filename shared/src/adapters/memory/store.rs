@@ -92,6 +92,9 @@ fn matches(booking: &Booking, expected: &Expected) -> bool {
         && booking.intent_id() == expected.intent_id.as_ref()
         && expected.status.is_none_or(|s| booking.status == s)
         && expected.updated_at.is_none_or(|u| booking.updated_at == u)
+        && expected
+            .hold_open_at
+            .is_none_or(|at| booking.hold_expires_at.is_none_or(|h| h > at))
 }
 
 /// As the DynamoDB update: a given payment replaces every payment attribute; none leaves them.
@@ -244,8 +247,10 @@ impl BookingStore for InMemoryStore {
     ) -> Result<bool, StoreError> {
         let expected = Expected {
             status: Some(BookingStatus::Confirmed),
+            updated_at: Some(booking.updated_at),
             ..Expected::from_booking(booking)
         };
+        let now = now.max(booking.updated_at + chrono::Duration::milliseconds(1));
         let mut state = self.lock();
         let Some(current) = state.bookings.get_mut(&booking.id) else {
             return Ok(false);
@@ -296,14 +301,11 @@ impl BookingStore for InMemoryStore {
         let Some(booking) = state.bookings.get_mut(&booking_id) else {
             return Ok(PaymentWrite::Conflict);
         };
-        // As the DynamoDB condition: a booking past its hold takes the read path.
-        let expired = booking.is_expired(now);
         let Some(payment) = booking.payment.as_mut() else {
             return Ok(PaymentWrite::Conflict);
         };
         let last = payment.last_event_at;
         if booking.status != BookingStatus::Confirmed
-            || expired
             || &payment.intent_id != write.intent_id
             || !write
                 .guard

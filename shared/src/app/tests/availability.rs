@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::app::bookings::{availability, cancel_booking, create_booking, Busy, Created};
+use super::uc::cancel_booking;
+use crate::app::bookings::{availability, create_booking, Busy, Created};
 use crate::domain::slot::Window;
 
 use super::*;
@@ -21,9 +22,17 @@ async fn book(w: &World, asset: &str, start: &str, end: &str) -> BookingId {
         user_id: UserId::parse("u", "650e8400-e29b-41d4-a716-446655440001").unwrap(),
         slot: Slot::new(t(start), t(end)).unwrap(),
     };
-    match create_booking(&*w.store, new, None, Utc::now(), None, |_| String::new())
-        .await
-        .unwrap()
+    match create_booking(
+        &*w.store,
+        &*w.stripe,
+        new,
+        None,
+        Utc::now(),
+        (None, &Default::default()),
+        |_| String::new(),
+    )
+    .await
+    .unwrap()
     {
         Created::New { booking, .. } => booking.id,
         Created::Replayed { .. } => unreachable!(),

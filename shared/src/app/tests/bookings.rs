@@ -2,8 +2,8 @@
 
 use chrono::Utc;
 
+use super::uc::cancel_booking;
 use crate::adapters::memory::Call;
-use crate::app::bookings::cancel_booking;
 use crate::domain::{BookingStatus, IntentStatus, PaymentStatus};
 
 use super::*;

@@ -55,6 +55,20 @@ fn unpaid_holds(w: &World, count: usize, paid: impl Fn(usize) -> bool) -> Vec<Da
         .collect()
 }
 
+async fn create(w: &World, new: NewBooking) -> Result<Created, AppError> {
+    let rules = Default::default();
+    create_booking(
+        &*w.store,
+        &*w.stripe,
+        new,
+        None,
+        Utc::now(),
+        (None, &rules),
+        |_| String::new(),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn availability_of_an_asset_with_ten_thousand_dead_holds_is_bounded() {
     let w = World::new();
@@ -111,7 +125,7 @@ async fn a_booking_over_more_dead_holds_than_one_request_reads_reads_none_of_the
     unpaid_holds(&w, MAX_HOLD_READS + 20, |_| false);
     w.store.set_read_latency(READ_LATENCY);
     let long = new_booking(t(START), 5 * (MAX_HOLD_READS as i64 + 20));
-    let made = create_booking(&*w.store, long, None, Utc::now(), None, |_| String::new()).await;
+    let made = create(&w, long).await;
     assert_eq!(made, Err(AppError::Store(StoreError::Overlap)));
     assert!(w.store.read_stats().total <= MAX_HOLD_READS);
 }
@@ -124,15 +138,7 @@ async fn a_live_hold_in_the_way_is_known_without_a_read() {
         .with_hold(Some(chrono::Duration::minutes(15)));
     w.store.insert(held);
     w.store.set_read_latency(READ_LATENCY);
-    let made = create_booking(
-        &*w.store,
-        new_booking(t(START), 30),
-        None,
-        Utc::now(),
-        None,
-        |_| String::new(),
-    )
-    .await;
+    let made = create(&w, new_booking(t(START), 30)).await;
     assert_eq!(made, Err(AppError::Store(StoreError::Overlap)));
     assert_eq!(w.store.read_stats().total, 0);
 }
@@ -142,10 +148,6 @@ async fn dead_holds_within_the_bound_are_still_taken_over() {
     let w = World::new();
     unpaid_holds(&w, 50, |_| false);
     let over_all = new_booking(t(START), 5 * 50);
-    let made = create_booking(&*w.store, over_all, None, Utc::now(), None, |_| {
-        String::new()
-    })
-    .await
-    .unwrap();
+    let made = create(&w, over_all).await.unwrap();
     assert!(matches!(made, Created::New { .. }));
 }

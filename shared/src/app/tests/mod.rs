@@ -8,15 +8,18 @@ mod capture;
 mod create_intent;
 mod events;
 mod holds;
+mod holds_support;
+mod passed_holds;
 mod reconcile;
 mod refunds;
+mod uc;
+mod versioned_writes;
 
 use std::sync::Arc;
 
 use chrono::Utc;
 
 use crate::adapters::memory::{FakeStripe, InMemoryStore};
-use crate::app::intents::create_intent;
 use crate::app::AppError;
 use crate::domain::money::currency;
 use crate::domain::slot::parse_time;
@@ -25,6 +28,7 @@ use crate::domain::{
 };
 use crate::ports::IntentEventIn;
 use crate::ports::{BookingStore, Intent};
+use uc::create_intent;
 
 /// A store and a Stripe, shared with hooks that play racers and webhook deliveries.
 #[derive(Clone)]

@@ -4,10 +4,11 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
+use super::uc::reconcile;
 use super::*;
 use crate::adapters::memory::{Call, When};
 use crate::app::events::apply_intent_event;
-use crate::app::reconcile::{reconcile, Summary};
+use crate::app::reconcile::Summary;
 use crate::domain::{IntentStatus, PaymentStatus};
 use crate::ports::{ProviderError, StoreError};
 

@@ -3,9 +3,9 @@
 
 use chrono::Utc;
 
+use super::uc::cancel_booking;
 use super::*;
 use crate::adapters::memory::Call;
-use crate::app::bookings::cancel_booking;
 use crate::app::events::{apply_intent_event, EventOutcome};
 use crate::app::refunds::apply_money_event;
 use crate::domain::{IntentStatus, MoneyEvent, PaymentStatus, RefundStatus};
