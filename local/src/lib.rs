@@ -5,6 +5,7 @@
 //! child process) behind the project's Stripe layer (`stripe_layer`: what Stripe documents and
 //! localstripe lacks) unless `STRIPE_API_BASE` names a real Stripe or another emulator.
 
+mod addresses;
 mod gateway;
 mod localstripe;
 mod reconcile;
@@ -118,14 +119,25 @@ impl StackConfig {
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let host = var("HOST").unwrap_or_else(|| "127.0.0.1".into());
         let port = var("PORT").unwrap_or_else(|| "3000".into());
-        let addr = format!("{host}:{port}")
+        let host: IpAddr = host
+            .trim()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
             .parse()
-            .map_err(|e| format!("HOST/PORT do not form a socket address: {e}"))?;
-        let api_keys =
-            split_list(&var("LOCAL_API_KEYS").unwrap_or_else(|| "test-api-key-123".into()));
+            .map_err(|e| format!("HOST {host:?} is not an IP address: {e}"))?;
+        let port: u16 = port
+            .trim()
+            .parse()
+            .map_err(|e| format!("PORT {port:?} is not a port number: {e}"))?;
+        addresses::check_listen_address("HOST", host)?;
+        let addr = SocketAddr::new(host, port);
+        let api_keys = split_list(
+            &var("LOCAL_API_KEYS").unwrap_or_else(|| addresses::PUBLISHED_API_KEY.into()),
+        );
         if api_keys.is_empty() {
             return Err("LOCAL_API_KEYS must name at least one key".into());
         }
+        addresses::check_api_keys(host, &api_keys)?;
         let dynamo = match var("AWS_ENDPOINT_URL_DYNAMODB") {
             Some(ep) if !ep.is_empty() => Dynamo::Endpoint(ep),
             _ => {
@@ -164,10 +176,13 @@ impl StackConfig {
             holds: shared::runtime::config::hold_settings(&var)?,
             bridge: match var("LOCAL_BRIDGE_ADDRESS").as_deref().map(str::trim) {
                 None | Some("") => None,
-                Some(ip) => Some(
-                    ip.parse()
-                        .map_err(|e| format!("LOCAL_BRIDGE_ADDRESS {ip:?}: {e}"))?,
-                ),
+                Some(ip) => {
+                    let ip: IpAddr = ip
+                        .parse()
+                        .map_err(|e| format!("LOCAL_BRIDGE_ADDRESS {ip:?}: {e}"))?;
+                    addresses::check_listen_address("LOCAL_BRIDGE_ADDRESS", ip)?;
+                    Some(ip)
+                }
             },
         })
     }
@@ -376,7 +391,13 @@ async fn start_local_stripe(
         (base, child, None)
     };
     if local.webhooks {
-        register_webhook(&base, api, &config.webhook_secrets).await?;
+        register_webhook(
+            &base,
+            api,
+            &config.webhook_secrets,
+            &config.stripe_secret_key,
+        )
+        .await?;
     }
     Ok((base, Some(child), layer))
 }

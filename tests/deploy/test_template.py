@@ -108,6 +108,8 @@ ENVIRONMENT = {
     "WebhookFunction": {
         **COMMON_ENV,
         "STRIPE_WEBHOOK_SECRET_ARN": {"Ref": "StripeWebhookSecretArn"},
+        # The stage's Stripe mode (test_webhook_sources.py).
+        "STRIPE_LIVEMODE": {"Fn::If": ["IsProd", "true", "false"]},
         "BOOKINGS_TABLE": {"Ref": "BookingsTable"},
         "EVENTS_TABLE": {"Ref": "EventsTable"},
     },
@@ -614,6 +616,7 @@ def test_no_parameter_carries_a_secret(sam_template):
         "AlarmEmail",
         "WebhookReservedConcurrency",
         "WebhookThrottleRateLimit",
+        "StripeWebhookSourceIps",
         "SignatureFailureAlarmThreshold",
         "ExpiringHoldPolicy",
         "CaptureSafetyMarginSeconds",

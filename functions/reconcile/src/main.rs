@@ -12,6 +12,8 @@ use shared::adapters::stripe::StripeClient;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::runtime::telemetry::init();
+    // On Lambda the Stripe keys come from Secrets Manager only (README, Deploy).
+    shared::runtime::config::refuse_plain_secrets_in_env()?;
     // A wrong policy stops the function at start-up (its error alarm), never a guess.
     let holds = shared::runtime::config::hold_settings(|name| std::env::var(name).ok())?;
     let rules = shared::runtime::config::hold_rules(|name| std::env::var(name).ok())?;

@@ -7,6 +7,7 @@
 
 mod authorizations;
 pub mod bookings;
+pub mod bounded;
 pub mod capture;
 pub mod error;
 pub mod events;

@@ -194,4 +194,10 @@ pub trait WebhookSecrets: Send + Sync {
     /// Reads the secrets again where they are stored, if they were not read within the last
     /// minute (a rolled secret reaches warm instances). `Ok(true)` if they were read.
     fn reload(&self) -> impl Future<Output = Result<bool, ProviderError>> + Send;
+
+    /// The Stripe mode these secrets' endpoint receives (`Some(true)` live, `Some(false)`
+    /// test; `STRIPE_LIVEMODE`, set by stage), or `None` where any mode is accepted (local).
+    fn livemode(&self) -> Option<bool> {
+        None
+    }
 }

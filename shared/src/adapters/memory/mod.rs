@@ -5,7 +5,7 @@ mod payments;
 mod store;
 
 pub use payments::{Call, FakeStripe, Hook, When};
-pub use store::InMemoryStore;
+pub use store::{InMemoryStore, ReadStats};
 
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@
 //! step as its effect.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -32,6 +33,25 @@ pub struct InMemoryStore {
     state: Mutex<State>,
     /// The reconciliation's checkpoint, and a failure to inject into its next move.
     checkpoint: Mutex<(Option<i64>, Option<StoreError>)>,
+    /// `get_booking` as a test sees it: how many, how many at once, and how long each takes.
+    reads: Reads,
+}
+
+/// Booking reads counted, for tests that bound them.
+#[derive(Default)]
+struct Reads {
+    total: AtomicUsize,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    /// Each read takes this long (as a DynamoDB round trip does); none by default.
+    latency: Mutex<Option<std::time::Duration>>,
+}
+
+/// What [`InMemoryStore::read_stats`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadStats {
+    pub total: usize,
+    pub max_in_flight: usize,
 }
 
 impl InMemoryStore {
@@ -42,6 +62,23 @@ impl InMemoryStore {
     /// Puts a booking as it is, for a test's starting point.
     pub fn insert(&self, booking: Booking) {
         self.lock().bookings.insert(booking.id, booking);
+    }
+
+    /// Every later `get_booking` takes `latency` (so reads made at once overlap, as they do
+    /// against DynamoDB), and the counts start again.
+    pub fn set_read_latency(&self, latency: std::time::Duration) {
+        *self.reads.latency.lock().unwrap_or_else(|e| e.into_inner()) = Some(latency);
+        self.reads.total.store(0, Ordering::SeqCst);
+        self.reads.max_in_flight.store(0, Ordering::SeqCst);
+    }
+
+    /// `get_booking` calls since the start (or [`InMemoryStore::set_read_latency`]), and the
+    /// most that were in flight at once.
+    pub fn read_stats(&self) -> ReadStats {
+        ReadStats {
+            total: self.reads.total.load(Ordering::SeqCst),
+            max_in_flight: self.reads.max_in_flight.load(Ordering::SeqCst),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -112,6 +149,15 @@ impl BookingStore for InMemoryStore {
     }
 
     async fn get_booking(&self, id: BookingId) -> Result<Option<Booking>, StoreError> {
+        let reads = &self.reads;
+        reads.total.fetch_add(1, Ordering::SeqCst);
+        let latency = *reads.latency.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(latency) = latency {
+            let now = reads.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            reads.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(latency).await;
+            reads.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
         Ok(self.lock().bookings.get(&id).cloned())
     }
 

@@ -14,6 +14,9 @@ struct Event {
     #[serde(rename = "type")]
     kind: String,
     created: i64,
+    /// Stripe sends it on every event: `true` for live mode.
+    #[serde(default)]
+    livemode: Option<bool>,
     data: EventData,
 }
 
@@ -46,7 +49,26 @@ fn reference(object: &Value, field: &str) -> Option<String> {
 
 /// `Err` when the payload is not a Stripe event at all.
 pub fn parse(body: &[u8]) -> Result<Parsed, serde_json::Error> {
+    parse_in_mode(body, None)
+}
+
+/// [`parse`] for a deployment in one Stripe mode (`Some(true)` live): an event of the other
+/// mode, or one that does not say its mode, is ignored (logged at WARN), so a test-mode secret
+/// mixed into a live deployment's list cannot move a live booking.
+pub fn parse_in_mode(body: &[u8], livemode: Option<bool>) -> Result<Parsed, serde_json::Error> {
     let event: Event = serde_json::from_slice(body)?;
+    if let Some(ours) = livemode {
+        if event.livemode != Some(ours) {
+            tracing::warn!(
+                event_id = %event.id,
+                event_type = %event.kind,
+                event_livemode = ?event.livemode,
+                deployment_livemode = ours,
+                "event from the other Stripe mode ignored"
+            );
+            return Ok(Parsed::Ignored("event from the other Stripe mode"));
+        }
+    }
     if event.kind.starts_with("payment_intent.") {
         return Ok(intent_event(event));
     }

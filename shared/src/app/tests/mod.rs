@@ -3,6 +3,7 @@
 
 mod availability;
 mod bookings;
+mod bounded_reads;
 mod capture;
 mod create_intent;
 mod events;
