@@ -14,7 +14,7 @@ use local_stack::{default_python, Dynamo, StackConfig, Stripe};
 use serde_json::json;
 use tokio::process::Child;
 
-use crate::support::product::{BookingStore, Tables};
+use crate::support::product::{BookingStore, Checkpoint, Tables};
 use crate::support::{
     example_booking, get_item, new_id, spawn_app, spawn_app_with_stripe, StripeApi, TestApp, Turn,
     API_KEY, CARD_3DS, CARD_OK,
@@ -181,25 +181,55 @@ async fn the_stack_runs_it_every_interval() {
     panic!("no scheduled run completed the booking within 10 s: {status}");
 }
 
-/// The checkpoint item on the emulator: moved only over the value read, and never expired by
-/// the events table's TTL.
+/// The checkpoint item on the emulator: moved only over the value read (its time and the
+/// event a walk stopped after), and never expired by the events table's TTL.
 #[tokio::test]
 async fn the_checkpoint_moves_only_over_the_value_read() {
     let app = spawn_app().await;
     let store = &app.stack.store;
+    let at = |created_from: i64, after: Option<&str>| Checkpoint {
+        created_from,
+        after: after.map(str::to_string),
+    };
     assert_eq!(store.reconcile_checkpoint().await.unwrap(), None);
-    assert!(store.move_reconcile_checkpoint(None, 100).await.unwrap());
+    assert!(store
+        .move_reconcile_checkpoint(None, &at(100, None))
+        .await
+        .unwrap());
     // Another run read "none" too: refused.
-    assert!(!store.move_reconcile_checkpoint(None, 200).await.unwrap());
     assert!(!store
-        .move_reconcile_checkpoint(Some(99), 200)
+        .move_reconcile_checkpoint(None, &at(200, None))
+        .await
+        .unwrap());
+    assert!(!store
+        .move_reconcile_checkpoint(Some(&at(99, None)), &at(200, None))
         .await
         .unwrap());
     assert!(store
-        .move_reconcile_checkpoint(Some(100), 200)
+        .move_reconcile_checkpoint(Some(&at(100, None)), &at(200, Some("evt_1")))
         .await
         .unwrap());
-    assert_eq!(store.reconcile_checkpoint().await.unwrap(), Some(200));
+    assert_eq!(
+        store.reconcile_checkpoint().await.unwrap(),
+        Some(at(200, Some("evt_1")))
+    );
+    // The same time with another event (or none) is another value.
+    assert!(!store
+        .move_reconcile_checkpoint(Some(&at(200, None)), &at(300, None))
+        .await
+        .unwrap());
+    assert!(!store
+        .move_reconcile_checkpoint(Some(&at(200, Some("evt_0"))), &at(300, None))
+        .await
+        .unwrap());
+    assert!(store
+        .move_reconcile_checkpoint(Some(&at(200, Some("evt_1"))), &at(300, None))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.reconcile_checkpoint().await.unwrap(),
+        Some(at(300, None))
+    );
     let item = get_item(
         app.dynamodb(),
         "stripe-events",

@@ -435,7 +435,14 @@ async fn every_sample_event_gets_its_expected_status_from_the_real_handler() {
         }
         if want.function == "reconcile" {
             // As the function's main: the run's summary is its result, a failed run its error.
-            let status = match reconcile::run(&stack.store, &stripe, &Default::default()).await {
+            let status = match reconcile::run(
+                &stack.store,
+                &stripe,
+                &Default::default(),
+                &Default::default(),
+            )
+            .await
+            {
                 Ok(summary) => {
                     println!("{name}: 200 {}", serde_json::to_value(summary).unwrap());
                     200

@@ -9,6 +9,7 @@ mod authorizations;
 pub mod bookings;
 pub mod capture;
 pub mod error;
+pub mod event_list;
 pub mod events;
 pub mod intents;
 mod keys;

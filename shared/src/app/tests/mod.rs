@@ -8,6 +8,7 @@ mod create_intent;
 mod events;
 mod holds;
 mod reconcile;
+mod reconcile_wedge;
 mod refunds;
 
 use std::sync::Arc;
