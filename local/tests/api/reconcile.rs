@@ -2,17 +2,16 @@
 //! switched off, a paid booking is `completed` after one run; with webhooks on, a run finds
 //! nothing to do.
 //!
-//! "Switched off" here is a localstripe with no webhook registered: it records every event
-//! (`GET /v1/events` lists them) and delivers none, as when Stripe cannot reach the webhook.
-//! The stack is pointed at it as at an external Stripe (`Stripe::External`).
+//! "Switched off" here is the local Stripe with no webhook registered: it records every event
+//! (`GET /v1/events` lists them, through the layer, as Stripe lists them) and delivers none,
+//! as when Stripe cannot reach the webhook.
 
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{SecondsFormat, Utc};
-use local_stack::{default_python, Dynamo, StackConfig, Stripe};
+use local_stack::{default_python, Dynamo, LocalStripe, StackConfig, Stripe};
 use serde_json::json;
-use tokio::process::Child;
 
 use crate::support::product::{BookingStore, Checkpoint, Tables};
 use crate::support::{
@@ -20,18 +19,22 @@ use crate::support::{
     API_KEY, CARD_3DS, CARD_OK,
 };
 
-/// The app, with a localstripe that delivers no webhook (kept alive by the returned child).
-async fn spawn_app_without_webhooks() -> (TestApp, Child) {
-    let (base, localstripe) = local_stack::start_localstripe(&default_python(), 0)
-        .await
-        .expect("localstripe starts");
-    let app = spawn_app_with_stripe(Dynamo::Memory, Stripe::External { base }).await;
-    (app, localstripe)
+/// The app, with a Stripe (localstripe behind the layer, which lists events as Stripe does:
+/// `types[]`, `ending_before`) that delivers no webhook.
+async fn spawn_app_without_webhooks() -> TestApp {
+    spawn_app_with_stripe(Dynamo::Memory, no_webhooks()).await
+}
+
+fn no_webhooks() -> Stripe {
+    Stripe::Local(LocalStripe {
+        webhooks: false,
+        ..LocalStripe::new(default_python(), 0)
+    })
 }
 
 #[tokio::test]
 async fn without_webhooks_a_paid_booking_is_completed_after_one_run() {
-    let (app, _localstripe) = spawn_app_without_webhooks().await;
+    let app = spawn_app_without_webhooks().await;
     let (booking_id, intent) = app.booking_with_intent().await;
     let pi = intent["id"].as_str().unwrap();
     let paid = app.pay(pi, CARD_OK).await;
@@ -74,7 +77,7 @@ async fn with_webhooks_on_a_run_finds_nothing_to_do() {
 /// localstripe sends no event, is found once it has waited over five minutes.
 #[tokio::test]
 async fn a_payment_in_flight_for_over_five_minutes_is_found_through_the_index() {
-    let (app, _localstripe) = spawn_app_without_webhooks().await;
+    let app = spawn_app_without_webhooks().await;
     let (waiting, intent) = app.booking_with_intent().await;
     let confirm = app.pay(intent["id"].as_str().unwrap(), CARD_3DS).await;
     assert_eq!(
@@ -113,9 +116,6 @@ async fn a_payment_in_flight_for_over_five_minutes_is_found_through_the_index() 
 #[tokio::test]
 async fn the_stack_runs_it_every_interval() {
     let _turn = Turn::shared().await;
-    let (base, _localstripe) = local_stack::start_localstripe(&default_python(), 0)
-        .await
-        .expect("localstripe starts");
     let stack = local_stack::start(StackConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
         api_keys: vec![API_KEY.to_string()],
@@ -126,7 +126,7 @@ async fn the_stack_runs_it_every_interval() {
             idempotency: "idempotency".into(),
             events: "stripe-events".into(),
         },
-        stripe: Stripe::External { base: base.clone() },
+        stripe: no_webhooks(),
         stripe_secret_key: local_stack::LOCAL_SECRET_KEY.into(),
         webhook_secrets: vec![local_stack::LOCAL_WEBHOOK_SECRET.into()],
         reconcile_interval: Some(Duration::from_secs(1)),
@@ -157,7 +157,11 @@ async fn the_stack_runs_it_every_interval() {
         .json()
         .await
         .unwrap();
-    let stripe = StripeApi::new(http.clone(), &base, local_stack::LOCAL_SECRET_KEY);
+    let stripe = StripeApi::new(
+        http.clone(),
+        &stack.stripe_base,
+        local_stack::LOCAL_SECRET_KEY,
+    );
     stripe
         .pay(intent["payment_intent_id"].as_str().unwrap(), CARD_OK)
         .await;
