@@ -37,4 +37,34 @@ mod tests {
             assert!(IntentEvent::from_stripe(other, StripeAmounts::default(), None).is_none());
         }
     }
+
+    /// The README's webhook set-up step (Deploy to AWS, step 4) and its Stripe CLI example:
+    /// a deployment set up from either learns of every event the code handles, and of no
+    /// other (text compare with the one list).
+    #[test]
+    fn the_readme_registers_the_webhook_for_exactly_the_handled_types() {
+        let readme = include_str!("../../../README.md");
+        let step = readme
+            .split("\n4. In the Stripe Dashboard")
+            .nth(1)
+            .and_then(|rest| rest.split("\n5. ").next())
+            .expect("README, Deploy to AWS, step 4");
+        let handled: std::collections::BTreeSet<&str> = HANDLED_EVENT_TYPES.into_iter().collect();
+        // The step's prose names each type in backquotes.
+        let named: std::collections::BTreeSet<&str> = step
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|word| word.starts_with("payment_intent.") || word.starts_with("charge."))
+            .collect();
+        assert_eq!(named, handled, "the step's list");
+        // Its Stripe CLI example: one `enabled_events[]` per type.
+        let example: std::collections::BTreeSet<&str> = step
+            .split("enabled_events[]=")
+            .skip(1)
+            .map(|rest| rest.split(['"', ' ', '\\', '\n']).next().unwrap_or_default())
+            .collect();
+        assert_eq!(example, handled, "the Stripe CLI example");
+        assert!(step.contains("stripe webhook_endpoints create"), "{step}");
+    }
 }
