@@ -55,22 +55,25 @@ DYNAMODB_GRANTS = {
     },
     # Capture applies what Stripe answered through the webhook's own event code, which reads
     # event records and lookup items (GetItem) as well as writing them.
+    # Both can expire a booking whose hold passed (issue 20), freeing its slot items.
     "CreateIntentFunction": {
         "BookingsTable": {"GetItem", "UpdateItem"},
+        "SlotsTable": {"UpdateItem"},
         "EventsTable": {"GetItem", "PutItem"},
     },
     "WebhookFunction": {
         "BookingsTable": {"GetItem", "UpdateItem"},
+        "SlotsTable": {"UpdateItem"},
         "EventsTable": {"GetItem", "PutItem"},
     },
     # Reads bookings and applies events as the webhook does (an UpdateItem and the event
-    # record's PutItem in one transaction), queries the sweep index, and reads and writes its
-    # checkpoint item in the events table.
+    # record's PutItem in one transaction), queries the sweep index, reads and writes its
+    # checkpoint item in the events table, and puts and deletes its lease item there.
     "ReconcileFunction": {
         "BookingsTable": {"GetItem", "UpdateItem"},
         f"BookingsTable/index/{PAYMENT_STATUS_INDEX}": {"Query"},
         "SlotsTable": {"UpdateItem"},
-        "EventsTable": {"GetItem", "PutItem"},
+        "EventsTable": {"GetItem", "PutItem", "DeleteItem"},
     },
 }
 
@@ -97,12 +100,14 @@ ENVIRONMENT = {
         **COMMON_ENV,
         **STRIPE_ENV,
         "BOOKINGS_TABLE": {"Ref": "BookingsTable"},
+        "SLOTS_TABLE": {"Ref": "SlotsTable"},
         "EVENTS_TABLE": {"Ref": "EventsTable"},
     },
     "WebhookFunction": {
         **COMMON_ENV,
         "STRIPE_WEBHOOK_SECRET_ARN": {"Ref": "StripeWebhookSecretArn"},
         "BOOKINGS_TABLE": {"Ref": "BookingsTable"},
+        "SLOTS_TABLE": {"Ref": "SlotsTable"},
         "EVENTS_TABLE": {"Ref": "EventsTable"},
     },
     "ReconcileFunction": {
@@ -468,7 +473,9 @@ def test_iam_is_least_privilege(resources, function_id):
 
 def test_reconcile_runs_every_ten_minutes_one_run_at_a_time(resources):
     props = resources["ReconcileFunction"]["Properties"]
-    assert props["ReservedConcurrentExecutions"] == 1, "never two runs at once"
+    # One run at a time by its lease in DynamoDB (issue 20), not reserved concurrency, which a
+    # new account (concurrency limit 10) cannot give.
+    assert "ReservedConcurrentExecutions" not in props
     rules = of_type(resources, "AWS::Events::Rule")
     assert [r["Properties"]["ScheduleExpression"] for r in rules.values()] == ["rate(10 minutes)"]
     (rule_id, rule), = rules.items()
@@ -585,7 +592,7 @@ def test_tables_are_on_demand_recoverable_and_encrypted(resources):
         assert props["SSESpecification"] == {"SSEEnabled": True}, logical_id
 
 
-@pytest.mark.parametrize("logical_id", ["BookingsTable", "SlotsTable"])
+@pytest.mark.parametrize("logical_id", ["BookingsTable", "SlotsTable", "EventsTable"])
 def test_money_and_slot_state_survive_stack_mistakes(resources, logical_id):
     table = resources[logical_id]
     assert table["DeletionPolicy"] == "Retain"
@@ -709,8 +716,13 @@ def test_samconfig():
         assert deploy["capabilities"] == "CAPABILITY_IAM"
         assert deploy["confirm_changeset"] is True
         assert deploy["resolve_s3"] is True
-        # Stage only: the secret's ARN is account-specific and left to the operator.
-        assert deploy["parameter_overrides"] == f"Stage={stage}"
+        # The secret's ARN is account-specific and left to the operator.
+        expected = f"Stage={stage}"
+        if env == "prod":
+            # The webhook's own concurrency in production (the default deploys on a new
+            # account, which has none to reserve).
+            expected += " WebhookReservedConcurrency=20"
+        assert deploy["parameter_overrides"] == expected
     # `lint = true` would turn `sam validate` into cfn-lint alone, which passes templates the
     # SAM translator rejects (see test_a_bad_function_url_auth_type_is_rejected_by_the_translator).
     assert "lint" not in config["default"].get("validate", {}).get("parameters", {})
@@ -797,3 +809,20 @@ def test_webhook_reserved_concurrency_is_a_parameter_off_by_default(cfn, resourc
             {"Ref": "AWS::NoValue"},
         ]
     }
+
+
+def test_the_readme_prod_deploy_keeps_the_profiles_parameters():
+    """`--parameter-overrides` replaces the profile's list as a whole: the README's prod
+    command must repeat every parameter of the prod profile (the webhook's reservation)."""
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    profile = config["prod"]["deploy"]["parameters"]["parameter_overrides"].split()
+    readme = (ROOT / "README.md").read_text()
+    commands = [
+        block for block in readme.split("```")
+        if "sam deploy --config-env prod" in block and "--parameter-overrides" in block
+    ]
+    assert commands, "the README's prod deploy command"
+    for command in commands:
+        words = command.replace("\\\n", " ").split()
+        for parameter in profile:
+            assert parameter in words, f"{parameter} missing from: {command}"
