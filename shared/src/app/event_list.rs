@@ -12,8 +12,9 @@
 //!   names the last event applied (`after`), conditionally on the value this run read or last
 //!   wrote. A run that dies between applying and recording leaves the checkpoint behind: the
 //!   next run lists those events again and finds them duplicates by their event records.
-//! - **The deadline.** Before each event the run asks its [`Budget`]; when it is spent, it
-//!   records where it is and stops (the later steps still run), and the next run resumes there.
+//! - **The deadline.** Before each event (but the run's first, so every run moves forward)
+//!   the run asks its [`Budget`]; when it is spent, it records where it is and stops (the
+//!   later steps still run), and the next run resumes there.
 //! - **The overlap.** Once a walk reaches the newest event, the checkpoint becomes a time
 //!   again, a minute before the run's start (Stripe's `created` has second resolution and an
 //!   event can show in the list a moment late, behind events already listed), so the next run
@@ -159,7 +160,9 @@ pub(super) async fn apply_listed_events<S: BookingStore, P: PaymentProvider>(
         let mut stopped = false;
         // Newest first in the page: applied from its end.
         for listed in page.iter().rev() {
-            if !budget.events_may_go_on() {
+            // At least one event a run, however little time the listing left: every run moves
+            // the checkpoint forward (the later steps' share covers one event).
+            if summary.events_seen > 0 && !budget.events_may_go_on() {
                 stopped = true;
                 break;
             }

@@ -62,7 +62,11 @@ mod tests {
         let example: std::collections::BTreeSet<&str> = step
             .split("enabled_events[]=")
             .skip(1)
-            .map(|rest| rest.split(['"', ' ', '\\', '\n']).next().unwrap_or_default())
+            .map(|rest| {
+                rest.split(['"', ' ', '\\', '\n'])
+                    .next()
+                    .unwrap_or_default()
+            })
             .collect();
         assert_eq!(example, handled, "the Stripe CLI example");
         assert!(step.contains("stripe webhook_endpoints create"), "{step}");
