@@ -33,7 +33,9 @@ use super::reconcile::Summary;
 use super::refunds::apply_money_event;
 use super::AppError;
 use crate::domain::event_types::HANDLED_EVENT_TYPES;
-use crate::ports::{BookingStore, Checkpoint, EventQuery, ListedEvent, PaymentProvider};
+use crate::ports::{
+    BookingStore, Checkpoint, EventQuery, ListedEvent, PaymentProvider, ProviderError,
+};
 
 /// A first run (no checkpoint) looks back as far as Stripe retries a webhook.
 pub const FIRST_LOOKBACK: Duration = Duration::days(3);
@@ -147,9 +149,22 @@ pub(super) async fn apply_listed_events<S: BookingStore, P: PaymentProvider>(
     loop {
         let (page, newer) = match &at.after {
             Some(after) => {
-                let page = provider
+                let page = match provider
                     .list_events(&query(at.created_from, None, Some(after.clone())))
-                    .await?;
+                    .await
+                {
+                    Ok(page) => page,
+                    // The event it stopped after is no longer listed (past Stripe's 30 days):
+                    // from the checkpoint's time instead (a minute behind that event).
+                    Err(ProviderError::Rejected { status, code, .. }) => {
+                        tracing::error!(after = %after, status, code = code.as_deref().unwrap_or(""),
+                            created_from = at.created_from, attention = "payment",
+                            "reconcile: Stripe no longer lists the event the checkpoint names; listing from its time");
+                        at.after = None;
+                        continue;
+                    }
+                    Err(err) => return Err(err.into()),
+                };
                 let newer = page.has_more;
                 (page.events, newer)
             }

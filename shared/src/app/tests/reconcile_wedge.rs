@@ -73,7 +73,20 @@ async fn a_poisoned_refund_neither_stops_the_run_nor_blocks_the_bookings_cancel(
         vec![old.clone()]
     );
 
-    // Stripe keeps refusing; the driver's cancel answers normally all the same.
+    // Stripe keeps refusing; the booking's other operations answer normally all the same,
+    // the refusal recorded on it each time (for an operator).
+    assert_eq!(w.store.refund_refusals(poisoned).len(), 1);
+    assert_eq!(
+        w.store.refund_refusals(poisoned)[0].code.as_deref(),
+        Some("charge_disputed")
+    );
+    w.stripe.fail_next(Call::Refund, refused());
+    let intent = w
+        .pay(poisoned, "4.50")
+        .await
+        .expect("create-intent answers");
+    assert!(w.payable_now(&intent));
+    assert_eq!(w.store.refund_refusals(poisoned).len(), 2);
     w.stripe.fail_next(Call::Refund, refused());
     let cancelled = cancel_booking(&*w.store, &*w.stripe, poisoned, Utc::now)
         .await
@@ -167,4 +180,129 @@ async fn a_backlog_of_2000_events_converges_in_runs_of_about_300_each_applied_on
     .unwrap();
     assert_eq!(after.events_applied, 0, "{after:?}");
     eprintln!("backlog: 2000 events, {runs} runs to converge, {duplicate} listed again");
+}
+
+/// A checkpoint older than Stripe's 30-day event list: the run lists from what Stripe still
+/// has (an ERROR names the gap) and goes on; one older than the 7-day event records but within
+/// Stripe's list is listed from as it is.
+#[tokio::test]
+async fn a_checkpoint_past_the_retention_is_listed_from_what_stripe_still_has() {
+    use crate::ports::Checkpoint;
+    let w = World::new();
+    let now = Utc::now();
+    let id = w.booking();
+    let pi = w.pay(id, "3.50").await.unwrap().id;
+    w.stripe.set_status(&pi, IntentStatus::Succeeded);
+    w.stripe.emit(serde_json::json!({
+        "id": "evt_late", "object": "event", "type": "payment_intent.succeeded",
+        "created": now.timestamp() - 30,
+        "data": {"object": {"id": pi.as_str(), "object": "payment_intent", "amount": 350,
+            "amount_received": 350, "currency": "usd",
+            "metadata": {"booking_id": id.to_string()}}},
+    }));
+    let forty_days = Checkpoint {
+        created_from: (now - Duration::days(40)).timestamp(),
+        after: Some("evt_gone".into()),
+    };
+    assert!(w
+        .store
+        .move_reconcile_checkpoint(None, &forty_days)
+        .await
+        .unwrap());
+
+    let summary = reconcile(&*w.store, &*w.stripe, &Default::default(), now)
+        .await
+        .expect("the run goes on");
+
+    assert_eq!(summary.events_applied, 1, "{summary:?}");
+    assert_eq!(w.get(id).await.payment_status, PaymentStatus::Completed);
+    let first = &w.stripe.event_queries()[0];
+    assert!(
+        first.created_gte >= (now - Duration::days(30)).timestamp(),
+        "{first:?}"
+    );
+    // The event it stopped after is gone from Stripe's list too: not asked for.
+    assert_eq!(first.ending_before, None, "{first:?}");
+
+    // Ten days: within Stripe's list, listed from as it is.
+    let w = World::new();
+    let ten_days = Checkpoint {
+        created_from: (now - Duration::days(10)).timestamp(),
+        after: None,
+    };
+    assert!(w
+        .store
+        .move_reconcile_checkpoint(None, &ten_days)
+        .await
+        .unwrap());
+    reconcile(&*w.store, &*w.stripe, &Default::default(), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.stripe.event_queries()[0].created_gte,
+        ten_days.created_from
+    );
+}
+
+/// Two runs at once: the second finds the lease taken and does nothing, without error.
+#[tokio::test]
+async fn a_run_that_finds_the_lease_taken_does_nothing() {
+    let w = World::new();
+    let now = Utc::now();
+    let id = w.booking();
+    let pi = w.pay(id, "3.50").await.unwrap().id;
+    w.stripe.set_status(&pi, IntentStatus::Succeeded);
+    assert!(w
+        .store
+        .take_reconcile_lease("other run", now, now + Duration::minutes(2))
+        .await
+        .unwrap());
+    let budget = crate::app::reconcile::Budget::unbounded();
+
+    let run = crate::app::reconcile::run(&*w.store, &*w.stripe, &Default::default(), &budget)
+        .await
+        .expect("no error");
+
+    assert_eq!(run, None);
+    assert_eq!(w.stripe.calls(Call::ListEvents), 0);
+    // Given back, the next run runs (and gives it back in turn).
+    w.store.release_reconcile_lease("other run").await.unwrap();
+    let ran = crate::app::reconcile::run(&*w.store, &*w.stripe, &Default::default(), &budget)
+        .await
+        .unwrap();
+    assert!(ran.is_some());
+    assert!(
+        crate::app::reconcile::run(&*w.store, &*w.stripe, &Default::default(), &budget)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// The event a checkpoint names is gone from Stripe's list: the run lists from the
+/// checkpoint's time instead, and goes on.
+#[tokio::test]
+async fn a_checkpoint_naming_an_event_stripe_no_longer_lists_is_no_wedge() {
+    use crate::ports::Checkpoint;
+    let w = World::new();
+    let now = Utc::now();
+    let ids = backlog(&w, 3, now).await;
+    let gone = Checkpoint {
+        created_from: now.timestamp() - 4000,
+        after: Some("evt_gone".into()),
+    };
+    assert!(w
+        .store
+        .move_reconcile_checkpoint(None, &gone)
+        .await
+        .unwrap());
+
+    let summary = reconcile(&*w.store, &*w.stripe, &Default::default(), now)
+        .await
+        .expect("the run goes on");
+
+    assert_eq!(summary.events_applied, 3, "{summary:?}");
+    for id in ids {
+        assert_eq!(w.get(id).await.payment_status, PaymentStatus::Completed);
+    }
 }
