@@ -27,8 +27,15 @@ const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 
 pub(crate) struct App {
     pub(crate) api_keys: Vec<String>,
-    pub(crate) store: DynamoStore,
+    pub(crate) stores: Stores,
     pub(crate) stripe: StripeClient,
+}
+
+/// Each function's store: one table set, a client of its own (see `dynamo_access`).
+pub(crate) struct Stores {
+    pub(crate) bookings: DynamoStore,
+    pub(crate) create_intent: DynamoStore,
+    pub(crate) webhook: DynamoStore,
 }
 
 pub(crate) async fn serve(listener: TcpListener, app: Arc<App>) {
@@ -92,11 +99,14 @@ async fn route(app: &App, req: hyper::Request<Incoming>) -> hyper::Response<Full
         || path.starts_with("/v1/bookings/")
         || path.starts_with("/v1/assets/")
     {
-        to_hyper(shared::http::bookings::handle(&app.store, &app.stripe, request).await)
+        to_hyper(shared::http::bookings::handle(&app.stores.bookings, &app.stripe, request).await)
     } else if path == "/v1/payments/create-intent" || path == "/v1/payments/capture" {
-        to_hyper(shared::http::create_intent::handle(&app.store, &app.stripe, request).await)
+        to_hyper(
+            shared::http::create_intent::handle(&app.stores.create_intent, &app.stripe, request)
+                .await,
+        )
     } else if path == WEBHOOK_PATH {
-        to_hyper(shared::http::webhook::handle(&app.store, &app.stripe, request).await)
+        to_hyper(shared::http::webhook::handle(&app.stores.webhook, &app.stripe, request).await)
     } else {
         to_hyper(error_response(&ApiError::NotFound("Not found".into())))
     }

@@ -6,6 +6,7 @@
 //! localstripe lacks) unless `STRIPE_API_BASE` names a real Stripe or another emulator.
 
 mod addresses;
+pub mod dynamo_access;
 mod gateway;
 mod localstripe;
 mod reconcile;
@@ -319,7 +320,20 @@ pub async fn start(config: StackConfig) -> Result<RunningStack, String> {
     ensure_tables(&client, &config.tables)
         .await
         .map_err(|e| format!("cannot create tables at {endpoint}: {e}"))?;
-    let store = DynamoStore::new(client, config.tables.clone());
+    let store = DynamoStore::new(client.clone(), config.tables.clone());
+    // Each function's own client, so what each touches is recorded (`dynamo_access`).
+    let store_of = |function| {
+        DynamoStore::new(
+            dynamo_access::client_for(&client, function, &config.tables),
+            config.tables.clone(),
+        )
+    };
+    let stores = gateway::Stores {
+        bookings: store_of("bookings"),
+        create_intent: store_of("create-intent"),
+        webhook: store_of("webhook"),
+    };
+    let reconcile_store = store_of("reconcile");
 
     let listener = TcpListener::bind(config.addr)
         .await
@@ -348,13 +362,13 @@ pub async fn start(config: StackConfig) -> Result<RunningStack, String> {
             webhook_secrets: split_secrets(&config.webhook_secrets.join(",")),
         },
     );
-    let reconciler = reconcile::Reconciler::new(store.clone(), stripe.clone(), config.holds);
+    let reconciler = reconcile::Reconciler::new(reconcile_store, stripe.clone(), config.holds);
     if let Some(every) = config.reconcile_interval {
         tasks.push(reconciler.spawn(every));
     }
     let app = Arc::new(App {
         api_keys: config.api_keys,
-        store: store.clone(),
+        stores,
         stripe,
     });
     tasks.push(tokio::spawn(serve(listener, app)));

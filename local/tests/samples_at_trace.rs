@@ -221,7 +221,8 @@ async fn every_sample_through_the_runtime_at_trace_logs_no_secret() {
             lambda_http::lambda_runtime::run(lambda_http::service_fn(
                 move |_: lambda_http::LambdaEvent<Value>| async move {
                     let (holds, rules) = (Default::default(), Default::default());
-                    let summary = reconcile::run(store, stripe, &holds, &rules).await?;
+                    let budget = reconcile::Budget::unbounded();
+                    let summary = reconcile::run(store, stripe, &holds, &rules, &budget).await?;
                     Ok::<_, lambda_http::Error>(serde_json::to_value(summary)?)
                 },
             ))

@@ -35,6 +35,7 @@ async fn every_sample_event_gets_its_expected_status_from_the_real_handler() {
                 &stripe,
                 &Default::default(),
                 &Default::default(),
+                &reconcile::Budget::unbounded(),
             )
             .await
             {

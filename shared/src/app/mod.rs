@@ -10,6 +10,7 @@ pub mod bookings;
 pub mod bounded;
 pub mod capture;
 pub mod error;
+pub mod event_list;
 pub mod events;
 pub mod holds;
 pub mod intents;

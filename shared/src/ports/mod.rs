@@ -13,5 +13,5 @@ pub use store::{
 };
 
 // Reconciliation (issue 12, section 4).
-pub use payments::{EventPage, ListedEvent};
-pub use store::{Booked, InFlight, Order};
+pub use payments::{EventPage, EventQuery, ListedEvent};
+pub use store::{Booked, Checkpoint, InFlight, Order, RefundRefusal};

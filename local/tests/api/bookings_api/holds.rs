@@ -350,3 +350,38 @@ async fn an_abandoned_3ds_keeps_the_slot_for_its_grace_then_the_intent_is_cancel
         (&json!("expired"), &json!("canceled"))
     );
 }
+
+/// create-intent on a booking whose hold passed with its intent unpaid: the intent is
+/// cancelled at Stripe first, then the booking expired and its slot freed (the create-intent
+/// function writes the slots table), and the caller gets 409 "Booking has expired".
+#[tokio::test]
+async fn create_intent_after_the_hold_cancels_the_unpaid_intent_and_expires_the_booking() {
+    let app = spawn_app().await;
+    let day = "2026-12-11";
+    let (asset, id, pi) =
+        booked_with_intent(&app, day, json!({"amount": 3.5, "currency": "usd"})).await;
+    let_the_hold_pass(&app, &id, &asset, &[day], &interval(day)).await;
+    assert_eq!(app.booking(&id).await["status"], "confirmed", "undecided");
+    let again = app
+        .create_intent(&json!({"amount": 3.5, "currency": "usd", "booking_id": id}))
+        .await;
+    assert_eq!(
+        (again.status, again.body),
+        (409, json!({"detail": "Booking has expired"}))
+    );
+    assert_eq!(app.stripe_intent(&pi).await["status"], "canceled");
+    let old = app.booking(&id).await;
+    assert_eq!(
+        (&old["status"], &old["payment_status"]),
+        (&json!("expired"), &json!("canceled"))
+    );
+    let slot = get_item(
+        app.dynamodb(),
+        "booking-slots",
+        "pk",
+        &format!("{asset}#{day}"),
+    )
+    .await
+    .unwrap();
+    assert!(!slot.contains_key(&format!("b_{id}")), "the slot is free");
+}

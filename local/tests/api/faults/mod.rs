@@ -27,6 +27,7 @@
 
 mod deadlines;
 mod dynamodb;
+mod refused;
 mod stripe;
 
 use std::collections::BTreeSet;

@@ -208,6 +208,45 @@ fn money_event(event: Event) -> Parsed {
 mod tests {
     use super::*;
 
+    /// The parser acts on exactly the types of `HANDLED_EVENT_TYPES` (the list the webhook is
+    /// registered for and reconcile lists): each, with the fields it needs, is applied; other
+    /// types of the same families are ignored.
+    #[test]
+    fn the_parser_acts_on_exactly_the_handled_event_types() {
+        use crate::domain::event_types::HANDLED_EVENT_TYPES;
+        let object = serde_json::json!({
+            "id": "re_1", "object": "any", "amount": 350, "amount_refunded": 350,
+            "amount_received": 350, "amount_capturable": 350, "status": "succeeded",
+            "charge": "ch_1", "payment_intent": "pi_1", "currency": "usd",
+            "metadata": {"booking_id": "550e8400-e29b-41d4-a716-446655440000"},
+        });
+        let parsed = |kind: &str| {
+            let mut object = object.clone();
+            if kind.starts_with("payment_intent.") {
+                object["id"] = "pi_1".into();
+                object["object"] = "payment_intent".into();
+            }
+            let body = serde_json::json!({
+                "id": "evt_1", "type": kind, "created": 1770000000,
+                "data": {"object": object},
+            });
+            parse(body.to_string().as_bytes()).unwrap()
+        };
+        for kind in HANDLED_EVENT_TYPES {
+            assert!(!matches!(parsed(kind), Parsed::Ignored(_)), "{kind}");
+        }
+        for kind in [
+            "payment_intent.created",
+            "payment_intent.partially_funded",
+            "charge.succeeded",
+            "charge.captured",
+            "charge.refund.created",
+            "charge.dispute.funds_withdrawn",
+        ] {
+            assert!(matches!(parsed(kind), Parsed::Ignored(_)), "{kind}");
+        }
+    }
+
     fn charge_refunded(charge: Value) -> MoneyEvent {
         let body = serde_json::json!({
             "id": "evt_1", "type": "charge.refunded", "created": 1770000000,

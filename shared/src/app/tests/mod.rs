@@ -11,6 +11,7 @@ mod holds;
 mod holds_support;
 mod passed_holds;
 mod reconcile;
+mod reconcile_wedge;
 mod refunds;
 mod uc;
 mod versioned_writes;
