@@ -13,28 +13,9 @@ use tokio::process::{Child, Command};
 /// What `sam build` wrote (README, "Deploy to AWS", step 3): the template `sam deploy` ships.
 pub const BUILT_TEMPLATE: &str = ".aws-sam/build/template.yaml";
 
-/// How much more time a function gets in these runs than on Lambda. Here the arm64 bootstraps
-/// run under qemu user emulation, about 10 times slower than on Lambda, and SAM's timer starts
-/// with the container, so the emulated start-up counts too: with a second build beside it on a
-/// 2-core machine, 14 of 26 invokes ran past the deployed 15 s ("timed out after 15 seconds").
-/// Local runs only: the template `sam deploy` ships (`BUILT_TEMPLATE`, template.yaml) keeps its
-/// timeouts; only the copy these runs hand SAM ([`Template::write_for_local_runs`]) has these.
-pub const EMULATION_FACTOR: u64 = 10;
-
-/// Lambda's largest timeout, which SAM also enforces.
-const MAX_TIMEOUT_SECS: u64 = 900;
-
-/// Lambda's default timeout, for a function the template gives none.
-const DEFAULT_TIMEOUT_SECS: u64 = 3;
-
-/// How long one `sam local invoke` may take beyond the function's (local) timeout: SAM's own
-/// start-up and the container's.
-const INVOKE_MARGIN: Duration = Duration::from_secs(120);
-
-/// A deployed timeout as these runs give it.
-pub fn local_timeout(deployed_secs: u64) -> u64 {
-    (deployed_secs * EMULATION_FACTOR).min(MAX_TIMEOUT_SECS)
-}
+/// How long one `sam local invoke` may take (about 3 s under qemu; the functions' own timeouts
+/// are 10 to 120 s).
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// One function of the template.
 #[derive(Debug, Clone)]
@@ -44,8 +25,6 @@ pub struct Function {
     /// The variables the template declares for it (the Globals' and its own), with their
     /// values as `sam build` wrote them (a string, or an intrinsic such as `{"Ref": ...}`).
     pub declared: BTreeMap<String, Value>,
-    /// Its `Timeout` as deployed (its own, else the Globals', else Lambda's default), seconds.
-    pub timeout_secs: u64,
 }
 
 /// The built template, read.
@@ -63,7 +42,6 @@ impl Template {
         let doc: Value = serde_norway::from_str(&text)
             .map_err(|e| format!("{} is not YAML: {e}", path.display()))?;
         let globals = variables(&doc["Globals"]["Function"]);
-        let global_timeout = doc["Globals"]["Function"]["Timeout"].as_u64();
         let mut functions = BTreeMap::new();
         for (logical_id, resource) in doc["Resources"].as_object().into_iter().flatten() {
             if resource["Type"] != "AWS::Serverless::Function" {
@@ -79,10 +57,6 @@ impl Template {
                 Function {
                     logical_id: logical_id.clone(),
                     declared,
-                    timeout_secs: resource["Properties"]["Timeout"]
-                        .as_u64()
-                        .or(global_timeout)
-                        .unwrap_or(DEFAULT_TIMEOUT_SECS),
                 },
             );
         }
@@ -90,17 +64,15 @@ impl Template {
     }
 
     /// Writes the template these runs use to `out`: the built one, with each function's code
-    /// found where `sam build` put it, the local-only variables (`local_only`) declared
-    /// (empty: their values are in the env-vars file), and each function's `Timeout` as
-    /// [`local_timeout`] makes it (emulation). Nothing else changes: no other value of the
-    /// template, no other property, no resource.
+    /// found where `sam build` put it, and the local-only variables (`local_only`) declared
+    /// (empty: their values are in the env-vars file). Nothing else changes: no value of the
+    /// template, no property, no resource.
     pub fn write_for_local_runs(&self, built: &Path, out: &Path) -> Result<(), String> {
         let build_dir = std::fs::canonicalize(built.parent().unwrap_or(Path::new(".")))
             .map_err(|e| format!("{}: {e}", built.display()))?;
         let mut doc = self.doc.clone();
         for function in self.functions.values() {
             let props = &mut doc["Resources"][&function.logical_id]["Properties"];
-            props["Timeout"] = json!(local_timeout(function.timeout_secs));
             let code = props["CodeUri"].as_str().unwrap_or_default().to_string();
             props["CodeUri"] = json!(build_dir.join(code).to_string_lossy());
             let vars = &mut props["Environment"]["Variables"];
@@ -278,19 +250,15 @@ impl Sam {
         args
     }
 
-    /// `function`'s timeout is its deployed one (`Function::timeout_secs`); the run gets
-    /// [`local_timeout`] of it, and SAM's start-up beyond that.
-    pub async fn invoke(&self, function: &Function, event: &Path) -> Result<Invoked, String> {
-        let logical_id = function.logical_id.as_str();
-        let limit = Duration::from_secs(local_timeout(function.timeout_secs)) + INVOKE_MARGIN;
+    pub async fn invoke(&self, logical_id: &str, event: &Path) -> Result<Invoked, String> {
         let started = Instant::now();
         let run = self
             .command()
             .args(self.invoke_args(logical_id, event))
             .output();
-        let out = tokio::time::timeout(limit, run)
+        let out = tokio::time::timeout(INVOKE_TIMEOUT, run)
             .await
-            .map_err(|_| format!("sam local invoke {logical_id} took over {limit:?}"))?
+            .map_err(|_| format!("sam local invoke {logical_id} took over {INVOKE_TIMEOUT:?}"))?
             .map_err(|e| format!("cannot run {}: {e}", self.exe.display()))?;
         let elapsed = started.elapsed();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -354,16 +322,4 @@ pub fn shell_line(exe: &str, args: &[String]) -> String {
         }
     }
     line
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn local_timeouts_are_ten_times_the_deployed_ones_up_to_lambdas_limit() {
-        assert_eq!(local_timeout(10), 100);
-        assert_eq!(local_timeout(15), 150);
-        assert_eq!(local_timeout(120), 900);
-    }
 }
