@@ -17,8 +17,9 @@ $(VENV)/.installed: requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# The stack, and the reference checkout beside it on http://127.0.0.1:3001/ (scripts/dev.sh).
 dev: tools
-	$(CARGO) run -p local-stack
+	CARGO="$(CARGO)" scripts/dev.sh
 
 # Every test: unit and integration tests against the emulators, a smoke run of the benchmark
 # harness (not the benchmark), the offline deploy checks, and the deployed artifact: `sam build`
@@ -28,8 +29,15 @@ test: tools
 	$(CARGO) test --workspace
 	$(MAKE) bench-smoke
 	$(MAKE) fuzz
+	$(MAKE) browser
 	$(MAKE) deploy-checks
 	$(MAKE) sam-local
+
+# The driver's step in headless Chromium (Debian's chromium + chromium-driver, installed as root
+# when missing) through examples/checkout and the Stripe.js stand-in; see tests/browser/run.sh.
+.PHONY: browser
+browser: tools
+	tests/browser/run.sh
 
 # Schemathesis against openapi.yaml and the running local stack (see tests/fuzz/run.sh).
 # Records which DynamoDB tables and actions each function's handlers use across the

@@ -70,6 +70,9 @@ pub struct LocalStripe {
     /// The secret keys the layer accepts (`LOCALSTRIPE_API_KEYS`, comma-separated); empty:
     /// the stack's own `stripe_secret_key`.
     pub api_keys: Vec<String>,
+    /// The publishable keys the layer accepts (`LOCALSTRIPE_PUBLISHABLE_KEYS`, comma-separated;
+    /// default `pk_test_local_stack`): Stripe.js's.
+    pub publishable_keys: Vec<String>,
     /// Register the stack's webhook for deliveries (`LOCALSTRIPE_WEBHOOKS`, on unless `0`).
     pub webhooks: bool,
 }
@@ -82,6 +85,7 @@ impl LocalStripe {
             port,
             layer: true,
             api_keys: Vec::new(),
+            publishable_keys: vec![stripe_layer::LOCAL_PUBLISHABLE_KEY.into()],
             webhooks: true,
         }
     }
@@ -158,6 +162,10 @@ impl StackConfig {
                     .map_err(|e| format!("LOCALSTRIPE_PORT: {e}"))?,
                 layer: switch(&var, "LOCALSTRIPE_LAYER")?,
                 api_keys: split_list(&var("LOCALSTRIPE_API_KEYS").unwrap_or_default()),
+                publishable_keys: split_list(
+                    &var("LOCALSTRIPE_PUBLISHABLE_KEYS")
+                        .unwrap_or_else(|| stripe_layer::LOCAL_PUBLISHABLE_KEY.into()),
+                ),
                 webhooks: switch(&var, "LOCALSTRIPE_WEBHOOKS")?,
             }),
         };
@@ -441,7 +449,13 @@ async fn start_layer(
     } else {
         local.api_keys.clone()
     };
-    let mut layer = StripeLayer::serve(listener, LayerConfig { upstream, api_keys })?;
+    let publishable_keys = local.publishable_keys.clone();
+    let config = LayerConfig {
+        upstream,
+        api_keys,
+        publishable_keys,
+    };
+    let mut layer = StripeLayer::serve(listener, config)?;
     if let Some(also) = also {
         layer.also_serve(also)?;
     }

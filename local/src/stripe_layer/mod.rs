@@ -26,15 +26,26 @@
 //!   Dashboard refunds, card 4000000000005126 (refunds fail later), card 4000000000000259
 //!   (disputed), dispute evidence `winning_evidence` / `losing_evidence`.
 //!
+//! - Stripe's test cards (`cards`, `confirm`; <https://docs.stripe.com/testing>): declines with
+//!   Stripe's `code`, `decline_code` and message, 3-D Secure once (3155) or always (3184),
+//!   confirming with a payment method in one call.
+//! - The browser's side (`publishable`, `stripe_js`): publishable keys with the client secret
+//!   on the endpoints Stripe allows them, CORS as Stripe answers it, and a Stripe.js stand-in
+//!   at `/v3/`.
+//!
 //! Event payloads take the shapes of Stripe's example objects
 //! (../shared/stripe/fixtures3-subset.json).
 
 mod capture;
+mod cards;
+mod confirm;
 mod disputes;
 mod events;
 mod idempotency;
+mod publishable;
 mod relay;
 mod server;
+mod stripe_js;
 mod triggers;
 mod wire;
 
@@ -46,6 +57,7 @@ use tokio::net::TcpListener;
 use tokio::task::{AbortHandle, JoinHandle};
 
 pub use idempotency::{is_saved, Answer, Begin, Fingerprint, IdempotencyStore, Ticket};
+pub use publishable::LOCAL_PUBLISHABLE_KEY;
 pub use wire::api_key_of;
 
 /// How long after the request a test-mode trigger's later step happens ("a moment later": a
@@ -60,6 +72,9 @@ pub struct LayerConfig {
     /// The secret keys this "account" has; any other is refused as Stripe refuses a revoked
     /// key.
     pub api_keys: Vec<String>,
+    /// The publishable keys this "account" has (`publishable`): what Stripe.js and the browser
+    /// use.
+    pub publishable_keys: Vec<String>,
 }
 
 /// What every request handler shares.
@@ -71,6 +86,7 @@ pub(crate) struct Layer {
     relay_secret: String,
     http: reqwest::Client,
     api_keys: RwLock<Vec<String>>,
+    publishable_keys: Vec<String>,
     idempotency: IdempotencyStore,
     events: events::Events,
     test_mode: Mutex<triggers::TestMode>,
@@ -175,6 +191,7 @@ impl StripeLayer {
             relay_secret: wire::new_id("whsec_relay_"),
             http,
             api_keys: RwLock::new(config.api_keys),
+            publishable_keys: config.publishable_keys,
             idempotency: IdempotencyStore::new(),
             events,
             test_mode: Mutex::default(),

@@ -15,7 +15,10 @@ use tokio::net::TcpListener;
 
 use super::idempotency::pretty;
 use super::wire::{api_key_of, masked, new_id, params};
-use super::{capture, disputes, events, relay, triggers, Answer, Begin, Fingerprint, Layer};
+use super::{
+    capture, confirm, disputes, events, publishable, relay, stripe_js, triggers, Answer, Begin,
+    Fingerprint, Layer,
+};
 
 pub(super) async fn accept_loop(listener: TcpListener, layer: Arc<Layer>) {
     loop {
@@ -69,10 +72,56 @@ impl Call {
     pub(super) fn segments(&self) -> Vec<&str> {
         self.path.split('/').filter(|s| !s.is_empty()).collect()
     }
+
+    /// The same request (its origin, its other headers) as a form POST of `form` to
+    /// `path_and_query`, made with the API key of `authorization`.
+    pub(super) fn with_body(
+        &self,
+        path_and_query: &str,
+        authorization: &str,
+        form: &[(String, String)],
+    ) -> Call {
+        let body = Bytes::from(form_body(form));
+        let mut headers = self.headers.clone();
+        headers.remove("content-length");
+        if let Ok(auth) = authorization.parse() {
+            headers.insert("authorization", auth);
+        }
+        headers.insert(
+            "content-type",
+            hyper::header::HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        let (path, query) = path_and_query
+            .split_once('?')
+            .map_or((path_and_query, None), |(p, q)| (p, Some(q)));
+        Call {
+            method: "POST".into(),
+            path: path.to_string(),
+            path_and_query: path_and_query.to_string(),
+            params: params(query, Some("application/x-www-form-urlencoded"), &body),
+            account: api_key_of(Some(authorization)).unwrap_or_default(),
+            origin: self.origin.clone(),
+            headers,
+            body,
+        }
+    }
+}
+
+/// Form parameters as an `application/x-www-form-urlencoded` body.
+pub(super) fn form_body(form: &[(String, String)]) -> String {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in form {
+        out.append_pair(name, value);
+    }
+    out.finish()
 }
 
 async fn handle(layer: Arc<Layer>, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
+    let cors = publishable::Cors::of(&parts.method, parts.uri.path(), &parts.headers);
+    if let Some(preflight) = cors.as_ref().and_then(publishable::Cors::preflight) {
+        return render(preflight);
+    }
     let answer = match body.collect().await {
         Ok(body) => {
             let body = body.to_bytes();
@@ -110,6 +159,14 @@ async fn handle(layer: Arc<Layer>, req: hyper::Request<Incoming>) -> hyper::Resp
         }
         Err(err) => Answer::stripe_error(400, "invalid_request_error", None, &err.to_string()),
     };
+    let answer = match cors {
+        Some(cors) => cors.apply(answer),
+        None => answer,
+    };
+    render(answer)
+}
+
+fn render(answer: Answer) -> hyper::Response<Full<Bytes>> {
     let mut resp = hyper::Response::builder().status(answer.status);
     for (name, value) in &answer.headers {
         resp = resp.header(name, value);
@@ -145,6 +202,12 @@ async fn respond(layer: Arc<Layer>, call: Call) -> Answer {
     }
     if call.path.starts_with("/_config/") || call.path.starts_with("/js.stripe.com/") {
         return layer.forward(&call).await;
+    }
+    if let Some(file) = stripe_js::serve(&call) {
+        return file;
+    }
+    if let Some(key) = publishable::key_of(&call) {
+        return publishable::route(&layer, &call, &key).await;
     }
     if let Some(refused) = refuse_key(&layer, &call) {
         return refused;
@@ -188,14 +251,29 @@ fn refuse_key(layer: &Layer, call: &Call) -> Option<Answer> {
     Some(answer)
 }
 
-async fn execute(layer: &Arc<Layer>, call: &Call) -> Answer {
+pub(super) async fn execute(layer: &Arc<Layer>, call: &Call) -> Answer {
     if let Some(answer) = own_endpoint(layer, call).await {
         return answer;
     }
-    let mut answer = match triggers::before(layer, call).await {
-        Err(refused) => return refused,
-        Ok(Some(body)) => layer.forward_body(call, body).await,
-        Ok(None) => layer.forward(call).await,
+    let confirming = match (call.method.as_str(), call.segments().as_slice()) {
+        ("POST", ["v1", "payment_intents", id, "confirm"]) => Some(id.to_string()),
+        _ => None,
+    };
+    let creating_confirmed = call.method == "POST"
+        && call.segments() == ["v1", "payment_intents"]
+        && confirm::body_params(call)
+            .iter()
+            .any(|(k, v)| k == "confirm" && v == "true");
+    let mut answer = if let Some(id) = confirming {
+        confirm::confirm(layer, call, &id).await
+    } else if creating_confirmed {
+        confirm::create_and_confirm(layer, call).await
+    } else {
+        match triggers::before(layer, call).await {
+            Err(refused) => return refused,
+            Ok(Some(body)) => layer.forward_body(call, body).await,
+            Ok(None) => layer.forward(call).await,
+        }
     };
     if let Some(mut object) = answer.json_body() {
         if call.method == "POST" && answer.is_success() {
@@ -258,6 +336,22 @@ impl Layer {
             }
         }
         send(out).await
+    }
+
+    /// A form POST to localstripe with the layer's own key.
+    pub(super) async fn upstream_post(&self, path: &str, form: &[(String, String)]) -> Answer {
+        let url = format!("{}{path}", self.upstream);
+        let req = self
+            .http
+            .post(url)
+            .header("authorization", confirm::UPSTREAM_AUTH);
+        send(req.form(form)).await
+    }
+
+    /// The intent as localstripe has it, with the test-mode overlay (`None`: no such intent).
+    pub(super) async fn upstream_intent(&self, id: &str) -> Option<Value> {
+        let path = format!("/v1/payment_intents/{id}");
+        self.fetch(&path, Some(confirm::UPSTREAM_AUTH)).await
     }
 
     /// A form POST to localstripe (its `/_config` endpoints, which take no API key).

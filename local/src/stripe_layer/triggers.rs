@@ -31,7 +31,7 @@ use serde_json::{json, Value};
 
 use super::server::{Call, Origin};
 use super::wire::{id_of, now, param, str_of};
-use super::{capture, disputes, Answer, Layer};
+use super::{capture, confirm, disputes, Answer, Layer};
 
 const CARD_REFUND_FAILS: &str = "4000000000005126";
 const CARD_DISPUTED: &str = "4000000000000259";
@@ -56,6 +56,7 @@ pub(super) struct TestMode {
     failed_refunds: HashMap<String, (String, i64)>,
     pub(super) disputes: disputes::Disputes,
     pub(super) captures: capture::Captures,
+    pub(super) confirms: confirm::Confirms,
 }
 
 impl TestMode {
@@ -101,7 +102,10 @@ impl TestMode {
                         }
                         changed |= self.captures.charge(map);
                     }
-                    Some("payment_intent") => changed |= self.captures.intent(map),
+                    Some("payment_intent") => {
+                        changed |= self.confirms.intent(map);
+                        changed |= self.captures.intent(map);
+                    }
                     _ => {}
                 }
                 changed
@@ -187,22 +191,16 @@ pub(super) async fn after(layer: &Arc<Layer>, call: &Call, object: &Value) {
     let segments = call.segments();
     match segments.as_slice() {
         ["v1", "payment_methods"] => {
-            let card = match param(&call.params, "card[number]") {
-                Some(CARD_REFUND_FAILS) => Some(Card::RefundsFail),
-                Some(CARD_DISPUTED) => Some(Card::Disputed),
-                _ => None,
-            };
-            let mut test_mode = layer.test_mode();
-            test_mode.captures.payment_method(object);
-            if let (Some(card), Some(id)) = (card, str_of(object, "id")) {
-                test_mode.cards.insert(id.to_string(), card);
-            }
+            payment_method_made(layer, param(&call.params, "card[number]"), object);
         }
         ["v1", "payment_intents", _, "cancel"] => {
             intent_event(layer, call, "payment_intent.canceled", object, None).await;
         }
         ["v1", "payment_intents"]
         | ["v1", "payment_intents", _, "confirm" | "_authenticate" | "capture"] => {
+            if segments.last() == Some(&"_authenticate") {
+                confirm::authenticated(layer, call, object).await;
+            }
             match str_of(object, "status") {
                 Some("requires_action") => {
                     intent_event(layer, call, "payment_intent.requires_action", object, None).await;
@@ -236,6 +234,22 @@ pub(super) async fn after(layer: &Arc<Layer>, call: &Call, object: &Value) {
     }
 }
 
+/// A card PaymentMethod localstripe made from `number`: remembered for captures, confirms
+/// (Stripe's test cards) and the test-mode triggers.
+pub(super) fn payment_method_made(layer: &Layer, number: Option<&str>, pm: &Value) {
+    let card = match number {
+        Some(CARD_REFUND_FAILS) => Some(Card::RefundsFail),
+        Some(CARD_DISPUTED) => Some(Card::Disputed),
+        _ => None,
+    };
+    let mut test_mode = layer.test_mode();
+    test_mode.captures.payment_method(pm);
+    test_mode.confirms.payment_method(number, pm);
+    if let (Some(card), Some(id)) = (card, str_of(pm, "id")) {
+        test_mode.cards.insert(id.to_string(), card);
+    }
+}
+
 /// The intent as a PaymentIntent event carries it: with the amounts of the `capture` overlay,
 /// its charge by id, and `canceled_at` once canceled.
 fn intent_object(test_mode: &TestMode, intent: &Value) -> Value {
@@ -250,7 +264,7 @@ fn intent_object(test_mode: &TestMode, intent: &Value) -> Value {
     pi
 }
 
-async fn intent_event(
+pub(super) async fn intent_event(
     layer: &Layer,
     call: &Call,
     kind: &str,

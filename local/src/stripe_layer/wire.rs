@@ -26,12 +26,14 @@ pub fn api_key_of(authorization: Option<&str>) -> Option<String> {
 /// A key as Stripe shows it in "Invalid API Key provided": its prefix, stars, its last 4
 /// characters; never the whole key.
 pub fn masked(key: &str) -> String {
-    let prefix_len = ["sk_test_", "sk_live_", "rk_test_", "rk_live_"]
-        .iter()
-        .find(|p| key.starts_with(*p))
-        .map(|p| p.len())
-        .or_else(|| key.find('_').map(|i| i + 1))
-        .unwrap_or(0);
+    let prefix_len = [
+        "sk_test_", "sk_live_", "rk_test_", "rk_live_", "pk_test_", "pk_live_",
+    ]
+    .iter()
+    .find(|p| key.starts_with(*p))
+    .map(|p| p.len())
+    .or_else(|| key.find('_').map(|i| i + 1))
+    .unwrap_or(0);
     let rest: Vec<char> = key[prefix_len..].chars().collect();
     // Show the last four only when at least as much stays hidden.
     let tail: String = if rest.len() >= 8 {

@@ -86,6 +86,7 @@ async fn rig() -> Rig {
         LayerConfig {
             upstream: localstripe,
             api_keys: vec![local_stack::LOCAL_SECRET_KEY.to_string()],
+            publishable_keys: vec![local_stack::stripe_layer::LOCAL_PUBLISHABLE_KEY.to_string()],
         },
     )
     .await

@@ -17,9 +17,11 @@
 
 mod capture;
 mod config;
+mod declines;
 mod events;
 mod idempotency;
 mod keys;
+mod publishable;
 mod test_cards;
 
 use std::net::SocketAddr;
@@ -40,6 +42,7 @@ use crate::support::product::webhook_signature;
 use crate::support::{now, Answer, StripeApi, Turn};
 
 pub const SECRET_KEY: &str = local_stack::LOCAL_SECRET_KEY;
+pub const PUBLISHABLE_KEY: &str = local_stack::stripe_layer::LOCAL_PUBLISHABLE_KEY;
 pub const ENDPOINT_SECRET: &str = "whsec_stripe_layer_tests";
 
 /// localstripe, and the layer in front of it (with the fault proxy between them, or not).
@@ -78,6 +81,7 @@ async fn start_rig(with_proxy: bool) -> Rig {
         LayerConfig {
             upstream,
             api_keys: vec![SECRET_KEY.to_string()],
+            publishable_keys: vec![PUBLISHABLE_KEY.to_string()],
         },
     )
     .await

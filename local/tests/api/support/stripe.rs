@@ -1,6 +1,6 @@
-//! The Stripe emulator as the tests use it: playing Stripe.js's part (localstripe refuses the
-//! publishable-key confirm that Stripe.js does, so with the secret key), reading what Stripe
-//! holds, and delivering webhooks signed as Stripe signs them.
+//! The Stripe emulator as the tests use it: playing Stripe.js's part with the secret key (the
+//! browser tests, tests/browser/, play it with the publishable key through the Stripe.js
+//! stand-in), reading what Stripe holds, and delivering webhooks signed as Stripe signs them.
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -9,10 +9,10 @@ use super::app::{send, Answer, TestApp};
 use super::product::webhook_signature;
 use super::time::now;
 
-/// Test cards as localstripe knows them (see ../shared/notes/local-emulators.md).
+/// Stripe's test cards, as the Stripe layer plays them (`stripe_layer::cards`).
 pub const CARD_OK: &str = "4242424242424242";
-/// Declines in localstripe; real Stripe's decline card 4000000000000002 does not.
-pub const CARD_DECLINED: &str = "4000000000000341";
+/// The document's decline card: `card_declined` / `generic_decline` (localstripe alone paid it).
+pub const CARD_DECLINED: &str = "4000000000000002";
 pub const CARD_3DS: &str = "4000002500003155";
 /// Stripe's test card whose payment succeeds and whose refunds succeed, then fail a moment
 /// later (the Stripe layer plays it; localstripe alone does not).
