@@ -192,6 +192,29 @@ pub fn currency(code: &str) -> Result<Currency, MoneyError> {
 /// currencies), then the currency's range (`BelowMinimum`, `AboveMaximum`). Values too large to
 /// fit an `i64` at all are `AboveMaximum`.
 pub fn parse_amount(raw: &str, currency: &Currency) -> Result<i64, MoneyError> {
+    let minor = parse_chargeable(raw, currency)?;
+    if minor < currency.min_minor {
+        return Err(MoneyError::BelowMinimum {
+            min: format_minor(currency.min_minor, currency),
+            currency: currency.code,
+        });
+    }
+    Ok(minor)
+}
+
+/// A price or fee in a tariff (`raw` as for [`parse_amount`]): zero allowed and no minimum
+/// charge (a 0.35 per-kWh rate is not a charge), otherwise every rule of [`parse_amount`]:
+/// exact in the minor unit, Stripe's trailing zero for three-decimal currencies, at most
+/// Stripe's maximum. Negative amounts are refused as such.
+pub fn parse_price(raw: &str, currency: &Currency) -> Result<i64, MoneyError> {
+    if check_capture_amount(raw)? {
+        return Ok(0);
+    }
+    parse_chargeable(raw, currency)
+}
+
+/// Every rule of [`parse_amount`] but the minimum charge.
+fn parse_chargeable(raw: &str, currency: &Currency) -> Result<i64, MoneyError> {
     let number = parse_json_number(raw).ok_or(MoneyError::NotANumber)?;
 
     // The significand's digits without leading zeros; none left means the value is zero.
@@ -241,12 +264,6 @@ pub fn parse_amount(raw: &str, currency: &Currency) -> Result<i64, MoneyError> {
 
     if currency.exponent == 3 && minor % 10 != 0 {
         return Err(MoneyError::LastDecimalMustBeZero {
-            currency: currency.code,
-        });
-    }
-    if minor < currency.min_minor {
-        return Err(MoneyError::BelowMinimum {
-            min: format_minor(currency.min_minor, currency),
             currency: currency.code,
         });
     }
