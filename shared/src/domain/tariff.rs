@@ -286,6 +286,25 @@ pub struct StoredTariff {
     pub tariff: Tariff,
 }
 
+/// The price a booking of a window gets: the tariff (id, version and content, as frozen on a
+/// booking) and its lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quote {
+    pub tariff: StoredTariff,
+    pub lines: Vec<Line>,
+}
+
+impl Quote {
+    pub fn of(tariff: StoredTariff, slot: &Slot) -> Self {
+        let lines = tariff.tariff.quote(slot);
+        Self { tariff, lines }
+    }
+
+    pub fn total_minor(&self) -> i64 {
+        total(&self.lines)
+    }
+}
+
 /// What a tariff applies to: one asset, or every asset of a type that has none of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TariffTarget {

@@ -32,6 +32,9 @@ pub struct InMemoryStore {
     state: Mutex<State>,
     /// The reconciliation's checkpoint, and a failure to inject into its next move.
     checkpoint: Mutex<(Option<i64>, Option<StoreError>)>,
+    /// Tariffs and their assignments (`memory::tariffs`), and how many reads they answered.
+    pub(super) tariffs: Mutex<super::tariffs::Tariffs>,
+    pub(super) tariff_reads: std::sync::atomic::AtomicUsize,
 }
 
 impl InMemoryStore {

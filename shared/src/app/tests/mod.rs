@@ -11,6 +11,7 @@ mod holds_support;
 mod passed_holds;
 mod reconcile;
 mod refunds;
+mod tariffs;
 mod uc;
 mod versioned_writes;
 

@@ -1,0 +1,152 @@
+//! Tariff use cases on the in-memory store: versions, assignments, which tariff applies, the
+//! quote, and the bound on reads.
+
+use chrono::{Duration, TimeZone, Utc};
+
+use crate::adapters::memory::InMemoryStore;
+use crate::app::tariffs::{assign_tariff, get_tariff, put_tariff, quote, tariff_for, Put};
+use crate::app::AppError;
+use crate::domain::slot::Slot;
+use crate::domain::tariff::{LineType, Tariff, TariffId, TariffInput, TariffTarget};
+use crate::domain::{AssetId, AssetType};
+
+fn tariff(per_hour: &str) -> Tariff {
+    Tariff::parse(&TariffInput {
+        currency: "usd",
+        prices: vec![("per_hour", per_hour), ("flat", "0.50")],
+        minutes: vec![("step_minutes", 15)],
+    })
+    .unwrap()
+}
+
+fn id(text: &str) -> TariffId {
+    TariffId::parse(text).unwrap()
+}
+
+fn asset() -> AssetId {
+    AssetId::parse("asset_id", "550e8400-e29b-41d4-a716-446655440000").unwrap()
+}
+
+fn hour() -> Slot {
+    let start = Utc.with_ymd_and_hms(2026, 3, 1, 18, 0, 0).unwrap();
+    Slot::new(start, start + Duration::minutes(60)).unwrap()
+}
+
+fn version(put: Put) -> (bool, u64) {
+    match put {
+        Put::Created(t) => (true, t.version),
+        Put::Replaced(t) => (false, t.version),
+    }
+}
+
+#[tokio::test]
+async fn a_new_tariff_is_version_1_and_only_a_change_makes_a_new_version() {
+    let store = InMemoryStore::new();
+    let put = |t| put_tariff(&store, id("ev"), t);
+    assert_eq!(version(put(tariff("3.00")).await.unwrap()), (true, 1));
+    // The same content again: replaced (200), same version.
+    assert_eq!(version(put(tariff("3.00")).await.unwrap()), (false, 1));
+    assert_eq!(version(put(tariff("3.50")).await.unwrap()), (false, 2));
+    assert_eq!(version(put(tariff("3.50")).await.unwrap()), (false, 2));
+    assert_eq!(version(put(tariff("3.00")).await.unwrap()), (false, 3));
+    let stored = get_tariff(&store, &id("ev")).await.unwrap();
+    assert_eq!((stored.version, stored.tariff), (3, tariff("3.00")));
+}
+
+#[tokio::test]
+async fn concurrent_changes_each_get_their_own_version() {
+    let store = InMemoryStore::new();
+    let prices: Vec<String> = (1..=20).map(|i| format!("{i}.00")).collect();
+    let puts = prices
+        .iter()
+        .map(|p| put_tariff(&store, id("ev"), tariff(p)));
+    let mut versions: Vec<u64> = futures::future::join_all(puts)
+        .await
+        .into_iter()
+        .map(|p| version(p.unwrap()).1)
+        .collect();
+    versions.sort_unstable();
+    assert_eq!(versions, (1..=20).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn an_unknown_tariff_is_not_found_and_cannot_be_assigned() {
+    let store = InMemoryStore::new();
+    let missing = AppError::NotFound("Tariff not found".into());
+    assert_eq!(get_tariff(&store, &id("nope")).await.unwrap_err(), missing);
+    let target = TariffTarget::Asset(asset());
+    assert_eq!(
+        assign_tariff(&store, target, &id("nope"))
+            .await
+            .unwrap_err(),
+        missing
+    );
+    assert_eq!(tariff_for(&store, asset(), None).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn an_asset_s_own_tariff_wins_over_its_type_s() {
+    let store = InMemoryStore::new();
+    put_tariff(&store, id("own"), tariff("1.00")).await.unwrap();
+    put_tariff(&store, id("typed"), tariff("2.00"))
+        .await
+        .unwrap();
+    let typed = TariffTarget::AssetType(AssetType::ChargingStation);
+    assign_tariff(&store, typed, &id("typed")).await.unwrap();
+
+    // The type's applies only when the type is given.
+    assert_eq!(tariff_for(&store, asset(), None).await.unwrap(), None);
+    let found = |t| tariff_for(&store, asset(), Some(t));
+    let by_type = found(AssetType::ChargingStation).await.unwrap().unwrap();
+    assert_eq!(by_type.id, id("typed"));
+    assert_eq!(found(AssetType::ParkingSpot).await.unwrap(), None);
+
+    assign_tariff(&store, TariffTarget::Asset(asset()), &id("own"))
+        .await
+        .unwrap();
+    let own = found(AssetType::ChargingStation).await.unwrap().unwrap();
+    assert_eq!(own.id, id("own"));
+}
+
+#[tokio::test]
+async fn finding_the_tariff_takes_at_most_three_reads() {
+    let store = InMemoryStore::new();
+    put_tariff(&store, id("typed"), tariff("2.00"))
+        .await
+        .unwrap();
+    let typed = TariffTarget::AssetType(AssetType::ParkingSpot);
+    assign_tariff(&store, typed, &id("typed")).await.unwrap();
+    let before = store.tariff_reads();
+    tariff_for(&store, asset(), Some(AssetType::ParkingSpot))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.tariff_reads() - before, 3);
+    // No tariff at all: the two assignments only.
+    let before = store.tariff_reads();
+    tariff_for(&store, asset(), Some(AssetType::ChargingStation))
+        .await
+        .unwrap();
+    assert_eq!(store.tariff_reads() - before, 2);
+}
+
+#[tokio::test]
+async fn a_quote_prices_the_window_with_the_current_version() {
+    let store = InMemoryStore::new();
+    put_tariff(&store, id("ev"), tariff("3.00")).await.unwrap();
+    let none = quote(&store, asset(), None, &hour()).await.unwrap_err();
+    assert_eq!(
+        none,
+        AppError::NotFound("No tariff applies to this asset".into())
+    );
+    assign_tariff(&store, TariffTarget::Asset(asset()), &id("ev"))
+        .await
+        .unwrap();
+    let q = quote(&store, asset(), None, &hour()).await.unwrap();
+    assert_eq!((q.tariff.version, q.total_minor()), (1, 350));
+    let kinds: Vec<_> = q.lines.iter().map(|l| (l.kind, l.minor)).collect();
+    assert_eq!(kinds, [(LineType::Flat, 50), (LineType::Time, 300)]);
+    put_tariff(&store, id("ev"), tariff("4.00")).await.unwrap();
+    let q = quote(&store, asset(), None, &hour()).await.unwrap();
+    assert_eq!((q.tariff.version, q.total_minor()), (2, 450));
+}
