@@ -24,4 +24,5 @@ mod reconcile;
 mod sample_events;
 mod stripe_layer;
 mod support;
+mod tariffs;
 mod webhook_security;

@@ -7,8 +7,10 @@ use crate::domain::tariff::{Quote, StoredTariff, Tariff, TariffId, TariffTarget}
 use crate::domain::{AssetId, AssetType};
 use crate::ports::TariffStore;
 
-/// Rounds of read-compare-write of a tariff before answering "busy, retry".
-const MAX_PUT_ROUNDS: u32 = 6;
+/// Rounds of read-compare-write of a tariff before answering "busy, retry". Every round that
+/// loses lost to a write that landed, so with N concurrent writers none loses more than N - 1
+/// times: this many writers of one tariff at once always all land.
+const MAX_PUT_ROUNDS: u32 = 32;
 
 pub const NO_TARIFF: &str = "No tariff applies to this asset";
 pub const TARIFF_NOT_FOUND: &str = "Tariff not found";

@@ -101,7 +101,7 @@ pub fn intent_request(body: &[u8]) -> Result<IntentRequest, ApiError> {
 
 /// A JSON object body's fields, as their raw JSON text (amounts are read from it exactly),
 /// none but `known`.
-fn fields_of<'a>(
+pub(super) fn fields_of<'a>(
     body: &'a [u8],
     known: &[&str],
 ) -> Result<HashMap<String, &'a RawValue>, ApiError> {
