@@ -31,6 +31,11 @@ ROUTES = {
     ("GET", "/v1/bookings/{id}"): "BookingsFunction",
     ("POST", "/v1/bookings/{id}/cancel"): "BookingsFunction",
     ("GET", "/v1/assets/{asset_id}/availability"): "BookingsFunction",
+    ("PUT", "/v1/tariffs/{tariff_id}"): "BookingsFunction",
+    ("GET", "/v1/tariffs/{tariff_id}"): "BookingsFunction",
+    ("PUT", "/v1/assets/{asset_id}/tariff"): "BookingsFunction",
+    ("PUT", "/v1/asset-types/{asset_type}/tariff"): "BookingsFunction",
+    ("GET", "/v1/assets/{asset_id}/quote"): "BookingsFunction",
     ("POST", "/v1/payments/create-intent"): "CreateIntentFunction",
     ("POST", "/v1/payments/capture"): "CreateIntentFunction",
     ("POST", "/v1/payments/webhook"): "WebhookFunction",
@@ -52,6 +57,9 @@ DYNAMODB_GRANTS = {
         f"BookingsTable/index/{USER_INDEX}": {"Query"},
         "SlotsTable": {"GetItem", "UpdateItem"},
         "IdempotencyTable": {"GetItem", "PutItem"},
+        # Tariffs: versioned puts, and assignments put in a transaction whose condition check
+        # proves the tariff exists.
+        "TariffsTable": {"GetItem", "PutItem", "ConditionCheckItem"},
     },
     # Capture applies what Stripe answered through the webhook's own event code, which reads
     # event records and lookup items (GetItem) as well as writing them.
@@ -94,6 +102,7 @@ ENVIRONMENT = {
         "BOOKINGS_TABLE": {"Ref": "BookingsTable"},
         "SLOTS_TABLE": {"Ref": "SlotsTable"},
         "IDEMPOTENCY_TABLE": {"Ref": "IdempotencyTable"},
+        "TARIFFS_TABLE": {"Ref": "TariffsTable"},
         # How long an unpaid booking holds its slot (issue 13); 0: holds never expire.
         "BOOKING_HOLD_SECONDS": "900",
         **AUTH_GRACE_ENV,
@@ -163,6 +172,13 @@ RUST_TABLES = {
         "indexes": {},
         "ttl": "expires_at",
     },
+    "tariffs": {
+        "hash": "pk",
+        "range": None,
+        "attributes": {"pk": "S"},
+        "indexes": {},
+        "ttl": None,
+    },
 }
 # Rust default table name -> (template logical id, env var the functions read it from).
 TABLES = {
@@ -170,6 +186,7 @@ TABLES = {
     "booking-slots": ("SlotsTable", "SLOTS_TABLE"),
     "idempotency": ("IdempotencyTable", "IDEMPOTENCY_TABLE"),
     "stripe-events": ("EventsTable", "EVENTS_TABLE"),
+    "tariffs": ("TariffsTable", "TARIFFS_TABLE"),
 }
 
 # Every gateway response type API Gateway (REST) knows; anything else is a typo (e.g. "API_KEY"
@@ -592,7 +609,7 @@ def test_tables_are_on_demand_recoverable_and_encrypted(resources):
         assert props["SSESpecification"] == {"SSEEnabled": True}, logical_id
 
 
-@pytest.mark.parametrize("logical_id", ["BookingsTable", "SlotsTable"])
+@pytest.mark.parametrize("logical_id", ["BookingsTable", "SlotsTable", "TariffsTable"])
 def test_money_and_slot_state_survive_stack_mistakes(resources, logical_id):
     table = resources[logical_id]
     assert table["DeletionPolicy"] == "Retain"
@@ -647,6 +664,7 @@ def test_outputs(cfn, resources):
     expected = {
         "ApiUrl", "StripeWebhookApiUrl", "WebhookFunctionUrl", "ApiKeyId",
         "BookingsTableName", "SlotsTableName", "IdempotencyTableName", "EventsTableName",
+        "TariffsTableName",
     }  # fmt: skip
     assert set(outputs) == expected
     assert outputs["ApiUrl"]["Value"] == {
@@ -663,6 +681,7 @@ def test_outputs(cfn, resources):
         ("SlotsTableName", "SlotsTable"),
         ("IdempotencyTableName", "IdempotencyTable"),
         ("EventsTableName", "EventsTable"),
+        ("TariffsTableName", "TariffsTable"),
     ]:
         assert outputs[output]["Value"] == {"Ref": logical_id}
 
