@@ -360,3 +360,70 @@ async fn bad_quote_and_assignment_requests_are_a_400_naming_the_field() {
         (405, "GET, PUT")
     );
 }
+
+#[tokio::test]
+async fn a_booking_keeps_the_price_of_its_creation_when_the_tariff_is_edited() {
+    let app = spawn_app().await;
+    let (asset, user) = (new_id(), new_id());
+    put(&app, "/v1/tariffs/ev-standard", &ev_standard()).await;
+    let assigned = put(
+        &app,
+        &format!("/v1/assets/{asset}/tariff"),
+        &json!({"tariff_id": "ev-standard"}),
+    )
+    .await;
+    assert_eq!(assigned.status, 200);
+    let body = crate::support::booking(
+        &asset,
+        &user,
+        "2026-03-01T18:00:00Z",
+        "2026-03-01T18:50:00Z",
+    );
+    let created = app.create_booking(&body).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    // 50 min -> 4 steps of 15 at 3.00/h = 3.00, + 0.50: 3.50, between min and max.
+    let want = json!({
+        "tariff_id": "ev-standard", "tariff_version": 1, "currency": "usd",
+        "line_items": [
+            {"type": "flat", "amount": 0.5, "amount_minor": 50},
+            {"type": "time", "amount": 3.0, "amount_minor": 300},
+        ],
+        "total": 3.5, "total_minor": 350,
+        "free_cancel_minutes": 60, "late_cancel_fee": 1.0, "no_show_fee": 2.0,
+        "no_show_after_minutes": 15,
+    });
+    assert_eq!(created.body["price"], want);
+    let id = created.body["id"].as_str().unwrap();
+
+    let mut dearer = ev_standard();
+    dearer["per_hour"] = json!(6.00);
+    assert_eq!(
+        put(&app, "/v1/tariffs/ev-standard", &dearer).await.body["version"],
+        2
+    );
+    assert_eq!(app.booking(id).await["price"], want);
+    let listed = app.list(&user, "").await;
+    assert_eq!(listed.body["items"][0]["price"], want);
+    // A new booking gets the new version: 30 min at 6.00/h = 3.00, + 0.50.
+    let next = crate::support::booking(
+        &asset,
+        &user,
+        "2026-03-02T18:00:00Z",
+        "2026-03-02T18:30:00Z",
+    );
+    let created = app.create_booking(&next).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(
+        (
+            &created.body["price"]["tariff_version"],
+            &created.body["price"]["total_minor"]
+        ),
+        (&json!(2), &json!(350))
+    );
+    // No tariff for the asset (nor its type): no price, as before tariffs.
+    let plain = app
+        .create_booking(&crate::support::example_booking(&new_id(), &user))
+        .await;
+    assert_eq!(plain.status, 201);
+    assert!(plain.body.get("price").is_none(), "{}", plain.body);
+}

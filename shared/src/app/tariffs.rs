@@ -1,11 +1,14 @@
 //! Tariff use cases: put and get a tariff (versioned), assign one to an asset or an asset
 //! type, find the tariff that applies to an asset, and quote a window.
 
+use chrono::{DateTime, Utc};
+
+use super::bookings::{create_priced_booking, Created};
 use super::AppError;
 use crate::domain::slot::Slot;
 use crate::domain::tariff::{Quote, StoredTariff, Tariff, TariffId, TariffTarget};
-use crate::domain::{AssetId, AssetType};
-use crate::ports::TariffStore;
+use crate::domain::{AssetId, AssetType, Booking, HoldRules, IdempotencyKey, NewBooking};
+use crate::ports::{BookingStore, PaymentProvider, TariffStore};
 
 /// Rounds of read-compare-write of a tariff before answering "busy, retry". Every round that
 /// loses lost to a write that landed, so with N concurrent writers none loses more than N - 1
@@ -121,4 +124,23 @@ pub async fn quote<S: TariffStore>(
         .await?
         .ok_or_else(|| AppError::NotFound(NO_TARIFF.into()))?;
     Ok(Quote::of(tariff, slot))
+}
+
+/// Creates a booking (`bookings::create_booking`, every rule of it) with the price the tariff
+/// that applies now gives its slot, frozen on the booking: editing the tariff later changes no
+/// existing booking. No tariff: the booking has no price, as before tariffs. The tariff is
+/// found in at most three GetItems before the booking's own reads and transaction.
+pub async fn create_booking_at_tariff<S: BookingStore + TariffStore, P: PaymentProvider>(
+    store: &S,
+    provider: &P,
+    new: NewBooking,
+    key: Option<&IdempotencyKey>,
+    now: DateTime<Utc>,
+    holds: (Option<chrono::Duration>, &HoldRules),
+    render: impl FnOnce(&Booking) -> String,
+) -> Result<Created, AppError> {
+    let price = tariff_for(store, new.asset_id, Some(new.asset_type))
+        .await?
+        .map(|tariff| Quote::of(tariff, &new.slot));
+    create_priced_booking(store, provider, (new, price), key, now, holds, render).await
 }

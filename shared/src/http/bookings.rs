@@ -126,7 +126,7 @@ fn booking_id(text: &str) -> Result<BookingId, DomainError> {
     BookingId::parse("booking id", text)
 }
 
-async fn create<S: BookingStore, P: PaymentProvider>(
+async fn create<S: BookingStore + TariffStore, P: PaymentProvider>(
     store: &S,
     provider: &P,
     req: &Request,
@@ -138,7 +138,7 @@ async fn create<S: BookingStore, P: PaymentProvider>(
         hold_from_env(),
         crate::runtime::config::hold_rules_from_env(),
     );
-    match bookings::create_booking(
+    match crate::app::tariffs::create_booking_at_tariff(
         store,
         provider,
         new,

@@ -203,7 +203,7 @@ pub fn tariff_json(stored: &StoredTariff) -> Value {
     v
 }
 
-/// A price: its line items (each `type`, `amount`, `amount_minor`), adding up to `total` /
+/// A price (a quote, or a booking's frozen price): its line items (each `type`, `amount`, `amount_minor`), adding up to `total` /
 /// `total_minor`, the currency, the tariff and version it came from, and the terms.
 pub fn quote_json(quote: &Quote) -> Value {
     let t = &quote.tariff.tariff;

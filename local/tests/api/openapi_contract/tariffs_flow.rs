@@ -103,6 +103,20 @@ async fn the_tariff_routes_match_the_document() {
         .await;
     assert_eq!(by_type.status, 200, "{}", by_type.body);
     c.check("GET", QUOTE, &by_type);
+    // A booking of the asset carries its price, as the document says.
+    let booking = crate::support::booking(
+        &asset,
+        &new_id(),
+        "2026-03-01T18:00:00Z",
+        "2026-03-01T18:10:00Z",
+    );
+    let created = app.create_booking(&booking).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["price"]["total_minor"], 200);
+    c.check("POST", "/v1/bookings", &created);
+    let id = created.body["id"].as_str().unwrap();
+    let got = app.get(&format!("/v1/bookings/{id}")).await;
+    c.check("GET", "/v1/bookings/{id}", &got);
     let bad = app
         .get(&format!("/v1/assets/{asset}/quote?start_time=x"))
         .await;

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWrite
 use super::items::{build_error, corrupt, n, num, s, str_attr, unavailable, Item};
 use super::DynamoStore;
 use crate::domain::money::currency;
-use crate::domain::tariff::{StoredTariff, Tariff, TariffId, TariffTarget};
+use crate::domain::tariff::{Line, LineType, Quote, StoredTariff, Tariff, TariffId, TariffTarget};
 use crate::ports::{StoreError, TariffStore};
 
 fn tariff_key(id: &TariffId) -> String {
@@ -112,6 +112,54 @@ fn tariff_from_item(item: &Item) -> Result<StoredTariff, StoreError> {
             no_show_after_minutes: minutes("no_show_after_minutes")?,
         },
     })
+}
+
+/// A booking's frozen price as one map attribute: the tariff as stored (without its key) and
+/// the lines, `{"tariff": {...}, "lines": [{"type": "flat", "minor": 50}, ...]}`.
+pub(super) fn price_value(price: &Quote) -> AttributeValue {
+    let mut tariff = tariff_to_item(&price.tariff);
+    tariff.remove("pk");
+    let lines = price
+        .lines
+        .iter()
+        .map(|l| {
+            AttributeValue::M(Item::from([
+                ("type".into(), s(l.kind.as_str())),
+                ("minor".into(), num(l.minor)),
+            ]))
+        })
+        .collect();
+    AttributeValue::M(Item::from([
+        ("tariff".into(), AttributeValue::M(tariff)),
+        ("lines".into(), AttributeValue::L(lines)),
+    ]))
+}
+
+pub(super) fn price_from_value(value: &AttributeValue) -> Result<Quote, StoreError> {
+    let bad = || corrupt("price");
+    let map = value.as_m().map_err(|_| bad())?;
+    let tariff = map
+        .get("tariff")
+        .and_then(|t| t.as_m().ok())
+        .ok_or_else(bad)?;
+    let tariff = tariff_from_item(tariff)?;
+    let lines = map
+        .get("lines")
+        .and_then(|l| l.as_l().ok())
+        .ok_or_else(bad)?
+        .iter()
+        .map(|line| {
+            let line = line.as_m().map_err(|_| bad())?;
+            let kind = line
+                .get("type")
+                .and_then(|t| t.as_s().ok())
+                .and_then(|t| LineType::parse(t))
+                .ok_or_else(bad)?;
+            let minor = n(line, "minor").ok_or_else(bad)?;
+            Ok(Line::new(kind, minor))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok(Quote { tariff, lines })
 }
 
 impl DynamoStore {
@@ -235,6 +283,15 @@ mod tests {
         let item = tariff_to_item(&stored);
         assert_eq!(item.get("pk"), Some(&s("tariff#ev-kw")));
         assert!(!item.contains_key("per_hour"));
-        assert_eq!(tariff_from_item(&item).unwrap(), stored);
+        assert_eq!(tariff_from_item(&item).unwrap(), stored.clone());
+        let slot = crate::domain::Slot::new(
+            "2026-03-01T18:00:00Z".parse().unwrap(),
+            "2026-03-01T18:20:00Z".parse().unwrap(),
+        )
+        .unwrap();
+        let mut quote = Quote::of(stored, &slot);
+        quote.lines.push(Line::new(LineType::MaxPrice, -20));
+        assert_eq!(price_from_value(&price_value(&quote)).unwrap(), quote);
+        assert!(price_from_value(&s("x")).is_err());
     }
 }

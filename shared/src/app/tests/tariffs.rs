@@ -150,3 +150,77 @@ async fn a_quote_prices_the_window_with_the_current_version() {
     let q = quote(&store, asset(), None, &hour()).await.unwrap();
     assert_eq!((q.tariff.version, q.total_minor()), (2, 450));
 }
+
+mod bookings_carry_their_price {
+    use super::*;
+    use crate::adapters::memory::FakeStripe;
+    use crate::app::bookings::{get_booking, Created};
+    use crate::app::tariffs::create_booking_at_tariff;
+    use crate::domain::{Booking, HoldRules, NewBooking, UserId};
+
+    async fn book(store: &InMemoryStore, asset_type: AssetType, minutes: i64) -> Booking {
+        let start = Utc.with_ymd_and_hms(2026, 3, 1, 18, 0, 0).unwrap() + Duration::days(minutes); // a fresh slot per call
+        let new = NewBooking {
+            asset_id: asset(),
+            asset_type,
+            user_id: UserId::parse("user_id", "650e8400-e29b-41d4-a716-446655440001").unwrap(),
+            slot: Slot::new(start, start + Duration::minutes(minutes)).unwrap(),
+        };
+        let stripe = FakeStripe::new();
+        let rules = HoldRules::default();
+        let created = create_booking_at_tariff(
+            store,
+            &stripe,
+            new,
+            None,
+            Utc::now(),
+            (None, &rules),
+            |_| String::new(),
+        )
+        .await
+        .unwrap();
+        let Created::New { booking, .. } = created else {
+            panic!("not created: {created:?}");
+        };
+        assert_eq!(get_booking(store, booking.id).await.unwrap(), *booking);
+        *booking
+    }
+
+    #[tokio::test]
+    async fn without_a_tariff_a_booking_has_no_price() {
+        let store = InMemoryStore::new();
+        assert_eq!(
+            book(&store, AssetType::ChargingStation, 60).await.price,
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn a_booking_keeps_the_price_of_its_creation_when_the_tariff_changes() {
+        let store = InMemoryStore::new();
+        put_tariff(&store, id("typed"), tariff("3.00"))
+            .await
+            .unwrap();
+        let typed = TariffTarget::AssetType(AssetType::ChargingStation);
+        assign_tariff(&store, typed, &id("typed")).await.unwrap();
+
+        let before = store.tariff_reads();
+        let first = book(&store, AssetType::ChargingStation, 60).await;
+        // The asset's assignment (none), the type's, the tariff.
+        assert_eq!(store.tariff_reads() - before, 3);
+        let price = first.price.clone().unwrap();
+        assert_eq!((price.tariff.version, price.total_minor()), (1, 350));
+
+        put_tariff(&store, id("typed"), tariff("5.00"))
+            .await
+            .unwrap();
+        let again = get_booking(&store, first.id).await.unwrap();
+        assert_eq!(again.price, Some(price));
+        let second = book(&store, AssetType::ChargingStation, 30).await;
+        let price = second.price.unwrap();
+        // 30 min at 5.00/h = 2.50, + 0.50.
+        assert_eq!((price.tariff.version, price.total_minor()), (2, 300));
+        // Another type has no tariff.
+        assert_eq!(book(&store, AssetType::ParkingSpot, 45).await.price, None);
+    }
+}
