@@ -427,3 +427,87 @@ async fn a_booking_keeps_the_price_of_its_creation_when_the_tariff_is_edited() {
     assert_eq!(plain.status, 201);
     assert!(plain.body.get("price").is_none(), "{}", plain.body);
 }
+
+#[tokio::test]
+async fn create_intent_charges_the_booking_s_price_and_refuses_another_amount() {
+    let app = spawn_app().await;
+    let asset = new_id();
+    put(&app, "/v1/tariffs/ev-standard", &ev_standard()).await;
+    put(
+        &app,
+        &format!("/v1/assets/{asset}/tariff"),
+        &json!({"tariff_id": "ev-standard"}),
+    )
+    .await;
+    let body = crate::support::booking(
+        &asset,
+        &new_id(),
+        "2026-03-01T18:00:00Z",
+        "2026-03-01T18:50:00Z",
+    );
+    let created = app.create_booking(&body).await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+
+    for (ask, detail) in [
+        (
+            json!({"booking_id": id, "amount": 4.00}),
+            "amount must be 3.50 usd, the booking's price",
+        ),
+        (
+            json!({"booking_id": id, "amount": 3.50, "currency": "eur"}),
+            "currency must be usd, the currency of the booking's price",
+        ),
+        (
+            json!({"booking_id": id, "currency": "jpy"}),
+            "currency must be usd, the currency of the booking's price",
+        ),
+        (
+            json!({"booking_id": id, "amount": 3.50, "capture_method": "manual"}),
+            "amount must be 40.00 usd, the booking's authorization (its tariff's max_price)",
+        ),
+    ] {
+        let answer = app.create_intent(&ask).await;
+        assert_eq!(
+            (answer.status, answer.body),
+            (400, json!({"detail": detail})),
+            "{ask}"
+        );
+    }
+    assert!(app.booking(&id).await.get("payment_intent_id").is_none());
+
+    // No amount: the price, in its currency, at Stripe.
+    let intent = app.create_intent(&json!({"booking_id": id})).await;
+    assert_eq!(intent.status, 200, "{:?}", intent.body);
+    let pi = intent.body["payment_intent_id"].as_str().unwrap();
+    let at_stripe = app.stripe_api().intent(pi).await;
+    assert_eq!(
+        (&at_stripe["amount"], &at_stripe["currency"]),
+        (&json!(350), &json!("usd"))
+    );
+    let booking = app.booking(&id).await;
+    assert_eq!(
+        (&booking["amount_minor"], &booking["currency"]),
+        (&json!(350), &json!("usd"))
+    );
+    // The same price given explicitly is the same intent.
+    let again = app
+        .create_intent(&json!({"booking_id": id, "amount": 3.50, "currency": "usd"}))
+        .await;
+    assert_eq!(again.body["payment_intent_id"], json!(pi));
+
+    // Held (EV): the tariff's max_price is authorized.
+    let held = app
+        .create_intent(&json!({"booking_id": id, "capture_method": "manual"}))
+        .await;
+    assert_eq!(held.status, 200, "{:?}", held.body);
+    let pi = held.body["payment_intent_id"].as_str().unwrap();
+    assert_eq!(app.stripe_api().intent(pi).await["amount"], json!(4000));
+
+    // A booking without a price still needs its amount.
+    let plain = app.new_booking().await;
+    let missing = app.create_intent(&json!({"booking_id": plain})).await;
+    assert_eq!(
+        (missing.status, missing.body),
+        (400, json!({"detail": "amount is required"}))
+    );
+}

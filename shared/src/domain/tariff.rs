@@ -14,7 +14,7 @@
 //! add up to the total in minor units.
 
 use super::error::DomainError;
-use super::money::{format_minor, parse_price, Currency, MoneyError};
+use super::money::{format_minor, parse_price, Currency, Money, MoneyError};
 use super::slot::Slot;
 
 /// `tariff_id`: 1 to 64 characters of `[A-Za-z0-9_-]`.
@@ -302,6 +302,57 @@ impl Quote {
 
     pub fn total_minor(&self) -> i64 {
         total(&self.lines)
+    }
+
+    /// What a booking with this price is charged (automatic capture: the total) or authorized
+    /// for (manual capture: the tariff's `max_price`, else the total).
+    pub fn intent_amount(&self, manual: bool) -> Money {
+        let tariff = &self.tariff.tariff;
+        let minor = match (manual, tariff.max_price) {
+            (true, Some(max)) => max,
+            _ => self.total_minor(),
+        };
+        Money {
+            minor,
+            currency: tariff.currency,
+        }
+    }
+
+    /// The amount of an intent for this price: `asked` (the client's amount, if any, and its
+    /// currency, if given) must be exactly [`Quote::intent_amount`], which must be chargeable.
+    /// Each refusal names the booking's price.
+    pub fn check_intent(
+        &self,
+        asked: Option<Money>,
+        currency: Option<Currency>,
+        manual: bool,
+    ) -> Result<Money, DomainError> {
+        let due = self.intent_amount(manual);
+        let code = due.currency.code;
+        let what = if manual && self.tariff.tariff.max_price.is_some() {
+            "the booking's authorization (its tariff's max_price)"
+        } else {
+            "the booking's price"
+        };
+        let currency = asked.map(|m| m.currency).or(currency);
+        if currency.is_some_and(|c| c != due.currency) {
+            return Err(DomainError::invalid(format!(
+                "currency must be {code}, the currency of the booking's price"
+            )));
+        }
+        match asked {
+            Some(m) if m.minor != due.minor => Err(DomainError::invalid(format!(
+                "amount must be {} {code}, {what}",
+                due.decimal()
+            ))),
+            Some(m) => Ok(m),
+            None if due.minor < due.currency.min_minor => Err(DomainError::invalid(format!(
+                "amount: {what} ({} {code}) is below Stripe's minimum charge ({} {code})",
+                due.decimal(),
+                format_minor(due.currency.min_minor, &due.currency)
+            ))),
+            None => Ok(due),
+        }
     }
 }
 

@@ -62,7 +62,10 @@ fn string_field<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<&'a str, 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntentRequest {
     pub booking_id: BookingId,
-    pub amount: Money,
+    /// `None`: charge the booking's price (a tariff applied at its creation).
+    pub amount: Option<Money>,
+    /// The `currency` field, when given.
+    pub currency: Option<Currency>,
     pub capture_method: CaptureMethod,
 }
 
@@ -82,19 +85,27 @@ pub fn intent_request(body: &[u8]) -> Result<IntentRequest, ApiError> {
                 ApiError::bad_request("capture_method must be 'automatic' or 'manual'")
             })?,
     };
-    let code = match fields.get("currency") {
-        None => "usd".to_string(),
-        Some(raw) => serde_json::from_str::<String>(raw.get())
-            .map_err(|_| ApiError::bad_request("currency must be a string such as \"usd\""))?,
+    let given = match fields.get("currency") {
+        None => None,
+        Some(raw) => {
+            let code = serde_json::from_str::<String>(raw.get())
+                .map_err(|_| ApiError::bad_request("currency must be a string such as \"usd\""))?;
+            Some(currency(&code).map_err(crate::domain::DomainError::from)?)
+        }
     };
-    let currency = currency(&code).map_err(crate::domain::DomainError::from)?;
-    let amount = fields
-        .get("amount")
-        .ok_or_else(|| ApiError::bad_request("amount is required"))?;
-    let amount = Money::parse(amount.get(), currency).map_err(crate::domain::DomainError::from)?;
+    // Without a currency an amount is in usd, as before tariffs.
+    let usd = || currency("usd").map_err(crate::domain::DomainError::from);
+    let amount = match fields.get("amount") {
+        None => None,
+        Some(raw) => Some(
+            Money::parse(raw.get(), given.map_or_else(usd, Ok)?)
+                .map_err(crate::domain::DomainError::from)?,
+        ),
+    };
     Ok(IntentRequest {
         booking_id,
         amount,
+        currency: given,
         capture_method,
     })
 }
@@ -266,11 +277,25 @@ mod tests {
             r#"{{"amount": 3.50, "currency": "usd", "booking_id": "{ID}"}}"#
         ))
         .unwrap();
-        assert_eq!(r.amount.minor, 350);
-        assert_eq!(r.amount.currency.code, "usd");
+        let amount = r.amount.unwrap();
+        assert_eq!(amount.minor, 350);
+        assert_eq!(amount.currency.code, "usd");
+        assert_eq!(r.currency.map(|c| c.code), Some("usd"));
         assert_eq!(r.booking_id.to_string(), ID);
         let r = parse(&format!(r#"{{"amount": 4.5, "booking_id": "{ID}"}}"#)).unwrap();
-        assert_eq!((r.amount.minor, r.amount.currency.code), (450, "usd"));
+        let amount = r.amount.unwrap();
+        assert_eq!((amount.minor, amount.currency.code), (450, "usd"));
+        assert_eq!(r.currency, None);
+    }
+
+    /// No amount: the booking's price is charged (the use case refuses it for a booking
+    /// without one, `amount is required`); a given currency is kept to check against it.
+    #[test]
+    fn the_amount_may_be_left_to_the_booking_s_price() {
+        let r = parse(&format!(r#"{{"booking_id": "{ID}"}}"#)).unwrap();
+        assert_eq!((r.amount, r.currency), (None, None));
+        let r = parse(&format!(r#"{{"booking_id": "{ID}", "currency": "JPY"}}"#)).unwrap();
+        assert_eq!((r.amount, r.currency.map(|c| c.code)), (None, Some("jpy")));
     }
 
     #[test]
@@ -278,7 +303,6 @@ mod tests {
         let cases = [
             ("[]".to_string(), "JSON object"),
             ("{".to_string(), "JSON object"),
-            (format!(r#"{{"booking_id": "{ID}"}}"#), "amount"),
             (r#"{"amount": 3.5}"#.to_string(), "booking_id"),
             (
                 r#"{"amount": 3.5, "booking_id": "nope"}"#.to_string(),

@@ -224,3 +224,133 @@ mod bookings_carry_their_price {
         assert_eq!(book(&store, AssetType::ParkingSpot, 45).await.price, None);
     }
 }
+
+mod intents_at_the_booking_s_price {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::adapters::memory::FakeStripe;
+    use crate::app::intents::{create_intent, Asked, Terms};
+    use crate::domain::money::currency;
+    use crate::domain::tariff::{Quote, StoredTariff};
+    use crate::domain::{Booking, BookingId, CaptureMethod, HoldRules, Money, NewBooking, UserId};
+    use crate::ports::{BookingStore, Intent};
+
+    /// A booking priced by the example tariff: 50 minutes, 3.50 usd; max_price 40.00.
+    fn priced_booking(store: &InMemoryStore) -> BookingId {
+        let t = Tariff::parse(&TariffInput {
+            currency: "usd",
+            prices: vec![
+                ("flat", "0.50"),
+                ("per_hour", "3.00"),
+                ("per_kwh", "0.35"),
+                ("max_price", "40.00"),
+            ],
+            minutes: vec![("step_minutes", 15)],
+        })
+        .unwrap();
+        let start = Utc.with_ymd_and_hms(2026, 3, 1, 18, 0, 0).unwrap();
+        let slot = Slot::new(start, start + Duration::minutes(50)).unwrap();
+        let stored = StoredTariff {
+            id: id("ev"),
+            version: 1,
+            tariff: t,
+        };
+        let new = NewBooking {
+            asset_id: asset(),
+            asset_type: AssetType::ChargingStation,
+            user_id: UserId::parse("user_id", "650e8400-e29b-41d4-a716-446655440001").unwrap(),
+            slot,
+        };
+        let booking = Booking::new(new, BookingId::generate(), Utc::now())
+            .with_price(Some(Quote::of(stored, &slot)));
+        let id = booking.id;
+        store.insert(booking);
+        id
+    }
+
+    fn usd(minor: i64) -> Money {
+        Money {
+            minor,
+            currency: currency("usd").unwrap(),
+        }
+    }
+
+    async fn ask(
+        store: &InMemoryStore,
+        stripe: &Arc<FakeStripe>,
+        id: BookingId,
+        asked: Asked,
+    ) -> Result<Intent, AppError> {
+        create_intent(store, &**stripe, id, asked, &HoldRules::default(), Utc::now).await
+    }
+
+    fn price(capture_method: CaptureMethod) -> Asked {
+        Asked::Price {
+            currency: None,
+            capture_method,
+        }
+    }
+
+    #[tokio::test]
+    async fn no_amount_charges_the_price_and_a_hold_authorizes_max_price() {
+        let (store, stripe) = (InMemoryStore::new(), Arc::new(FakeStripe::new()));
+        let id = priced_booking(&store);
+        let intent = ask(&store, &stripe, id, price(CaptureMethod::Automatic))
+            .await
+            .unwrap();
+        assert_eq!(stripe.intent(&intent.id).unwrap().amount_minor, 350);
+        // The same terms given explicitly are the same intent.
+        let again = ask(&store, &stripe, id, usd(350).into()).await.unwrap();
+        assert_eq!(again.id, intent.id);
+        let held = ask(&store, &stripe, id, price(CaptureMethod::Manual))
+            .await
+            .unwrap();
+        assert_eq!(stripe.intent(&held.id).unwrap().amount_minor, 4000);
+        let payment = store
+            .get_booking(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .payment
+            .unwrap();
+        assert_eq!(payment.amount, usd(4000));
+    }
+
+    #[tokio::test]
+    async fn another_amount_is_refused_and_changes_nothing() {
+        let (store, stripe) = (InMemoryStore::new(), Arc::new(FakeStripe::new()));
+        let id = priced_booking(&store);
+        let wrong = ask(&store, &stripe, id, usd(400).into()).await.unwrap_err();
+        assert_eq!(
+            wrong.to_string(),
+            "amount must be 3.50 usd, the booking's price"
+        );
+        let held = Terms {
+            amount: usd(350),
+            capture_method: CaptureMethod::Manual,
+        };
+        let wrong = ask(&store, &stripe, id, held.into()).await.unwrap_err();
+        assert_eq!(
+            wrong.to_string(),
+            "amount must be 40.00 usd, the booking's authorization (its tariff's max_price)"
+        );
+        assert!(stripe.intents().is_empty());
+        assert_eq!(store.get_booking(id).await.unwrap().unwrap().payment, None);
+    }
+
+    #[tokio::test]
+    async fn without_a_price_the_amount_is_required_as_before() {
+        let (store, stripe) = (InMemoryStore::new(), Arc::new(FakeStripe::new()));
+        let id = priced_booking(&store);
+        let mut booking = store.get_booking(id).await.unwrap().unwrap();
+        booking.price = None;
+        store.insert(booking);
+        let missing = ask(&store, &stripe, id, price(CaptureMethod::Automatic))
+            .await
+            .unwrap_err();
+        assert_eq!(missing.to_string(), "amount is required");
+        let any = ask(&store, &stripe, id, usd(123).into()).await.unwrap();
+        assert_eq!(stripe.intent(&any.id).unwrap().amount_minor, 123);
+    }
+}

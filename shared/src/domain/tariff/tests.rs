@@ -390,3 +390,87 @@ fn every_price_adds_up_within_its_bounds() {
         }
     }
 }
+
+fn quote_of(tariff: Tariff, minutes: i64) -> Quote {
+    let stored = StoredTariff {
+        id: TariffId::parse("t").unwrap(),
+        version: 1,
+        tariff,
+    };
+    Quote::of(stored, &slot_minutes(minutes))
+}
+
+fn money(minor: i64, code: &str) -> Money {
+    Money {
+        minor,
+        currency: currency(code).unwrap(),
+    }
+}
+
+#[test]
+fn an_intent_for_a_priced_booking_is_its_price_or_its_max_price_when_held() {
+    let q = quote_of(ev_standard(), 50); // 3.50
+    let usd = currency("usd").unwrap();
+    assert_eq!(q.check_intent(None, None, false), Ok(money(350, "usd")));
+    assert_eq!(
+        q.check_intent(None, Some(usd), false),
+        Ok(money(350, "usd"))
+    );
+    assert_eq!(
+        q.check_intent(Some(money(350, "usd")), None, false),
+        Ok(money(350, "usd"))
+    );
+    // Manual capture: the tariff's max_price (40.00), what an EV session can cost at most.
+    assert_eq!(q.check_intent(None, None, true), Ok(money(4000, "usd")));
+    assert_eq!(
+        q.check_intent(Some(money(4000, "usd")), None, true),
+        Ok(money(4000, "usd"))
+    );
+    // No max_price: the total, held.
+    let t = time_only("usd", "6.00", 15);
+    assert_eq!(
+        quote_of(t, 60).check_intent(None, None, true),
+        Ok(money(600, "usd"))
+    );
+}
+
+#[test]
+fn another_amount_or_currency_is_refused_naming_the_booking_s_price() {
+    let q = quote_of(ev_standard(), 50);
+    let err = |amount, currency, manual| {
+        q.check_intent(amount, currency, manual)
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        err(Some(money(400, "usd")), None, false),
+        "amount must be 3.50 usd, the booking's price"
+    );
+    assert_eq!(
+        err(Some(money(350, "usd")), None, true),
+        "amount must be 40.00 usd, the booking's authorization (its tariff's max_price)"
+    );
+    assert_eq!(
+        err(Some(money(350, "eur")), None, false),
+        "currency must be usd, the currency of the booking's price"
+    );
+    assert_eq!(
+        err(None, Some(currency("jpy").unwrap()), false),
+        "currency must be usd, the currency of the booking's price"
+    );
+}
+
+#[test]
+fn a_price_below_stripe_s_minimum_charge_cannot_be_charged() {
+    let t = time_only("usd", "0.60", 1); // 30 min: 0.30
+    let q = quote_of(t, 30);
+    assert_eq!(
+        q.check_intent(None, None, false).unwrap_err().to_string(),
+        "amount: the booking's price (0.30 usd) is below Stripe's minimum charge (0.50 usd)"
+    );
+    let jpy = quote_of(time_only("jpy", "100", 1), 20); // 33 yen < 50
+    assert_eq!(
+        jpy.check_intent(None, None, false).unwrap_err().to_string(),
+        "amount: the booking's price (33 jpy) is below Stripe's minimum charge (50 jpy)"
+    );
+}
