@@ -273,6 +273,34 @@ fn parse_chargeable(raw: &str, currency: &Currency) -> Result<i64, MoneyError> {
     Ok(minor)
 }
 
+/// A quantity that is not money (`energy_kwh`): `raw` JSON number text, not negative, with at
+/// most `decimals` decimals, as an integer of 10^-`decimals` units (12.345 kWh, 3 -> 12345 Wh).
+/// `None` for anything else, or beyond `max` units.
+pub fn parse_quantity(raw: &str, decimals: u32, max: i64) -> Option<i64> {
+    let number = parse_json_number(raw)?;
+    let first_nonzero = number.digits.iter().position(|&d| d != b'0');
+    let Some(first_nonzero) = first_nonzero else {
+        return Some(0);
+    };
+    if number.negative {
+        return None;
+    }
+    let digits = &number.digits[first_nonzero..];
+    let trailing_zeros = digits.iter().rev().take_while(|&&d| d == b'0').count();
+    let significand = &digits[..digits.len() - trailing_zeros];
+    let scale = number
+        .exponent10
+        .saturating_add(i64::from(decimals))
+        .saturating_add(i64::try_from(trailing_zeros).ok()?);
+    let scale = u32::try_from(scale).ok()?;
+    let mut value: i64 = 0;
+    for &d in significand {
+        value = value.checked_mul(10)?.checked_add(i64::from(d - b'0'))?;
+    }
+    let value = 10_i64.checked_pow(scale)?.checked_mul(value)?;
+    (value <= max).then_some(value)
+}
+
 /// A capture's `amount` (`raw` as for [`parse_amount`]): zero (any spelling of it, `0`,
 /// `0.00`, `0e3`) releases the hold and is `Ok(0)`; anything else obeys every rule of
 /// [`parse_amount`], so a positive amount below the currency's minimum charge is refused

@@ -356,6 +356,49 @@ impl Quote {
     }
 }
 
+/// The most energy one session may report, in Wh: 10 MWh.
+pub const MAX_ENERGY_WH: i64 = 10_000_000;
+
+/// A capture's `energy_kwh` (JSON number text): not negative, at most 3 decimals (Wh), at most
+/// 10,000 kWh; in Wh.
+pub fn parse_energy_kwh(raw: &str) -> Result<u64, DomainError> {
+    super::money::parse_quantity(raw, 3, MAX_ENERGY_WH)
+        .and_then(|wh| u64::try_from(wh).ok())
+        .ok_or_else(|| {
+            DomainError::invalid(
+                "energy_kwh must be a JSON number from 0 to 10000 with at most 3 decimals",
+            )
+        })
+}
+
+/// What an EV session that used `energy_wh` costs, captured from its hold: the booking's
+/// frozen tariff's flat, time (the booked slot) and energy lines, within min/max. 0 releases
+/// the hold; a positive price below Stripe's minimum charge cannot be captured.
+pub fn session_price(
+    price: Option<&Quote>,
+    slot: &Slot,
+    energy_wh: u64,
+) -> Result<i64, DomainError> {
+    let Some(price) = price else {
+        return Err(DomainError::invalid(
+            "energy_kwh needs a booking priced by a tariff; send amount instead",
+        ));
+    };
+    let tariff = &price.tariff.tariff;
+    let minor = total(&tariff.price(slot.end_ms() - slot.start_ms(), Some(energy_wh)));
+    let c = &tariff.currency;
+    if minor > 0 && minor < c.min_minor {
+        return Err(DomainError::invalid(format!(
+            "energy_kwh: the session's price ({} {code}) is below Stripe's minimum charge ({} \
+             {code}); capture amount 0 to release the hold",
+            format_minor(minor, c),
+            format_minor(c.min_minor, c),
+            code = c.code
+        )));
+    }
+    Ok(minor)
+}
+
 /// What a tariff applies to: one asset, or every asset of a type that has none of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TariffTarget {

@@ -76,7 +76,7 @@ async fn capture_hold<S: BookingStore, P: PaymentProvider>(
         store,
         provider,
         request.booking_id,
-        |currency| request.amount(currency),
+        |booking, currency| request.amount(booking, currency),
         Utc::now,
     )
     .await?;

@@ -12,8 +12,8 @@ use crate::domain::money::currency;
 use crate::domain::money::{check_capture_amount, parse_capture_amount};
 use crate::domain::slot::parse_time;
 use crate::domain::{
-    AssetId, AssetType, BookingId, CaptureAmount, CaptureMethod, Currency, Money, MoneyError,
-    NewBooking, Slot, UserId,
+    AssetId, AssetType, BookingId, CaptureAmount, CaptureMethod, Currency, Money, NewBooking, Slot,
+    UserId,
 };
 
 const NEW_BOOKING_FIELDS: [&str; 5] = [
@@ -140,31 +140,58 @@ fn booking_id(fields: &HashMap<String, &RawValue>) -> Result<BookingId, ApiError
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaptureRequest {
     pub booking_id: BookingId,
-    /// The JSON number text of `amount`, checked to be a number.
-    amount: String,
+    /// The JSON number text of `amount`, checked to be a number; or the session's energy in Wh
+    /// (`energy_kwh`), priced by the booking's tariff.
+    what: Captured,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Captured {
+    Amount(String),
+    EnergyWh(u64),
 }
 
 impl CaptureRequest {
-    /// The amount in `currency`: 0 releases the hold.
-    pub fn amount(&self, currency: &Currency) -> Result<CaptureAmount, MoneyError> {
-        parse_capture_amount(&self.amount, currency).map(CaptureAmount::from_minor)
+    /// What to capture from `booking`'s hold in `currency` (the payment's): 0 releases it.
+    pub fn amount(
+        &self,
+        booking: &crate::domain::Booking,
+        currency: &Currency,
+    ) -> Result<CaptureAmount, crate::domain::DomainError> {
+        match &self.what {
+            Captured::Amount(raw) => Ok(CaptureAmount::from_minor(parse_capture_amount(
+                raw, currency,
+            )?)),
+            Captured::EnergyWh(wh) => {
+                crate::domain::tariff::session_price(booking.price.as_ref(), &booking.slot, *wh)
+                    .map(CaptureAmount::from_minor)
+            }
+        }
     }
 }
 
-/// A `POST /v1/payments/capture` body: `{"booking_id": ..., "amount": 2.75}`.
+/// A `POST /v1/payments/capture` body: `{"booking_id": ..., "amount": 2.75}`, or for a booking
+/// priced by a tariff `{"booking_id": ..., "energy_kwh": 12.345}`.
 pub fn capture_request(body: &[u8]) -> Result<CaptureRequest, ApiError> {
-    let fields = fields_of(body, &["amount", "booking_id"])?;
+    let fields = fields_of(body, &["amount", "booking_id", "energy_kwh"])?;
     let booking_id = booking_id(&fields)?;
-    let amount = fields
-        .get("amount")
-        .ok_or_else(|| ApiError::bad_request("amount is required"))?
-        .get();
-    // A number, not negative; the other rules wait for the payment's currency.
-    check_capture_amount(amount).map_err(crate::domain::DomainError::from)?;
-    Ok(CaptureRequest {
-        booking_id,
-        amount: amount.to_string(),
-    })
+    let what = match (fields.get("amount"), fields.get("energy_kwh")) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "amount and energy_kwh cannot both be given",
+            ))
+        }
+        (None, None) => return Err(ApiError::bad_request("amount is required")),
+        (Some(amount), None) => {
+            // A number, not negative; the other rules wait for the payment's currency.
+            check_capture_amount(amount.get()).map_err(crate::domain::DomainError::from)?;
+            Captured::Amount(amount.get().to_string())
+        }
+        (None, Some(energy)) => {
+            Captured::EnergyWh(crate::domain::tariff::parse_energy_kwh(energy.get())?)
+        }
+    };
+    Ok(CaptureRequest { booking_id, what })
 }
 
 #[cfg(test)]

@@ -474,3 +474,64 @@ fn a_price_below_stripe_s_minimum_charge_cannot_be_charged() {
         "amount: the booking's price (33 jpy) is below Stripe's minimum charge (50 jpy)"
     );
 }
+
+#[test]
+fn energy_is_read_exactly_in_watt_hours() {
+    for (raw, wh) in [
+        ("12.345", 12_345),
+        ("0", 0),
+        ("0.0", 0),
+        ("7", 7_000),
+        ("1e3", 1_000_000),
+        ("10000", 10_000_000),
+    ] {
+        assert_eq!(parse_energy_kwh(raw), Ok(wh), "{raw}");
+    }
+    for raw in [
+        "-1",
+        "-0.001",
+        "1.2345",
+        "\"1\"",
+        "null",
+        "10000.001",
+        "1e400",
+        "NaN",
+    ] {
+        assert_eq!(
+            parse_energy_kwh(raw).unwrap_err().to_string(),
+            "energy_kwh must be a JSON number from 0 to 10000 with at most 3 decimals",
+            "{raw}"
+        );
+    }
+}
+
+#[test]
+fn a_session_is_priced_from_the_frozen_tariff_with_its_energy() {
+    let hour = slot_minutes(60);
+    let q = quote_of(ev_standard(), 60);
+    // 0.50 + 3.00 + 12.345 kWh x 0.35 (4.32075 -> 4.32) = 7.82.
+    assert_eq!(session_price(Some(&q), &hour, 12_345), Ok(782));
+    // No energy: the quote's 3.50; a huge session: capped at max_price.
+    assert_eq!(session_price(Some(&q), &hour, 0), Ok(350));
+    assert_eq!(session_price(Some(&q), &hour, 150_000), Ok(4000));
+    assert_eq!(
+        session_price(None, &hour, 1).unwrap_err().to_string(),
+        "energy_kwh needs a booking priced by a tariff; send amount instead"
+    );
+    let cheap = Tariff::parse(&input(
+        "usd",
+        &[("per_kwh", "0.10"), ("max_price", "10")],
+        &[],
+    ))
+    .unwrap();
+    let q = quote_of(cheap, 60);
+    assert_eq!(session_price(Some(&q), &hour, 0), Ok(0)); // releases the hold
+    assert_eq!(
+        session_price(Some(&q), &hour, 1_000)
+            .unwrap_err()
+            .to_string(),
+        "energy_kwh: the session's price (0.10 usd) is below Stripe's minimum charge (0.50 usd); \
+         capture amount 0 to release the hold"
+    );
+    assert_eq!(session_price(Some(&q), &hour, 5_000), Ok(50));
+}
