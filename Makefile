@@ -32,6 +32,13 @@ test: tools
 	$(MAKE) sam-local
 
 # Schemathesis against openapi.yaml and the running local stack (see tests/fuzz/run.sh).
+# Records which DynamoDB tables and actions each function's handlers use across the
+# integration tests into tests/deploy/dynamo_access.json, which tests/deploy compares with the
+# template's grants (the integration tests fail on an access the file does not hold).
+.PHONY: dynamo-access
+dynamo-access: tools
+	RECORD_DYNAMO_ACCESS=1 $(CARGO) test -p local-stack --test api
+
 .PHONY: fuzz
 fuzz: tools
 	tests/fuzz/run.sh

@@ -159,6 +159,9 @@ pub fn lambda_environment(
         ("AWS_ACCESS_KEY_ID", "AKIDBENCHLOCAL000000"),
         ("AWS_SECRET_ACCESS_KEY", "bench-local-secret"),
         ("AWS_SESSION_TOKEN", "bench-local-session"),
+        // A local run: the plain STRIPE_SECRET_KEY / STRIPE_WEBHOOK_SECRETS below are allowed
+        // (shared::runtime::config::on_lambda).
+        ("LOCAL_STACK", "true"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

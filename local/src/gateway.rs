@@ -27,8 +27,15 @@ const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 
 pub(crate) struct App {
     pub(crate) api_keys: Vec<String>,
-    pub(crate) store: DynamoStore,
+    pub(crate) stores: Stores,
     pub(crate) stripe: StripeClient,
+}
+
+/// Each function's store: one table set, a client of its own (see `dynamo_access`).
+pub(crate) struct Stores {
+    pub(crate) bookings: DynamoStore,
+    pub(crate) create_intent: DynamoStore,
+    pub(crate) webhook: DynamoStore,
 }
 
 pub(crate) async fn serve(listener: TcpListener, app: Arc<App>) {
@@ -66,15 +73,18 @@ async fn route(app: &App, req: hyper::Request<Incoming>) -> hyper::Response<Full
     let path = req.uri().path().to_string();
     // What API Gateway does before Lambda sees anything: the API-key check on every route
     // but Stripe's webhook (which proves itself with its signature instead).
-    let key_ok = req
+    let key_index = req
         .headers()
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|k| app.api_keys.iter().any(|valid| valid == k));
-    if !key_ok && path != WEBHOOK_PATH {
+        .and_then(|k| app.api_keys.iter().position(|valid| valid == k));
+    if key_index.is_none() && path != WEBHOOK_PATH {
         return to_hyper(error_response(&ApiError::Unauthorized));
     }
-    let event = match to_event(req).await {
+    // API Gateway names the key it checked by its id (`identity.apiKeyId`), never its value
+    // in anything we store: here, its place in the stack's list.
+    let api_key_id = key_index.map(|i| format!("local-key-{i}"));
+    let event = match to_event(req, api_key_id).await {
         Ok(event) => event,
         Err(resp) => return resp,
     };
@@ -91,18 +101,24 @@ async fn route(app: &App, req: hyper::Request<Incoming>) -> hyper::Response<Full
         || path.starts_with("/v1/asset-types/")
         || path.starts_with("/v1/tariffs/")
     {
-        to_hyper(shared::http::bookings::handle(&app.store, &app.stripe, request).await)
+        to_hyper(shared::http::bookings::handle(&app.stores.bookings, &app.stripe, request).await)
     } else if path == "/v1/payments/create-intent" || path == "/v1/payments/capture" {
-        to_hyper(shared::http::create_intent::handle(&app.store, &app.stripe, request).await)
+        to_hyper(
+            shared::http::create_intent::handle(&app.stores.create_intent, &app.stripe, request)
+                .await,
+        )
     } else if path == WEBHOOK_PATH {
-        to_hyper(shared::http::webhook::handle(&app.store, &app.stripe, request).await)
+        to_hyper(shared::http::webhook::handle(&app.stores.webhook, &app.stripe, request).await)
     } else {
         to_hyper(error_response(&ApiError::NotFound("Not found".into())))
     }
 }
 
 /// Builds the API Gateway REST (v1) proxy event Lambda would receive for this request.
-async fn to_event(req: hyper::Request<Incoming>) -> Result<Value, hyper::Response<Full<Bytes>>> {
+async fn to_event(
+    req: hyper::Request<Incoming>,
+    api_key_id: Option<String>,
+) -> Result<Value, hyper::Response<Full<Bytes>>> {
     let (parts, body) = req.into_parts();
     let body = Limited::new(body, MAX_REQUEST_BYTES)
         .collect()
@@ -165,7 +181,7 @@ async fn to_event(req: hyper::Request<Incoming>) -> Result<Value, hyper::Respons
             "stage": "local",
             "requestId": uuid::Uuid::new_v4().to_string(),
             "requestTimeEpoch": chrono_millis(),
-            "identity": { "sourceIp": "127.0.0.1" }
+            "identity": { "sourceIp": "127.0.0.1", "apiKeyId": api_key_id }
         },
         "body": if body.is_empty() { Value::Null } else { json!(STANDARD.encode(&body)) },
         "isBase64Encoded": !body.is_empty()

@@ -5,6 +5,8 @@
 //! child process) behind the project's Stripe layer (`stripe_layer`: what Stripe documents and
 //! localstripe lacks) unless `STRIPE_API_BASE` names a real Stripe or another emulator.
 
+mod addresses;
+pub mod dynamo_access;
 mod gateway;
 mod localstripe;
 mod reconcile;
@@ -118,14 +120,25 @@ impl StackConfig {
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let host = var("HOST").unwrap_or_else(|| "127.0.0.1".into());
         let port = var("PORT").unwrap_or_else(|| "3000".into());
-        let addr = format!("{host}:{port}")
+        let host: IpAddr = host
+            .trim()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
             .parse()
-            .map_err(|e| format!("HOST/PORT do not form a socket address: {e}"))?;
-        let api_keys =
-            split_list(&var("LOCAL_API_KEYS").unwrap_or_else(|| "test-api-key-123".into()));
+            .map_err(|e| format!("HOST {host:?} is not an IP address: {e}"))?;
+        let port: u16 = port
+            .trim()
+            .parse()
+            .map_err(|e| format!("PORT {port:?} is not a port number: {e}"))?;
+        addresses::check_listen_address("HOST", host)?;
+        let addr = SocketAddr::new(host, port);
+        let api_keys = split_list(
+            &var("LOCAL_API_KEYS").unwrap_or_else(|| addresses::PUBLISHED_API_KEY.into()),
+        );
         if api_keys.is_empty() {
             return Err("LOCAL_API_KEYS must name at least one key".into());
         }
+        addresses::check_api_keys(host, &api_keys)?;
         let dynamo = match var("AWS_ENDPOINT_URL_DYNAMODB") {
             Some(ep) if !ep.is_empty() => Dynamo::Endpoint(ep),
             _ => {
@@ -164,10 +177,13 @@ impl StackConfig {
             holds: shared::runtime::config::hold_settings(&var)?,
             bridge: match var("LOCAL_BRIDGE_ADDRESS").as_deref().map(str::trim) {
                 None | Some("") => None,
-                Some(ip) => Some(
-                    ip.parse()
-                        .map_err(|e| format!("LOCAL_BRIDGE_ADDRESS {ip:?}: {e}"))?,
-                ),
+                Some(ip) => {
+                    let ip: IpAddr = ip
+                        .parse()
+                        .map_err(|e| format!("LOCAL_BRIDGE_ADDRESS {ip:?}: {e}"))?;
+                    addresses::check_listen_address("LOCAL_BRIDGE_ADDRESS", ip)?;
+                    Some(ip)
+                }
             },
         })
     }
@@ -304,7 +320,20 @@ pub async fn start(config: StackConfig) -> Result<RunningStack, String> {
     ensure_tables(&client, &config.tables)
         .await
         .map_err(|e| format!("cannot create tables at {endpoint}: {e}"))?;
-    let store = DynamoStore::new(client, config.tables.clone());
+    let store = DynamoStore::new(client.clone(), config.tables.clone());
+    // Each function's own client, so what each touches is recorded (`dynamo_access`).
+    let store_of = |function| {
+        DynamoStore::new(
+            dynamo_access::client_for(&client, function, &config.tables),
+            config.tables.clone(),
+        )
+    };
+    let stores = gateway::Stores {
+        bookings: store_of("bookings"),
+        create_intent: store_of("create-intent"),
+        webhook: store_of("webhook"),
+    };
+    let reconcile_store = store_of("reconcile");
 
     let listener = TcpListener::bind(config.addr)
         .await
@@ -333,13 +362,13 @@ pub async fn start(config: StackConfig) -> Result<RunningStack, String> {
             webhook_secrets: split_secrets(&config.webhook_secrets.join(",")),
         },
     );
-    let reconciler = reconcile::Reconciler::new(store.clone(), stripe.clone(), config.holds);
+    let reconciler = reconcile::Reconciler::new(reconcile_store, stripe.clone(), config.holds);
     if let Some(every) = config.reconcile_interval {
         tasks.push(reconciler.spawn(every));
     }
     let app = Arc::new(App {
         api_keys: config.api_keys,
-        store: store.clone(),
+        stores,
         stripe,
     });
     tasks.push(tokio::spawn(serve(listener, app)));
@@ -376,7 +405,13 @@ async fn start_local_stripe(
         (base, child, None)
     };
     if local.webhooks {
-        register_webhook(&base, api, &config.webhook_secrets).await?;
+        register_webhook(
+            &base,
+            api,
+            &config.webhook_secrets,
+            &config.stripe_secret_key,
+        )
+        .await?;
     }
     Ok((base, Some(child), layer))
 }

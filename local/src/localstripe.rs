@@ -63,10 +63,13 @@ pub async fn start_localstripe(python: &PathBuf, port: u16) -> Result<(String, C
 }
 
 /// Tells localstripe to deliver every event to this stack's webhook, signed with our secret.
+/// `api_key` is the stack's secret key: the layer registers endpoints only for a key it
+/// accepts (localstripe itself ignores it).
 pub async fn register_webhook(
     base: &str,
     api: SocketAddr,
     secrets: &[String],
+    api_key: &str,
 ) -> Result<(), String> {
     let secret = secrets
         .first()
@@ -77,6 +80,7 @@ pub async fn register_webhook(
             "{base}/_config/webhooks/local-stack-{}",
             api.port()
         ))
+        .bearer_auth(api_key)
         .form(&[("url", url.as_str()), ("secret", secret.as_str())])
         .send()
         .await

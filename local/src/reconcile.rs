@@ -51,11 +51,20 @@ impl Reconciler {
         }
     }
 
-    pub async fn run(&self) -> Result<Summary, RunError> {
+    /// One run, taking the lease as on AWS (`Ok(None)`: another run holds it). Without a
+    /// deadline: the timer's runs end when they are done.
+    pub async fn run(&self) -> Result<Option<Summary>, RunError> {
         let _one_at_a_time = self.running.lock().await;
         // The process's own variables, as the handlers in this process read them.
         let rules = shared::runtime::config::hold_rules_from_env();
-        reconcile::run(&self.store, &self.stripe, &self.holds, rules).await
+        reconcile::run(
+            &self.store,
+            &self.stripe,
+            &self.holds,
+            rules,
+            &reconcile::Budget::unbounded(),
+        )
+        .await
     }
 
     /// Runs every `every`, the first time one interval after the start.
@@ -75,6 +84,13 @@ impl Reconciler {
 impl RunningStack {
     /// One reconcile run now (waiting for a scheduled one in progress to end first).
     pub async fn reconcile_now(&self) -> Result<Summary, RunError> {
+        let summary = self.reconciler.run().await?;
+        Ok(summary.expect("no other run holds the lease in this stack"))
+    }
+
+    /// One reconcile run now, as the function runs one: `Ok(None)` if another run holds the
+    /// lease.
+    pub async fn try_reconcile_now(&self) -> Result<Option<Summary>, RunError> {
         self.reconciler.run().await
     }
 }

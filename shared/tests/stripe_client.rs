@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use shared::adapters::stripe::{StripeClient, StripeKeys};
 use shared::domain::Secret;
-use shared::ports::{NewIntent, PaymentProvider, ProviderError as StripeError};
+use shared::ports::{EventQuery, NewIntent, PaymentProvider, ProviderError as StripeError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -403,7 +403,13 @@ async fn lists_events_by_page_read_by_the_webhooks_parser() {
     .await;
     let stripe = client(&base);
 
-    let page = stripe.list_events(1700000000, None).await.unwrap();
+    let query = |after: Option<&str>, before: Option<&str>| EventQuery {
+        created_gte: 1700000000,
+        types: &["payment_intent.succeeded", "charge.refunded"],
+        starting_after: after.map(str::to_string),
+        ending_before: before.map(str::to_string),
+    };
+    let page = stripe.list_events(&query(None, None)).await.unwrap();
 
     assert!(page.has_more);
     let ids: Vec<&str> = page.events.iter().map(|e| e.id.as_str()).collect();
@@ -417,18 +423,23 @@ async fn lists_events_by_page_read_by_the_webhooks_parser() {
     assert_eq!(intent.created, 1700000100);
     assert_eq!(page.events[1].intent, None, "not a PaymentIntent event");
 
-    let next = stripe.list_events(1700000000, Some("evt_1")).await.unwrap();
+    let next = stripe
+        .list_events(&query(Some("evt_1"), None))
+        .await
+        .unwrap();
 
     assert!(!next.has_more && next.events.is_empty());
     let requests = seen.lock().unwrap().clone();
     let first_line = |r: &str| r.lines().next().unwrap_or_default().to_string();
     assert_eq!(
         first_line(&requests[0]),
-        "GET /v1/events?created%5Bgte%5D=1700000000&limit=100 HTTP/1.1"
+        "GET /v1/events?created%5Bgte%5D=1700000000&limit=100\
+         &types%5B%5D=payment_intent.succeeded&types%5B%5D=charge.refunded HTTP/1.1"
     );
     assert_eq!(
         first_line(&requests[1]),
-        "GET /v1/events?created%5Bgte%5D=1700000000&limit=100&starting_after=evt_1 HTTP/1.1"
+        "GET /v1/events?created%5Bgte%5D=1700000000&limit=100\
+         &types%5B%5D=payment_intent.succeeded&types%5B%5D=charge.refunded&starting_after=evt_1 HTTP/1.1"
     );
     assert!(requests[0]
         .to_ascii_lowercase()

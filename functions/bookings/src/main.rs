@@ -12,6 +12,8 @@ use shared::adapters::stripe::StripeClient;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::runtime::telemetry::init();
+    // On Lambda the Stripe keys come from Secrets Manager only (README, Deploy).
+    shared::runtime::config::refuse_plain_secrets_in_env()?;
     let aws = shared::runtime::config::aws_sdk_config().await;
     let store = DynamoStore::from_env(&aws);
     let stripe = StripeClient::from_env(&aws);

@@ -14,9 +14,13 @@ use shared::adapters::stripe::SigningSecrets;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::runtime::telemetry::init();
+    // On Lambda the Stripe keys come from Secrets Manager only (README, Deploy).
+    shared::runtime::config::refuse_plain_secrets_in_env()?;
+    // The Stripe mode this deployment takes events from (STRIPE_LIVEMODE, set by stage).
+    let livemode = shared::runtime::config::stripe_livemode_in_env()?;
     let aws = shared::runtime::config::aws_sdk_config().await;
     let store = DynamoStore::from_env(&aws);
-    let secrets = SigningSecrets::from_env(&aws);
+    let secrets = SigningSecrets::from_env(&aws).with_livemode(livemode);
     let (store, secrets) = (&store, &secrets);
     run(service_fn(move |req: Request| async move {
         Ok::<_, Infallible>(shared::http::webhook::handle(store, secrets, req).await)

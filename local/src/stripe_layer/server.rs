@@ -123,7 +123,18 @@ async fn handle(layer: Arc<Layer>, req: hyper::Request<Incoming>) -> hyper::Resp
 }
 
 async fn respond(layer: Arc<Layer>, call: Call) -> Answer {
-    // localstripe's own configuration, its Stripe.js and its deliveries: no API key there.
+    // localstripe's own configuration takes no API key; through the layer it takes one the
+    // layer accepts: whoever registers a webhook endpoint is sent every event (client secrets
+    // included), so only the stack's own key holders may.
+    if call.path.starts_with("/_config/") && !layer.accepts(&call.account) {
+        return Answer::stripe_error(
+            401,
+            "invalid_request_error",
+            None,
+            "Registering a webhook endpoint needs the Stripe layer's secret key (Authorization: Bearer sk_...)",
+        );
+    }
+    // Its Stripe.js and its deliveries: no API key there.
     if call.method == "POST" {
         if let Some(id) = call.path.strip_prefix("/_config/webhooks/") {
             return relay::register(&layer, &call, id).await;

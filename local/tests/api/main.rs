@@ -21,6 +21,7 @@ mod openapi_contract;
 mod payments_flow;
 mod persistence;
 mod reconcile;
+mod reconcile_backlog;
 mod sample_events;
 mod stripe_layer;
 mod support;

@@ -127,6 +127,15 @@ async fn expire_dead_holds<S: BookingStore, P: PaymentProvider>(
     let booked = store
         .booked_on_days(booking.asset_id, &booking.slot.days())
         .await?;
+    // Reads bounded (app::bounded): a live hold in the way needs no read, and more dead ones
+    // than one request reads are left to the scheduled expiry.
+    let overlapping: Vec<&crate::ports::Booked> = booked
+        .iter()
+        .filter(|b| booking.slot.overlaps(b.start_ms, b.end_ms))
+        .collect();
+    if !super::bounded::may_take_over(&overlapping, now) {
+        return Ok(false);
+    }
     let mut in_the_way: Vec<BookingId> = booked
         .iter()
         .filter(|b| booking.slot.overlaps(b.start_ms, b.end_ms))
@@ -227,23 +236,16 @@ pub async fn availability<S: BookingStore>(
             by_id.insert(b.booking_id, b);
         }
     }
-    // A booking whose hold has passed may be expired (unless paid or paying): read it.
-    let maybe_dead: Vec<BookingId> = by_id
+    // A booking whose hold has passed may be expired (unless paid or paying): read it, the
+    // earliest first, as many as one request reads (app::bounded); the rest stay busy.
+    let mut maybe_dead: Vec<&crate::ports::Booked> = by_id
         .values()
-        .filter(|b| {
-            b.hold_expires_ms
-                .is_some_and(|h| h <= now.timestamp_millis())
-        })
-        .map(|b| b.booking_id)
+        .filter(|b| super::bounded::hold_passed(b, now))
         .collect();
-    let reads = maybe_dead.iter().map(|id| store.get_booking(*id));
-    for (id, booking) in maybe_dead
-        .iter()
-        .zip(futures::future::try_join_all(reads).await?)
-    {
-        if booking.is_none_or(|b| b.is_expired(now)) {
-            by_id.remove(id);
-        }
+    maybe_dead.sort_by_key(|b| (b.start_ms, b.booking_id));
+    let maybe_dead: Vec<BookingId> = maybe_dead.iter().map(|b| b.booking_id).collect();
+    for id in super::bounded::dead_among(store, &maybe_dead, now).await? {
+        by_id.remove(&id);
     }
     let mut busy = by_id
         .into_values()

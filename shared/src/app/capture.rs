@@ -91,8 +91,9 @@ pub async fn capture<S: BookingStore, P: PaymentProvider>(
             Err(refusal @ ProviderError::Rejected { .. }) => {
                 let now_at_stripe = provider.retrieve_intent(intent_id).await?;
                 if now_at_stripe.status == IntentStatus::RequiresCapture {
-                    // Still held: Stripe refused the request itself (its message says why).
-                    return Err(refusal.into());
+                    // Still held: Stripe refused the caller's capture itself (its message
+                    // says why).
+                    return Err(AppError::callers(refusal));
                 }
                 now_at_stripe
             }

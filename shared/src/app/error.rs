@@ -24,11 +24,26 @@ pub enum AppError {
     Busy(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The provider refused the caller's own request (its amount, its capture), with a
+    /// message about that request: shown to the caller as it is.
+    #[error("{0}")]
+    Declined(String),
+    /// Anything else from the provider, including its refusal of a request the service made
+    /// on its own (an owed refund, a cancel): never the caller's error, never its text.
     #[error(transparent)]
     Provider(#[from] ProviderError),
 }
 
 impl AppError {
+    /// A provider error answering the caller's own request: a refusal is the caller's to
+    /// fix ([`AppError::Declined`]), anything else stays the provider's.
+    pub fn callers(err: ProviderError) -> Self {
+        match err {
+            ProviderError::Rejected { message, .. } => Self::Declined(message),
+            other => Self::Provider(other),
+        }
+    }
+
     pub fn conflict(detail: impl Into<String>) -> Self {
         Self::Conflict(detail.into())
     }

@@ -299,7 +299,8 @@ async fn create_payable<P: PaymentProvider>(
                 pause_for_key_in_use().await;
                 return Ok(None);
             }
-            Err(err) => return Err(err.into()),
+            // The caller's amount and currency: Stripe's refusal is about their request.
+            Err(err) => return Err(AppError::callers(err)),
         };
         if !intent.replayed {
             return Ok(Some(intent));

@@ -7,8 +7,10 @@
 
 mod authorizations;
 pub mod bookings;
+pub mod bounded;
 pub mod capture;
 pub mod error;
+pub mod event_list;
 pub mod events;
 pub mod holds;
 pub mod intents;

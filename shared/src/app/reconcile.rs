@@ -1,11 +1,10 @@
 //! Reconciliation (issue 12, section 4): the backstop for webhooks that never arrive. One run:
 //!
-//! 1. **Events.** Lists Stripe's events from the stored checkpoint on and applies each
-//!    PaymentIntent event with the webhook's own code (`events::apply_intent_event`), so an
+//! 1. **Events.** Lists Stripe's events of the handled types from the stored checkpoint on,
+//!    oldest first a page at a time, and applies each with the webhook's own code, so an
 //!    event the webhook already applied is a duplicate by its event record, never applied
-//!    twice. The checkpoint moves only after every listed event was applied, and only over the
-//!    value this run read: a run that dies in between leaves the checkpoint where it was, and
-//!    the next run lists the same events again and finds them duplicates.
+//!    twice; the checkpoint moves after each page, and the list stops before the deadline:
+//!    see `app::event_list`.
 //! 2. **Sweep.** Bookings whose payment has been in flight (`pending` with an intent,
 //!    `requires_action`, `processing`) for over five minutes, found through an index, are
 //!    checked against the intent Stripe has, and what Stripe says is applied through the same
@@ -15,25 +14,25 @@
 //!    those within the safety margin of it are captured in full or released, by policy.
 //! 5. **Passed holds of unpaid bookings** end only when Stripe agrees: see
 //!    [`expire_due_holds`].
-
-use std::collections::HashSet;
+//!
+//! Every step runs even when one before it failed (a Stripe outage listing events must not
+//! keep authorizations from being settled); the run's error is the first step's that failed.
+//! Within a step, what Stripe refuses for one booking is that booking's, logged at ERROR with
+//! its id (and an owed refund's refusal recorded on it): the step goes on with the others.
+//! Runs take a lease (an item with an expiry) so two never work at once; see [`run`].
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::events::{apply_intent_event, apply_observed, EventOutcome};
+use super::event_list::apply_listed_events;
+use super::events::{apply_observed, EventOutcome};
 use super::holds::{settle_passed_hold, Settled};
-use super::refunds::{apply_money_event, refund_owed};
+use super::refunds::{refund_owed_or_record, Owed};
 use super::AppError;
 use crate::domain::capture::HoldSettings;
 use crate::domain::{HoldRules, HoldState, PaymentStatus};
-use crate::ports::{BookingStore, ListedEvent, Order, PaymentProvider, ProviderError};
+use crate::ports::{BookingStore, Order, PaymentProvider, ProviderError};
 
-/// A first run (no checkpoint) looks back as far as Stripe retries a webhook.
-pub const FIRST_LOOKBACK: Duration = Duration::days(3);
-/// The checkpoint trails the run by this much: Stripe's `created` has second resolution and
-/// an event can show in the list a moment after its time, so the last minute is listed again
-/// by the next run (and found duplicate).
-pub const OVERLAP: Duration = Duration::seconds(60);
+pub use super::event_list::{Budget, FIRST_LOOKBACK, OVERLAP};
 /// A payment in flight for longer than this is asked about at Stripe.
 pub const SWEEP_AFTER: Duration = Duration::minutes(5);
 /// ... unless it has been in flight for longer than this: an intent abandoned days ago is
@@ -56,8 +55,12 @@ const IN_FLIGHT: [PaymentStatus; 3] = [
 /// What one run did, for its log line.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Summary {
-    /// Events listed (every type).
+    /// Events listed (the handled types).
     pub events_seen: usize,
+    /// Pages of the event list read.
+    pub events_pages: usize,
+    /// The list reached its newest event (`false`: stopped for the deadline, resumed next run).
+    pub events_caught_up: bool,
     /// PaymentIntent events that changed a booking.
     pub events_applied: usize,
     /// Events already applied (by the webhook or an earlier run).
@@ -73,6 +76,9 @@ pub struct Summary {
     pub swept_changed: usize,
     /// Bookings whose owed refunds were carried out.
     pub refunds_settled: usize,
+    /// Bookings whose owed refund Stripe refused, or that could not be settled (each logged
+    /// at ERROR; a refusal is recorded on the booking).
+    pub refunds_refused: usize,
     /// Bookings whose hold passed unpaid, written `expired` (their intents cancelled first).
     pub holds_expired: usize,
     /// Bookings whose hold passed but whose intent Stripe shows paid, authorized or paying:
@@ -91,6 +97,8 @@ impl Summary {
     pub fn log(&self) {
         tracing::info!(
             events_seen = self.events_seen,
+            events_pages = self.events_pages,
+            events_caught_up = self.events_caught_up,
             events_applied = self.events_applied,
             events_duplicate = self.events_duplicate,
             events_ignored = self.events_ignored,
@@ -98,6 +106,7 @@ impl Summary {
             swept = self.swept,
             swept_changed = self.swept_changed,
             refunds_settled = self.refunds_settled,
+            refunds_refused = self.refunds_refused,
             holds_expired = self.holds_expired,
             holds_kept = self.holds_kept,
             authorizations_read = self.authorizations_read,
@@ -116,14 +125,43 @@ pub struct RunError {
     pub error: AppError,
 }
 
+/// How long a run's lease lasts past its deadline: a run that dies holding it keeps others
+/// out for no longer than this.
+pub const LEASE_SLACK: Duration = Duration::seconds(30);
+/// The lease of a run without a deadline (the local stack's timer).
+pub const UNBOUNDED_LEASE: Duration = Duration::minutes(15);
+
 /// One run now, logged: what the `reconcile` function (and the local stack's timer) calls.
+/// `Ok(None)`: another run holds the lease, and this one did nothing (an INFO line).
 pub async fn run<S: BookingStore, P: PaymentProvider>(
     store: &S,
     provider: &P,
     holds: &HoldSettings,
     rules: &HoldRules,
-) -> Result<Summary, RunError> {
-    let result = reconcile(store, provider, holds, rules, Utc::now()).await;
+    budget: &Budget,
+) -> Result<Option<Summary>, RunError> {
+    let now = Utc::now();
+    let owner = uuid::Uuid::new_v4().to_string();
+    let until = budget.deadline().unwrap_or(now + UNBOUNDED_LEASE) + LEASE_SLACK;
+    let leased = store
+        .take_reconcile_lease(&owner, now, until)
+        .await
+        .map_err(|e| RunError {
+            summary: Summary::default(),
+            error: e.into(),
+        });
+    match leased {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!("reconcile: another run holds the lease; this one does nothing");
+            return Ok(None);
+        }
+        Err(failed) => {
+            tracing::error!(error = %failed.error, "reconcile run failed: no lease");
+            return Err(failed);
+        }
+    }
+    let result = reconcile_within(store, provider, holds, rules, now, budget).await;
     match &result {
         Ok(summary) => summary.log(),
         Err(failed) => {
@@ -131,11 +169,14 @@ pub async fn run<S: BookingStore, P: PaymentProvider>(
             tracing::error!(error = %failed.error, "reconcile run failed");
         }
     }
-    result
+    if let Err(err) = store.release_reconcile_lease(&owner).await {
+        // It expires by itself.
+        tracing::warn!(error = %err, "reconcile: could not give the lease back");
+    }
+    result.map(Some)
 }
 
-/// One run, as of `now`. Runs must not overlap (the function's reserved concurrency is 1);
-/// if two do, both apply only what is new (event records) and only one moves the checkpoint.
+/// One run, as of `now`, without a deadline.
 pub async fn reconcile<S: BookingStore, P: PaymentProvider>(
     store: &S,
     provider: &P,
@@ -143,104 +184,63 @@ pub async fn reconcile<S: BookingStore, P: PaymentProvider>(
     rules: &HoldRules,
     now: DateTime<Utc>,
 ) -> Result<Summary, RunError> {
-    let mut summary = Summary::default();
-    let result = async {
-        apply_listed_events(store, provider, now, &mut summary).await?;
-        sweep(store, provider, now, &mut summary).await?;
-        settle_owed(store, provider, now, &mut summary).await?;
-        // Counted into the summary also when the step stops halfway (the run's error log).
-        let mut settled = Default::default();
-        let done = super::authorizations::settle_holds(
-            store,
-            provider,
-            holds,
-            now,
-            SWEEP_LIMIT,
-            &mut settled,
-        )
-        .await;
-        summary.authorizations_read = settled.read;
-        summary.authorizations_captured = settled.captured;
-        summary.authorizations_released = settled.released;
-        done?;
-        expire_due_holds(store, provider, rules, now, &mut summary).await
-    }
-    .await;
-    match result {
-        Ok(()) => Ok(summary),
-        Err(error) => Err(RunError { summary, error }),
-    }
+    reconcile_within(store, provider, holds, rules, now, &Budget::unbounded()).await
 }
 
-async fn apply_listed_events<S: BookingStore, P: PaymentProvider>(
+/// One run, as of `now`, within `budget`. Without the lease (see [`run`]) two runs are still
+/// safe: both apply only what is new (event records) and only one moves the checkpoint.
+pub async fn reconcile_within<S: BookingStore, P: PaymentProvider>(
     store: &S,
     provider: &P,
+    holds: &HoldSettings,
+    rules: &HoldRules,
     now: DateTime<Utc>,
-    summary: &mut Summary,
-) -> Result<(), AppError> {
-    let checkpoint = store.reconcile_checkpoint().await?;
-    let from = checkpoint.unwrap_or_else(|| (now - FIRST_LOOKBACK).timestamp());
-    // Every page first: the checkpoint may move only past events all applied, and a list
-    // that fails halfway applies nothing (the next run starts from the same place anyway).
-    let mut events: Vec<ListedEvent> = Vec::new();
-    let mut seen = HashSet::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = provider.list_events(from, after.as_deref()).await?;
-        let last = page.events.last().map(|e| e.id.clone());
-        for event in page.events {
-            // A page boundary shifting under new events can show one twice.
-            if seen.insert(event.id.clone()) {
-                events.push(event);
-            }
+    budget: &Budget,
+) -> Result<Summary, RunError> {
+    let mut summary = Summary::default();
+    let mut first: Option<AppError> = None;
+    let mut keep = |step: &str, done: Result<(), AppError>| {
+        if let Err(error) = done {
+            tracing::error!(step, %error, "reconcile: a step failed; the others still run");
+            first.get_or_insert(error);
         }
-        match last {
-            Some(last) if page.has_more => after = Some(last),
-            _ => break,
-        }
+    };
+    keep(
+        "events",
+        apply_listed_events(store, provider, now, budget, &mut summary).await,
+    );
+    keep(
+        "sweep",
+        sweep(store, provider, now, budget, &mut summary).await,
+    );
+    keep(
+        "owed refunds",
+        settle_owed(store, provider, now, budget, &mut summary).await,
+    );
+    // Counted into the summary also when the step stops halfway (the run's error log).
+    let mut settled = Default::default();
+    let done =
+        super::authorizations::settle_holds(store, provider, holds, now, SWEEP_LIMIT, &mut settled)
+            .await;
+    summary.authorizations_read = settled.read;
+    summary.authorizations_captured = settled.captured;
+    summary.authorizations_released = settled.released;
+    keep("holds", done);
+    keep(
+        "expiry",
+        expire_due_holds(store, provider, rules, now, budget, &mut summary).await,
+    );
+    match first {
+        None => Ok(summary),
+        Some(error) => Err(RunError { summary, error }),
     }
-    // Oldest first, as Stripe would have delivered them (the outcome does not depend on the
-    // order: see `domain::payment`).
-    events.sort_by_key(|e| e.created);
-    summary.events_seen = events.len();
-    for listed in &events {
-        // The webhook's record says it was applied: one read, rather than a refused write.
-        let outcome = if store.event_processed(&listed.id).await? {
-            EventOutcome::Duplicate
-        } else if let Some(event) = &listed.intent {
-            apply_intent_event(store, event, now).await?
-        } else if let Some(event) = &listed.money {
-            apply_money_event(store, event, now).await?
-        } else {
-            EventOutcome::Ignored("event type not handled")
-        };
-        match outcome {
-            EventOutcome::Applied(_) | EventOutcome::RefundOwed => {
-                summary.events_applied += 1;
-                tracing::warn!(event_id = %listed.id, attention = "payment",
-                    "reconcile applied an event the webhook had not");
-            }
-            EventOutcome::Duplicate => summary.events_duplicate += 1,
-            EventOutcome::Ignored(_) => summary.events_ignored += 1,
-        }
-    }
-    let to = from.max((now - OVERLAP).timestamp());
-    if store.move_reconcile_checkpoint(checkpoint, to).await? {
-        summary.checkpoint = Some(to);
-    } else {
-        tracing::warn!(
-            from,
-            to,
-            "another reconcile run moved the checkpoint; leaving it"
-        );
-    }
-    Ok(())
 }
 
 async fn sweep<S: BookingStore, P: PaymentProvider>(
     store: &S,
     provider: &P,
     now: DateTime<Utc>,
+    budget: &Budget,
     summary: &mut Summary,
 ) -> Result<(), AppError> {
     let stale_before = now - SWEEP_AFTER;
@@ -253,6 +253,9 @@ async fn sweep<S: BookingStore, P: PaymentProvider>(
             .in_flight_payments(status, now - window, stale_before, SWEEP_LIMIT)
             .await?;
         for candidate in found {
+            if !budget.may_go_on() {
+                return Ok(());
+            }
             // The index is eventually consistent: read the booking as it is now.
             let Some(booking) = store.get_booking(candidate.booking_id).await? else {
                 continue;
@@ -296,10 +299,12 @@ const OWED_WINDOW: Duration = Duration::days(7);
 
 /// Carries out what the webhook recorded as owed (automatic refunds), booking by booking, with
 /// the refund keys of `app::refunds::refund_owed` (a refund already made is not made again).
+/// One booking's refusal is that booking's (logged, recorded): the others are still settled.
 async fn settle_owed<S: BookingStore, P: PaymentProvider>(
     store: &S,
     provider: &P,
     now: DateTime<Utc>,
+    budget: &Budget,
     summary: &mut Summary,
 ) -> Result<(), AppError> {
     let owing = store
@@ -307,11 +312,23 @@ async fn settle_owed<S: BookingStore, P: PaymentProvider>(
         .bookings_owing_refunds(now - OWED_WINDOW, now + Duration::minutes(5), SWEEP_LIMIT)
         .await?;
     for booking_id in owing {
-        let Some(booking) = store.get_booking(booking_id).await? else {
-            continue;
+        if !budget.may_go_on() {
+            return Ok(());
+        }
+        let booking = match store.get_booking(booking_id).await {
+            Ok(Some(booking)) => booking,
+            Ok(None) => continue,
+            Err(err) => {
+                tracing::error!(booking_id = %booking_id, error = %err, attention = "payment",
+                    "reconcile: could not read a booking that owes a refund; the next run tries again");
+                summary.refunds_refused += 1;
+                continue;
+            }
         };
-        refund_owed(store, provider, &booking, now).await?;
-        summary.refunds_settled += 1;
+        match refund_owed_or_record(store, provider, &booking, now).await {
+            Owed::Settled => summary.refunds_settled += 1,
+            Owed::Refused | Owed::Failed => summary.refunds_refused += 1,
+        }
     }
     Ok(())
 }
@@ -335,6 +352,7 @@ async fn expire_due_holds<S: BookingStore, P: PaymentProvider>(
     provider: &P,
     rules: &HoldRules,
     now: DateTime<Utc>,
+    budget: &Budget,
     summary: &mut Summary,
 ) -> Result<(), AppError> {
     for status in [
@@ -354,7 +372,7 @@ async fn expire_due_holds<S: BookingStore, P: PaymentProvider>(
             .await?;
         let mut settled = 0;
         for id in candidates {
-            if settled == SWEEP_LIMIT {
+            if settled == SWEEP_LIMIT || !budget.may_go_on() {
                 break;
             }
             let Some(booking) = store.get_booking(id).await? else {

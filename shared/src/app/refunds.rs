@@ -16,6 +16,7 @@ use crate::domain::refunds::{apply, record_refund, status_after_refunds};
 use crate::domain::{Booking, IntentStatus, MoneyEvent, PaymentStatus, RefundStatus};
 use crate::ports::{
     BookingStore, MoneyEventIn, PaymentProvider, PaymentWrite, ProcessedEvent, ProviderError,
+    RefundRefusal,
 };
 
 const MAX_ROUNDS: u32 = 6;
@@ -118,7 +119,10 @@ fn log_money_event(event: &MoneyEventIn, booking_id: &str, payment_status: &str)
 
 /// What a request that touches the booking does first: gives back what it owes, once per
 /// request (what cannot be given back yet, say a payment still processing, stays owed and the
-/// request goes on). `true` if it acted: the caller reads the booking again.
+/// request goes on). `true` if it acted: the caller reads the booking again. An owed refund
+/// that fails is ours, never the caller's: it is logged and recorded (see
+/// [`refund_owed_or_record`]), stays owed for `reconcile` and an operator, and the request
+/// goes on with the booking as it is.
 pub(super) async fn settle_owed_once<S: BookingStore, P: PaymentProvider>(
     store: &S,
     provider: &P,
@@ -134,8 +138,61 @@ pub(super) async fn settle_owed_once<S: BookingStore, P: PaymentProvider>(
         return Ok(false);
     }
     *tried = true;
-    refund_owed(store, provider, booking, now).await?;
-    Ok(true)
+    Ok(refund_owed_or_record(store, provider, booking, now).await == Owed::Settled)
+}
+
+/// How settling a booking's owed refunds ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owed {
+    /// Done (or nothing could be done yet: still owed, looked at again later).
+    Settled,
+    /// Stripe refused: recorded on the booking, logged at ERROR; an operator's to resolve.
+    Refused,
+    /// Stripe or the store failed (unreachable, contended): logged at ERROR; tried again by
+    /// the next call or run.
+    Failed,
+}
+
+/// [`refund_owed`], with its failure kept to the booking: a refusal by Stripe is recorded on
+/// the booking (`BookingStore::record_refund_refusal`) and every failure is logged at ERROR
+/// with the booking's id (the attention alarm). Never an error for the caller.
+pub async fn refund_owed_or_record<S: BookingStore, P: PaymentProvider>(
+    store: &S,
+    provider: &P,
+    booking: &Booking,
+    now: DateTime<Utc>,
+) -> Owed {
+    let err = match refund_owed(store, provider, booking, now).await {
+        Ok(()) => return Owed::Settled,
+        Err(err) => err,
+    };
+    let intent_id = booking
+        .payment
+        .as_ref()
+        .and_then(|p| p.refunds_owed.first().cloned());
+    match (&err, intent_id) {
+        (AppError::Provider(ProviderError::Rejected { status, code, .. }), Some(intent_id)) => {
+            tracing::error!(booking_id = %booking.id, payment_intent_id = %intent_id, status,
+                code = code.as_deref().unwrap_or(""), attention = "payment",
+                "Stripe refused a refund the booking owes; it waits for an operator");
+            let refusal = RefundRefusal {
+                intent_id,
+                status: *status,
+                code: code.clone(),
+                at: now,
+            };
+            if let Err(store_err) = store.record_refund_refusal(booking.id, &refusal).await {
+                tracing::error!(booking_id = %booking.id, error = %store_err, attention = "payment",
+                    "could not record the refused refund on the booking");
+            }
+            Owed::Refused
+        }
+        _ => {
+            tracing::error!(booking_id = %booking.id, error = %err, attention = "payment",
+                "the refunds the booking owes could not be settled; tried again by the next call or run");
+            Owed::Failed
+        }
+    }
 }
 
 /// Gives back what the booking owes (see `Payment::refunds_owed`), once each: a captured

@@ -6,6 +6,7 @@
 pub mod booking;
 pub mod capture;
 pub mod error;
+pub mod event_types;
 pub mod hold;
 pub mod idempotency;
 pub mod ids;

@@ -42,6 +42,18 @@ pub struct OtherIntentIssue {
     pub last_event_at: i64,
 }
 
+/// A refund (or release) the booking owes that Stripe refused (a charge disputed since, say):
+/// what an operator needs, kept on the booking beside its payment and shown with it. Never
+/// Stripe's message (it is not the caller's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRefusal {
+    pub intent_id: IntentId,
+    /// Stripe's HTTP status and error code (`charge_disputed`, ...).
+    pub status: u16,
+    pub code: Option<String>,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
 /// The issues after `event` (Stripe `created` = `at`) about `intent_id`; `None` if it tells
 /// nothing new (a redelivery, an older dispute update, or news that needs nobody: a refund
 /// that succeeded is the owed money going back).

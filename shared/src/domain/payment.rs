@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use super::capture::{Authorization, CaptureMethod};
 use super::ids::IntentId;
 use super::money::Money;
-use super::other_intents::OtherIntentIssue;
+use super::other_intents::{OtherIntentIssue, RefundRefusal};
 use super::refunds::AfterPayment;
 
 /// Where the booking's payment stands, as the webhook and cancellation move it.
@@ -102,6 +102,9 @@ pub struct Payment {
     /// Disputes and failed refunds of intents the booking no longer uses: the booking's to
     /// show, not its payment's (kept when an intent is replaced).
     pub other_intents: Vec<OtherIntentIssue>,
+    /// The last owed refund Stripe refused, recorded on its own (no payment write sets or
+    /// removes it): it waits for an operator.
+    pub refund_refusal: Option<RefundRefusal>,
 }
 
 impl Payment {
@@ -125,6 +128,7 @@ impl Payment {
             capture_method: CaptureMethod::Automatic,
             authorization: None,
             other_intents: Vec::new(),
+            refund_refusal: None,
         }
     }
 

@@ -110,6 +110,9 @@ impl From<AppError> for ApiError {
             AppError::IdempotencyMismatch => Self::Unprocessable(err.to_string()),
             AppError::Busy(detail) => Self::ServiceUnavailable(detail),
             AppError::Store(e) => e.into(),
+            // Stripe's own message about the caller's request, as the API document promises:
+            // written for humans, and never containing our keys.
+            AppError::Declined(message) => Self::BadRequest(message),
             AppError::Provider(e) => e.into(),
         }
     }
@@ -118,9 +121,20 @@ impl From<AppError> for ApiError {
 impl From<ProviderError> for ApiError {
     fn from(err: ProviderError) -> Self {
         match err {
-            // Stripe's own message, as the API document promises: it is written for humans
-            // and never contains our keys.
-            ProviderError::Rejected { message, .. } => Self::BadRequest(message),
+            // A request the service made on its own (the caller's own requests are
+            // `AppError::Declined`): ours to look into, and none of Stripe's text in the answer.
+            ProviderError::Rejected {
+                status,
+                message,
+                code,
+            } => {
+                tracing::error!(status, code = code.as_deref().unwrap_or(""), %message,
+                    "Stripe refused a request the service made");
+                Self::BadGateway(
+                    "The payment provider refused a request the service made; please retry later"
+                        .into(),
+                )
+            }
             ProviderError::Unavailable(reason) => {
                 tracing::error!(%reason, "Stripe unavailable");
                 Self::BadGateway("Payment provider is unavailable; please retry".into())
@@ -166,6 +180,24 @@ mod tests {
         (api.status().as_u16(), api.to_string())
     }
 
+    /// Issue 20, item 5: Stripe refusing a request the service made on its own (an owed
+    /// refund, a cancel, a read) is not the caller's error, and none of its text is shown.
+    #[test]
+    fn stripe_refusing_a_request_of_ours_is_no_400_and_quotes_nothing() {
+        let ours = ProviderError::Rejected {
+            status: 400,
+            message: "Charge ch_3Poison has been charged back; cannot issue a refund.".into(),
+            code: Some("charge_disputed".into()),
+        };
+        let api = ApiError::from(AppError::Provider(ours));
+        assert_eq!(api.status().as_u16(), 502, "{api}");
+        let detail = api.to_string();
+        assert!(
+            !detail.contains("charge") && !detail.contains("ch_3Poison"),
+            "{detail}"
+        );
+    }
+
     #[test]
     fn provider_errors_by_kind() {
         let own = ProviderError::Rejected {
@@ -173,8 +205,9 @@ mod tests {
             message: "Amount must be at least $0.50 usd".into(),
             code: Some("amount_too_small".into()),
         };
+        let callers = ApiError::from(AppError::callers(own));
         assert_eq!(
-            answer(own),
+            (callers.status().as_u16(), callers.to_string()),
             (400, "Amount must be at least $0.50 usd".into())
         );
         for status in [401, 403] {

@@ -12,3 +12,6 @@ pub mod views;
 pub mod webhook;
 
 pub use error::ApiError;
+
+#[cfg(test)]
+mod idempotency_tests;

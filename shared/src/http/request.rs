@@ -48,5 +48,18 @@ pub fn idempotency_key(req: &Request) -> Result<Option<IdempotencyKey>, ApiError
         return Ok(None);
     };
     let text = value.to_str().unwrap_or("\u{0}");
-    Ok(Some(IdempotencyKey::parse(text)?))
+    Ok(Some(IdempotencyKey::parse(text)?.for_caller(&caller(req))))
+}
+
+/// Who sent the request: the id of the API key API Gateway checked
+/// (`requestContext.identity.apiKeyId`; never the key's value), or empty if none is known.
+fn caller(req: &Request) -> String {
+    use lambda_http::request::RequestContext;
+    use lambda_http::RequestExt;
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => {
+            ctx.identity.api_key_id.clone().unwrap_or_default()
+        }
+        _ => String::new(),
+    }
 }

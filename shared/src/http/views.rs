@@ -98,6 +98,17 @@ pub fn booking_json(b: &Booking) -> Value {
         if let Some(reason) = &after.dispute_reason {
             v["dispute_reason"] = Value::String(reason.clone());
         }
+        if let Some(refusal) = &p.refund_refusal {
+            // Stripe's code, never its message: an operator's to act on, not the caller's.
+            let mut shown = serde_json::json!({
+                "payment_intent_id": refusal.intent_id.as_str(),
+                "at": format_stored_time(refusal.at),
+            });
+            if let Some(code) = &refusal.code {
+                shown["code"] = Value::String(code.clone());
+            }
+            v["refund_refusal"] = shown;
+        }
         if !p.other_intents.is_empty() {
             let issues: Vec<Value> = p
                 .other_intents

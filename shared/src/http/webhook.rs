@@ -62,6 +62,12 @@ async fn receive<S: BookingStore, W: WebhookSecrets>(
         .headers()
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
+    // The cheapest rejection first: a missing or malformed header is refused before any
+    // secret is looked at, so a flood of them costs no Secrets Manager read (first or again).
+    if let Err(reason) = signature::check_shape(header) {
+        tracing::warn!(%reason, "webhook signature rejected");
+        return Err(ApiError::bad_request("Invalid signature"));
+    }
     let check = |known: Vec<crate::domain::Secret>| {
         let known: Vec<String> = known.iter().map(|s| s.expose().to_string()).collect();
         if known.is_empty() {
@@ -78,9 +84,13 @@ async fn receive<S: BookingStore, W: WebhookSecrets>(
         .map_err(Some)
     };
     let mut verdict = check(secrets.webhook_secrets().await?);
-    // A signature that fails against the cached secrets may be from a secret rolled since:
-    // read them again (at most once a minute per instance) and check once more.
-    if verdict.is_err() && secrets.reload().await? {
+    // A well-formed signature that matches no cached secret may be from a secret rolled
+    // since: read them again (at most once a minute per instance) and check once more.
+    let unknown_secret = matches!(
+        verdict,
+        Err(None) | Err(Some(signature::SignatureError::NoMatch))
+    );
+    if unknown_secret && secrets.reload().await? {
         verdict = check(secrets.webhook_secrets().await?);
     }
     match verdict {
@@ -97,7 +107,8 @@ async fn receive<S: BookingStore, W: WebhookSecrets>(
     }
     // Signed by Stripe, so a parse failure is our problem or a new format: 400 keeps it
     // visible in Stripe's dashboard without a retry storm.
-    let parsed = event::parse(body).map_err(|_| ApiError::bad_request("Malformed event"))?;
+    let parsed = event::parse_in_mode(body, secrets.livemode())
+        .map_err(|_| ApiError::bad_request("Malformed event"))?;
     let result = match parsed {
         Parsed::Ignored(reason) => return Ok(outcome("ignored", reason)),
         Parsed::Intent(event) => apply_intent_event(store, &event, now).await?,
@@ -125,10 +136,26 @@ mod tests {
         cached: Mutex<Vec<Secret>>,
         stored: Vec<Secret>,
         reads: Mutex<u32>,
+        /// Every look at the secrets (cached or not): the first one on an instance reads them.
+        looks: Mutex<u32>,
+        mode: Option<bool>,
+    }
+
+    impl Rolled {
+        fn new(cached: &str, stored: &str) -> Self {
+            Self {
+                cached: Mutex::new(vec![Secret::new(cached)]),
+                stored: vec![Secret::new(stored)],
+                reads: Mutex::new(0),
+                looks: Mutex::new(0),
+                mode: None,
+            }
+        }
     }
 
     impl WebhookSecrets for Rolled {
         async fn webhook_secrets(&self) -> Result<Vec<Secret>, ProviderError> {
+            *self.looks.lock().unwrap() += 1;
             Ok(self.cached.lock().unwrap().clone())
         }
 
@@ -136,6 +163,10 @@ mod tests {
             *self.reads.lock().unwrap() += 1;
             *self.cached.lock().unwrap() = self.stored.clone();
             Ok(true)
+        }
+
+        fn livemode(&self) -> Option<bool> {
+            self.mode
         }
     }
 
@@ -152,11 +183,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_signature_from_a_secret_rolled_since_is_accepted_after_one_read() {
-        let secrets = Rolled {
-            cached: Mutex::new(vec![Secret::new("whsec_old")]),
-            stored: vec![Secret::new("whsec_new")],
-            reads: Mutex::new(0),
-        };
+        let secrets = Rolled::new("whsec_old", "whsec_new");
         let store = InMemoryStore::new();
         let resp = handle(&store, &secrets, delivery("whsec_new")).await;
         assert_eq!(resp.status(), StatusCode::OK);
@@ -168,5 +195,117 @@ mod tests {
         // A forgery is still refused, after its one (rate-limited) read.
         let resp = handle(&store, &secrets, delivery("whsec_forged")).await;
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    }
+
+    fn post(header: Option<&str>, body: &[u8]) -> Request {
+        let mut req = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/v1/payments/webhook");
+        if let Some(h) = header {
+            req = req.header("stripe-signature", h);
+        }
+        req.body(Body::from(body.to_vec())).unwrap()
+    }
+
+    #[tokio::test]
+    async fn no_or_a_malformed_signature_never_reads_the_secrets() {
+        let secrets = Rolled::new("whsec_old", "whsec_new");
+        let store = InMemoryStore::new();
+        let body = br#"{"id":"evt_1","type":"customer.created","created":1,"data":{"object":{}}}"#;
+        let t = Utc::now().timestamp();
+        let malformed = [
+            None,
+            Some(String::new()),
+            Some("garbage".to_string()),
+            Some(format!("t={t}")),
+            Some("v1=00".to_string()),
+            Some(format!("t={t},t={t},v1=00")),
+            Some("t=soon,v1=00".to_string()),
+        ];
+        for header in &malformed {
+            let resp = handle(&store, &secrets, post(header.as_deref(), body)).await;
+            assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{header:?}");
+        }
+        assert_eq!(*secrets.reads.lock().unwrap(), 0, "no read again");
+        assert_eq!(*secrets.looks.lock().unwrap(), 0, "not even the first read");
+        // A well-formed signature under no known secret is the one that reads them again.
+        let forged = signature::sign(body, "whsec_forged", t);
+        let resp = handle(&store, &secrets, post(Some(&forged), body)).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(*secrets.reads.lock().unwrap(), 1);
+    }
+
+    /// A booking with a current intent at the fake Stripe, and a signed
+    /// `payment_intent.succeeded` for it in the given mode.
+    async fn paid_in_mode(
+        store: &InMemoryStore,
+        livemode: bool,
+        secret: &str,
+    ) -> (crate::domain::BookingId, Request) {
+        use crate::adapters::memory::FakeStripe;
+        use crate::domain::money::currency;
+        use crate::domain::slot::parse_time;
+        use crate::domain::{
+            AssetId, AssetType, Booking, BookingId, Money, NewBooking, Slot, UserId,
+        };
+        let new = NewBooking {
+            asset_id: AssetId::parse("a", "550e8400-e29b-41d4-a716-446655440000").unwrap(),
+            asset_type: AssetType::ChargingStation,
+            user_id: UserId::parse("u", "650e8400-e29b-41d4-a716-446655440001").unwrap(),
+            slot: Slot::new(
+                parse_time("s", "2026-02-05T23:00:00Z").unwrap(),
+                parse_time("e", "2026-02-05T23:30:00Z").unwrap(),
+            )
+            .unwrap(),
+        };
+        let booking = Booking::new(new, BookingId::generate(), Utc::now());
+        let id = booking.id;
+        store.insert(booking);
+        let amount = Money::parse("3.50", currency("usd").unwrap()).unwrap();
+        let intent = crate::app::intents::create_intent(
+            store,
+            &FakeStripe::new(),
+            id,
+            amount,
+            &Default::default(),
+            Utc::now,
+        )
+        .await
+        .unwrap();
+        let body = json!({
+            "id": format!("evt_{livemode}"), "object": "event", "type": "payment_intent.succeeded",
+            "created": Utc::now().timestamp(), "livemode": livemode,
+            "data": {"object": {
+                "id": intent.id.as_str(), "object": "payment_intent", "amount": 350,
+                "amount_received": 350, "status": "succeeded", "livemode": livemode,
+                "metadata": {"booking_id": id.to_string()},
+            }},
+        })
+        .to_string();
+        let header = signature::sign(body.as_bytes(), secret, Utc::now().timestamp());
+        (id, post(Some(&header), body.as_bytes()))
+    }
+
+    #[tokio::test]
+    async fn an_event_from_the_other_stripe_mode_is_answered_and_changes_nothing() {
+        use crate::domain::PaymentStatus;
+        // Prod's list holds a test-mode secret by mistake: a test-mode event signed with it
+        // must not move a live booking.
+        let mut secrets = Rolled::new("whsec_mixed", "whsec_mixed");
+        secrets.mode = Some(true);
+        let store = InMemoryStore::new();
+        let (id, test_mode) = paid_in_mode(&store, false, "whsec_mixed").await;
+        let resp = handle(&store, &secrets, test_mode).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let body: serde_json::Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
+        assert_eq!(body["result"], "ignored", "{body}");
+        let booking = store.get_booking(id).await.unwrap().unwrap();
+        assert_eq!(booking.payment_status, PaymentStatus::Pending);
+        // The same event in the deployment's mode is applied.
+        let (id, live) = paid_in_mode(&store, true, "whsec_mixed").await;
+        let resp = handle(&store, &secrets, live).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let booking = store.get_booking(id).await.unwrap().unwrap();
+        assert_eq!(booking.payment_status, PaymentStatus::Completed);
     }
 }

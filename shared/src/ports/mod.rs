@@ -16,5 +16,5 @@ pub use store::{
 pub use tariffs::TariffStore;
 
 // Reconciliation (issue 12, section 4).
-pub use payments::{EventPage, ListedEvent};
-pub use store::{Booked, InFlight, Order};
+pub use payments::{EventPage, EventQuery, ListedEvent};
+pub use store::{Booked, Checkpoint, InFlight, Order, RefundRefusal};

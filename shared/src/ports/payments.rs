@@ -158,13 +158,23 @@ pub trait PaymentProvider: Send + Sync {
         idempotency_key: &str,
     ) -> impl Future<Output = Result<Refund, ProviderError>> + Send;
 
-    /// One page of the account's events created at or after `created_gte` (Unix seconds),
-    /// newest first, continuing after the event `starting_after` (reconciliation).
+    /// One page of the account's events (reconciliation): see [`EventQuery`].
     fn list_events(
         &self,
-        created_gte: i64,
-        starting_after: Option<&str>,
+        query: &EventQuery,
     ) -> impl Future<Output = Result<EventPage, ProviderError>> + Send;
+}
+
+/// One request of Stripe's event list (<https://docs.stripe.com/api/events/list>): events of
+/// `types` created at or after `created_gte` (Unix seconds), newest first; with
+/// `starting_after`, the page of older events right after that one; with `ending_before`, the
+/// page of newer events right before it (still newest first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventQuery {
+    pub created_gte: i64,
+    pub types: &'static [&'static str],
+    pub starting_after: Option<String>,
+    pub ending_before: Option<String>,
 }
 
 /// One page of the provider's event list (Stripe's `GET /v1/events`).
@@ -194,4 +204,10 @@ pub trait WebhookSecrets: Send + Sync {
     /// Reads the secrets again where they are stored, if they were not read within the last
     /// minute (a rolled secret reaches warm instances). `Ok(true)` if they were read.
     fn reload(&self) -> impl Future<Output = Result<bool, ProviderError>> + Send;
+
+    /// The Stripe mode these secrets' endpoint receives (`Some(true)` live, `Some(false)`
+    /// test; `STRIPE_LIVEMODE`, set by stage), or `None` where any mode is accepted (local).
+    fn livemode(&self) -> Option<bool> {
+        None
+    }
 }

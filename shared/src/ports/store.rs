@@ -10,6 +10,20 @@ use crate::domain::{
     Payment, PaymentStatus, UserId,
 };
 
+/// Where the reconciliation's walk through Stripe's event list stands.
+///
+/// Events are applied oldest first. `after` is the last event applied in a walk that has not
+/// reached the newest event yet: the next run lists the events just newer than it
+/// (`ending_before`). Without `after`, the next run lists every event created at or after
+/// `created_from` (Unix seconds) and starts from the oldest of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub created_from: i64,
+    pub after: Option<String>,
+}
+
+pub use crate::domain::other_intents::RefundRefusal;
+
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum StoreError {
     #[error("the slot overlaps a confirmed booking of the same asset")]
@@ -270,17 +284,41 @@ pub trait BookingStore: Send + Sync {
 
     // Reconciliation (issue 12, section 4).
 
-    /// The reconciliation's checkpoint: the Stripe `created` time (Unix seconds) its next run
-    /// lists events from. `None` before the first run.
-    fn reconcile_checkpoint(&self) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
+    /// The reconciliation's checkpoint (see [`Checkpoint`]). `None` before the first run.
+    fn reconcile_checkpoint(
+        &self,
+    ) -> impl Future<Output = Result<Option<Checkpoint>, StoreError>> + Send;
 
-    /// Moves the checkpoint to `to` if it is still `from` (as read by this run). `Ok(false)`
-    /// if another run moved it since.
+    /// Moves the checkpoint to `to` if it is still `from` (as read or last written by this
+    /// run). `Ok(false)` if another run moved it since.
     fn move_reconcile_checkpoint(
         &self,
-        from: Option<i64>,
-        to: i64,
+        from: Option<&Checkpoint>,
+        to: &Checkpoint,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Takes the reconciliation's lease for `owner` until `until`, if no other owner holds
+    /// it past `now`. `Ok(false)`: another run holds it.
+    fn take_reconcile_lease(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Gives the lease back, if `owner` still holds it.
+    fn release_reconcile_lease(
+        &self,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records on the booking that the provider refused a refund (or release) the booking
+    /// owes: for an operator, beside the ERROR log line. Changes nothing else of the booking.
+    fn record_refund_refusal(
+        &self,
+        id: BookingId,
+        refusal: &RefundRefusal,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Bookings with a PaymentIntent whose `payment_status` is `status` and whose last
     /// update is in `[updated_from, updated_to]`, most recently updated first, at most

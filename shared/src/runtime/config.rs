@@ -53,6 +53,72 @@ pub fn hold_settings(
     Ok(settings)
 }
 
+/// Whether the process runs on Lambda itself: `AWS_LAMBDA_FUNCTION_NAME` is set (by Lambda,
+/// and by every emulator of it), and neither `AWS_SAM_LOCAL=true` (set by `sam local` itself)
+/// nor `LOCAL_STACK=true` (set by the local stack's harnesses: `make bench`, the README's
+/// `cargo lambda watch`) says it is a local run. Neither marker is in an `env.json`, so copying
+/// one into a deployment does not make it local.
+pub fn on_lambda(var: &impl Fn(&str) -> Option<String>) -> bool {
+    let set = |name: &str| var(name).is_some_and(|v| v.trim() == "true");
+    var("AWS_LAMBDA_FUNCTION_NAME").is_some() && !set("AWS_SAM_LOCAL") && !set("LOCAL_STACK")
+}
+
+/// On Lambda, the Stripe keys come from Secrets Manager only: plain `STRIPE_SECRET_KEY` or
+/// `STRIPE_WEBHOOK_SECRETS` variables (a local `env.json` copied into a deployment, with the
+/// public local signing secret) are refused, so the function does not start.
+pub fn refuse_plain_secrets(var: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+    if !on_lambda(&var) {
+        return Ok(());
+    }
+    let plain: Vec<&str> = ["STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRETS"]
+        .into_iter()
+        .filter(|name| var(name).is_some_and(|v| !v.is_empty()))
+        .collect();
+    if plain.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} set as a plain variable on Lambda: the Stripe keys come from Secrets Manager only \
+         (STRIPE_SECRET_ARN, STRIPE_WEBHOOK_SECRET_ARN); remove {} from the function's \
+         environment (a local env.json copied into a deployment?)",
+        plain.join(" and "),
+        if plain.len() == 1 { "it" } else { "them" },
+    ))
+}
+
+/// [`refuse_plain_secrets`] on the process environment, logged at ERROR when refused: each
+/// function's `main` calls it first, so a refused configuration never starts.
+pub fn refuse_plain_secrets_in_env() -> Result<(), String> {
+    refuse_plain_secrets(|name| std::env::var(name).ok()).inspect_err(|reason| {
+        tracing::error!(%reason, "refusing to start");
+    })
+}
+
+/// [`stripe_livemode`] of the process environment, logged at ERROR when refused.
+pub fn stripe_livemode_in_env() -> Result<Option<bool>, String> {
+    stripe_livemode(|name| std::env::var(name).ok()).inspect_err(|reason| {
+        tracing::error!(%reason, "refusing to start");
+    })
+}
+
+/// `STRIPE_LIVEMODE` (`true` or `false`): the Stripe mode the webhook takes events from.
+/// Required on Lambda (the template sets it by stage); unset locally, where any mode goes.
+pub fn stripe_livemode(var: impl Fn(&str) -> Option<String>) -> Result<Option<bool>, String> {
+    match var("STRIPE_LIVEMODE").as_deref() {
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(other) => Err(format!(
+            "STRIPE_LIVEMODE must be 'true' or 'false', not {other:?}"
+        )),
+        None if on_lambda(&var) => Err(
+            "STRIPE_LIVEMODE is not set: the webhook must know which Stripe mode it takes \
+             events from (template.yaml sets it by stage)"
+                .into(),
+        ),
+        None => Ok(None),
+    }
+}
+
 /// `BOOKING_AUTH_GRACE_SECONDS` (default 600, 0 allowed): how long after its hold a booking
 /// whose intent waits for 3-D Secure keeps its slot. Read by every function that decides
 /// whether a hold ended (bookings, create-intent, reconcile).
@@ -139,6 +205,67 @@ mod tests {
         .unwrap();
         assert_eq!(r.policy, ExpiringHoldPolicy::Release);
         assert_eq!(r.safety_margin, chrono::Duration::seconds(600));
+    }
+
+    fn lookup<'v>(
+        vars: &'v [(&'static str, &'static str)],
+    ) -> impl Fn(&str) -> Option<String> + 'v {
+        |name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    const ON_LAMBDA: (&str, &str) = ("AWS_LAMBDA_FUNCTION_NAME", "payments-api-prod-webhook");
+
+    #[test]
+    fn plain_stripe_secrets_are_refused_on_lambda_only() {
+        for plain in [
+            ("STRIPE_SECRET_KEY", "sk_test_local_stack"),
+            ("STRIPE_WEBHOOK_SECRETS", "whsec_local_stack_signing_secret"),
+        ] {
+            let err = refuse_plain_secrets(lookup(&[ON_LAMBDA, plain])).unwrap_err();
+            assert!(err.contains(plain.0), "{err}");
+            assert!(err.contains("Secrets Manager"), "{err}");
+            assert!(!err.contains(plain.1), "the value is never repeated: {err}");
+            // Under sam local, the local stack's harnesses, or no Lambda at all: allowed.
+            for local in [
+                &[ON_LAMBDA, plain, ("AWS_SAM_LOCAL", "true")][..],
+                &[ON_LAMBDA, plain, ("LOCAL_STACK", "true")],
+                &[plain],
+            ] {
+                assert_eq!(refuse_plain_secrets(lookup(local)), Ok(()), "{local:?}");
+            }
+            // A marker that is not `true` is not a local run.
+            let almost = [ON_LAMBDA, plain, ("AWS_SAM_LOCAL", "false")];
+            assert!(refuse_plain_secrets(lookup(&almost)).is_err());
+        }
+        let arns = [ON_LAMBDA, ("STRIPE_SECRET_ARN", "arn:aws:secretsmanager:x")];
+        assert_eq!(refuse_plain_secrets(lookup(&arns)), Ok(()));
+        // Set but empty is as good as unset (the template never sets them).
+        let empty = [ON_LAMBDA, ("STRIPE_SECRET_KEY", "")];
+        assert_eq!(refuse_plain_secrets(lookup(&empty)), Ok(()));
+    }
+
+    #[test]
+    fn stripe_livemode_is_required_on_lambda_and_must_be_a_boolean() {
+        let mode = |vars: &[(&'static str, &'static str)]| stripe_livemode(lookup(vars));
+        assert_eq!(
+            mode(&[ON_LAMBDA, ("STRIPE_LIVEMODE", "true")]),
+            Ok(Some(true))
+        );
+        assert_eq!(
+            mode(&[ON_LAMBDA, ("STRIPE_LIVEMODE", "false")]),
+            Ok(Some(false))
+        );
+        assert_eq!(mode(&[("STRIPE_LIVEMODE", "true")]), Ok(Some(true)));
+        assert_eq!(mode(&[]), Ok(None));
+        assert_eq!(mode(&[ON_LAMBDA, ("LOCAL_STACK", "true")]), Ok(None));
+        assert!(mode(&[ON_LAMBDA]).unwrap_err().contains("STRIPE_LIVEMODE"));
+        for bad in ["1", "yes", "True", ""] {
+            assert!(mode(&[("STRIPE_LIVEMODE", bad)]).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -163,6 +163,9 @@ pub fn env_values(stack: &RunningStack) -> Result<Map<String, Value>, String> {
         "STRIPE_WEBHOOK_SECRET_ARN": "",
         "STRIPE_SECRET_KEY": stack.stripe_secret_key,
         "STRIPE_WEBHOOK_SECRETS": stack.webhook_secrets.join(","),
+        // The dev stage's Stripe mode (the template sets it by stage): localstripe's events
+        // are test mode.
+        "STRIPE_LIVEMODE": "false",
         // The card-authorization policy as deployed by default (the template's parameter
         // defaults, which the deploy tests pin to these).
         "EXPIRING_HOLD_POLICY": holds.policy.as_str(),

@@ -27,6 +27,7 @@
 
 mod deadlines;
 mod dynamodb;
+mod refused;
 mod stripe;
 
 use std::collections::BTreeSet;
@@ -102,9 +103,14 @@ async fn rig() -> Rig {
         Stripe::External { base: stripe.url() },
     )
     .await;
-    register_webhook(&layer.url(), app.stack.addr, &app.stack.webhook_secrets)
-        .await
-        .expect("webhook registered");
+    register_webhook(
+        &layer.url(),
+        app.stack.addr,
+        &app.stack.webhook_secrets,
+        &app.stack.stripe_secret_key,
+    )
+    .await
+    .expect("webhook registered");
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(&endpoint)
         .region(Region::new("us-east-1"))

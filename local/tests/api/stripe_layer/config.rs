@@ -100,3 +100,25 @@ async fn the_stack_registers_its_webhook_through_the_layer() {
         [format!("{}/v1/payments/webhook", app.stack.url())]
     );
 }
+
+/// Anyone who can reach the layer could otherwise register a URL of theirs and be sent every
+/// event (client secrets included): a registration needs a key the layer accepts.
+#[tokio::test]
+async fn registering_a_webhook_needs_the_layers_key() {
+    let rig = super::rig().await;
+    let url = "http://127.0.0.1:9/hook";
+    assert_eq!(rig.register_as(None, "anon", url, &[]).await, 401);
+    assert_eq!(
+        rig.register_as(Some("sk_test_not_this_layers"), "other", url, &[])
+            .await,
+        401
+    );
+    assert_eq!(
+        rig.register_as(Some("pk_test_publishable"), "pk", url, &[])
+            .await,
+        401
+    );
+    assert!(rig.layer.webhook_endpoints().is_empty());
+    assert_eq!(rig.register("ours", url, &[]).await, 200);
+    assert_eq!(rig.layer.webhook_endpoints(), [url]);
+}

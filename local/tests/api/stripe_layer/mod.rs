@@ -144,12 +144,26 @@ impl Rig {
     /// Registers `url` for deliveries, as the local stack registers its webhook (localstripe's
     /// `/_config/webhooks/<id>`, which answers an empty 200).
     pub async fn register(&self, id: &str, url: &str, events: &[&str]) -> u16 {
+        self.register_as(Some(SECRET_KEY), id, url, events).await
+    }
+
+    /// [`Rig::register`] with this API key (or none).
+    pub async fn register_as(
+        &self,
+        key: Option<&str>,
+        id: &str,
+        url: &str,
+        events: &[&str],
+    ) -> u16 {
         let mut form = vec![("url", url), ("secret", ENDPOINT_SECRET)];
         form.extend(events.iter().map(|e| ("events[]", *e)));
-        reqwest::Client::new()
+        let mut req = reqwest::Client::new()
             .post(format!("{}/_config/webhooks/{id}", self.layer.url()))
-            .form(&form)
-            .send()
+            .form(&form);
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        req.send()
             .await
             .expect("the layer answers")
             .status()

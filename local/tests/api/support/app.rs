@@ -66,6 +66,9 @@ async fn start_app_holding(
     turn: Turn,
     holds: HoldSettings,
 ) -> TestApp {
+    // Every DynamoDB access the functions' handlers make is checked against (or, with
+    // RECORD_DYNAMO_ACCESS=1, recorded into) tests/deploy/dynamo_access.json.
+    local_stack::dynamo_access::enable();
     let config = StackConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
         api_keys: vec![API_KEY.to_string()],

@@ -18,6 +18,7 @@ mod app;
 mod dynamo;
 mod events;
 pub mod product;
+pub mod samples;
 mod stripe;
 mod time;
 mod turn;

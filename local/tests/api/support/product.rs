@@ -13,5 +13,5 @@ pub use shared::http::dto::new_booking;
 pub use shared::http::views::booking_json;
 /// The three HTTP functions' handlers (each a `handle(store, stripe, request)`).
 pub use shared::http::{bookings, create_intent, webhook};
-pub use shared::ports::BookingStore;
+pub use shared::ports::{BookingStore, Checkpoint, RefundRefusal};
 pub use shared::runtime::config::Tables;

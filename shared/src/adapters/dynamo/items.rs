@@ -148,6 +148,13 @@ pub(super) fn payment_from_item(item: &Item) -> Result<Option<Payment>, StoreErr
             Some(text) => super::other_intents::decode(&text)
                 .ok_or_else(|| corrupt(super::other_intents::ATTR))?,
         },
+        refund_refusal: match item.get(super::reconcile::REFUSAL_ATTR) {
+            None => None,
+            Some(value) => Some(
+                super::reconcile::refusal_from(value)
+                    .ok_or_else(|| corrupt(super::reconcile::REFUSAL_ATTR))?,
+            ),
+        },
     }))
 }
 

@@ -22,7 +22,8 @@ use crate::domain::{
     AssetId, Booking, BookingId, IdempotencyRecord, IntentId, Payment, PaymentStatus, UserId,
 };
 use crate::ports::{
-    Booked, BookingStore, EventWrite, Expected, Page, PaymentWrite, ProcessedEvent, StoreError,
+    Booked, BookingStore, Checkpoint, EventWrite, Expected, Page, PaymentWrite, ProcessedEvent,
+    RefundRefusal, StoreError,
 };
 use crate::runtime::config::Tables;
 use cursor::{decode_cursor, encode_cursor};
@@ -286,16 +287,37 @@ impl BookingStore for DynamoStore {
         Ok(record.is_live(Utc::now()).then_some(record))
     }
 
-    async fn reconcile_checkpoint(&self) -> Result<Option<i64>, StoreError> {
+    async fn reconcile_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
         self.read_checkpoint().await
     }
 
     async fn move_reconcile_checkpoint(
         &self,
-        from: Option<i64>,
-        to: i64,
+        from: Option<&Checkpoint>,
+        to: &Checkpoint,
     ) -> Result<bool, StoreError> {
         self.write_checkpoint(from, to).await
+    }
+
+    async fn take_reconcile_lease(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.put_lease(owner, now, until).await
+    }
+
+    async fn release_reconcile_lease(&self, owner: &str) -> Result<(), StoreError> {
+        self.delete_lease(owner).await
+    }
+
+    async fn record_refund_refusal(
+        &self,
+        id: BookingId,
+        refusal: &RefundRefusal,
+    ) -> Result<(), StoreError> {
+        self.put_refund_refusal(id, refusal).await
     }
 
     async fn in_flight_payments(

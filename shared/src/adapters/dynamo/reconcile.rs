@@ -1,15 +1,19 @@
-//! What reconciliation keeps in DynamoDB: its checkpoint (one item in the events table), and
-//! the index it finds in-flight payments through.
+//! What reconciliation keeps in DynamoDB: its checkpoint and its lease (items in the events
+//! table), the refunds it could not make (on the booking), and the index it finds in-flight
+//! payments through.
 
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
 use super::items::{corrupt, n, num, s, str_attr, time_attr, unavailable};
 use super::DynamoStore;
 use crate::domain::slot::format_stored_time;
 use crate::domain::{BookingId, PaymentStatus};
-use crate::ports::{InFlight, Order, StoreError};
+use crate::ports::{Checkpoint, InFlight, Order, RefundRefusal, StoreError};
 
 /// GSI on the bookings table: every booking by `payment_status`, sorted by `updated_at`. Both
 /// are attributes every booking item has and every payment write sets, so the index needs
@@ -20,9 +24,32 @@ pub const PAYMENT_STATUS_INDEX: &str = "payment_status-updated_at-index";
 /// it has no `expires_at`, so TTL never deletes it.
 pub const CHECKPOINT_KEY: &str = "reconcile#checkpoint";
 const CHECKPOINT_ATTR: &str = "created_from";
+/// The last event applied by a walk through the list that has not caught up yet.
+const AFTER_ATTR: &str = "after_event";
+
+/// The lease that keeps two runs from working at once (in the events table too). Its
+/// `expires_at` lets TTL delete a lease a crashed run left, long after it stopped counting.
+pub const LEASE_KEY: &str = "reconcile#lease";
+
+/// On the booking item: the owed refunds the provider refused, for an operator. Written by
+/// its own update, so no payment write (which sets only the payment's attributes) drops it.
+pub(super) const REFUSAL_ATTR: &str = "refund_refusal";
+
+/// The `refund_refusal` map as [`DynamoStore::put_refund_refusal`] writes it; `None` if it is
+/// not that.
+pub(super) fn refusal_from(value: &AttributeValue) -> Option<RefundRefusal> {
+    let map = value.as_m().ok()?;
+    let text = |k: &str| map.get(k).and_then(|v| v.as_s().ok()).cloned();
+    Some(RefundRefusal {
+        intent_id: crate::domain::IntentId::parse(&text("payment_intent_id")?).ok()?,
+        status: map.get("status")?.as_n().ok()?.parse().ok()?,
+        code: text("code"),
+        at: text("at")?.parse().ok()?,
+    })
+}
 
 impl DynamoStore {
-    pub(super) async fn read_checkpoint(&self) -> Result<Option<i64>, StoreError> {
+    pub(super) async fn read_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -33,30 +60,51 @@ impl DynamoStore {
             .await
             .map_err(unavailable)?;
         out.item
-            .map(|item| n(&item, CHECKPOINT_ATTR).ok_or_else(|| corrupt(CHECKPOINT_ATTR)))
+            .map(|item| {
+                Ok(Checkpoint {
+                    created_from: n(&item, CHECKPOINT_ATTR)
+                        .ok_or_else(|| corrupt(CHECKPOINT_ATTR))?,
+                    after: item
+                        .get(AFTER_ATTR)
+                        .map(|v| v.as_s().cloned().map_err(|_| corrupt(AFTER_ATTR)))
+                        .transpose()?,
+                })
+            })
             .transpose()
     }
 
-    /// A conditional put: only over the value this run read, so of two runs that read the
-    /// same checkpoint only one moves it.
+    /// A conditional put: only over the value this run read (or last wrote), so of two runs
+    /// that read the same checkpoint only one moves it.
     pub(super) async fn write_checkpoint(
         &self,
-        from: Option<i64>,
-        to: i64,
+        from: Option<&Checkpoint>,
+        to: &Checkpoint,
     ) -> Result<bool, StoreError> {
         let put = self
             .client
             .put_item()
             .table_name(&self.tables.events)
             .item("pk", s(CHECKPOINT_KEY))
-            .item(CHECKPOINT_ATTR, num(to))
+            .item(CHECKPOINT_ATTR, num(to.created_from))
             .item("updated_at", s(format_stored_time(Utc::now())));
+        let put = match &to.after {
+            Some(after) => put.item(AFTER_ATTR, s(after.clone())),
+            None => put,
+        };
         let put = match from {
             None => put.condition_expression("attribute_not_exists(pk)"),
-            Some(from) => put
-                .condition_expression("#c = :from")
-                .expression_attribute_names("#c", CHECKPOINT_ATTR)
-                .expression_attribute_values(":from", num(from)),
+            Some(from) => {
+                let put = put
+                    .expression_attribute_names("#c", CHECKPOINT_ATTR)
+                    .expression_attribute_names("#a", AFTER_ATTR)
+                    .expression_attribute_values(":from", num(from.created_from));
+                match &from.after {
+                    Some(after) => put
+                        .condition_expression("#c = :from AND #a = :after")
+                        .expression_attribute_values(":after", s(after.clone())),
+                    None => put.condition_expression("#c = :from AND attribute_not_exists(#a)"),
+                }
+            }
         };
         match put.send().await {
             Ok(_) => Ok(true),
@@ -64,6 +112,101 @@ impl DynamoStore {
                 if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) =>
             {
                 Ok(false)
+            }
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    /// A conditional put: free, or held by a run whose lease ended before `now`.
+    pub(super) async fn put_lease(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.tables.events)
+            .item("pk", s(LEASE_KEY))
+            .item("owner", s(owner))
+            .item("lease_until", num(until.timestamp_millis()))
+            .item(
+                "expires_at",
+                num((until + chrono::Duration::days(1)).timestamp()),
+            )
+            .condition_expression("attribute_not_exists(pk) OR lease_until < :now")
+            .expression_attribute_values(":now", num(now.timestamp_millis()));
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    /// Deletes the lease if `owner` still holds it (a later run that took an expired lease
+    /// keeps it).
+    pub(super) async fn delete_lease(&self, owner: &str) -> Result<(), StoreError> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.tables.events)
+            .key("pk", s(LEASE_KEY))
+            .condition_expression("#o = :me")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_values(":me", s(owner))
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), DeleteItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    /// Sets the booking's `refund_refusal` to the latest refusal (a map), if the booking
+    /// exists; nothing else of the item changes.
+    pub(super) async fn put_refund_refusal(
+        &self,
+        id: BookingId,
+        refusal: &RefundRefusal,
+    ) -> Result<(), StoreError> {
+        let mut value = std::collections::HashMap::from([
+            (
+                "payment_intent_id".to_string(),
+                s(refusal.intent_id.as_str()),
+            ),
+            ("status".to_string(), num(i64::from(refusal.status))),
+            ("at".to_string(), s(format_stored_time(refusal.at))),
+        ]);
+        if let Some(code) = &refusal.code {
+            value.insert("code".to_string(), s(code.clone()));
+        }
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.tables.bookings)
+            .key("id", s(id.to_string()))
+            .update_expression("SET #r = :r")
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_names("#r", REFUSAL_ATTR)
+            .expression_attribute_values(":r", AttributeValue::M(value))
+            .send()
+            .await;
+        match updated {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(())
             }
             Err(err) => Err(unavailable(err)),
         }

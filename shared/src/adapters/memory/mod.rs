@@ -6,7 +6,7 @@ mod store;
 mod tariffs;
 
 pub use payments::{Call, FakeStripe, Hook, When};
-pub use store::InMemoryStore;
+pub use store::{InMemoryStore, ReadStats};
 
 #[cfg(test)]
 mod tests;

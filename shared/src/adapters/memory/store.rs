@@ -4,6 +4,7 @@
 //! step as its effect.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -12,7 +13,7 @@ use crate::domain::{
     AssetId, Booking, BookingId, BookingStatus, IdempotencyRecord, IntentId, Payment,
     PaymentStatus, UserId,
 };
-use crate::ports::{Booked, InFlight};
+use crate::ports::{Booked, Checkpoint, InFlight, RefundRefusal};
 use crate::ports::{
     BookingStore, EventWrite, Expected, Page, PaymentWrite, ProcessedEvent, StoreError,
 };
@@ -30,11 +31,40 @@ struct State {
 #[derive(Default)]
 pub struct InMemoryStore {
     state: Mutex<State>,
-    /// The reconciliation's checkpoint, and a failure to inject into its next move.
-    checkpoint: Mutex<(Option<i64>, Option<StoreError>)>,
+    /// The reconciliation's checkpoint, lease and recorded refusals.
+    reconciliation: Mutex<Reconciliation>,
+    /// `get_booking` as a test sees it: how many, how many at once, and how long each takes.
+    reads: Reads,
     /// Tariffs and their assignments (`memory::tariffs`), and how many reads they answered.
     pub(super) tariffs: Mutex<super::tariffs::Tariffs>,
     pub(super) tariff_reads: std::sync::atomic::AtomicUsize,
+}
+
+#[derive(Default)]
+struct Reconciliation {
+    checkpoint: Option<Checkpoint>,
+    /// A failure to inject into the checkpoint's next move.
+    fail_next_move: Option<StoreError>,
+    /// `(owner, until)`.
+    lease: Option<(String, DateTime<Utc>)>,
+    refusals: HashMap<BookingId, Vec<RefundRefusal>>,
+}
+
+/// Booking reads counted, for tests that bound them.
+#[derive(Default)]
+struct Reads {
+    total: AtomicUsize,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    /// Each read takes this long (as a DynamoDB round trip does); none by default.
+    latency: Mutex<Option<std::time::Duration>>,
+}
+
+/// What [`InMemoryStore::read_stats`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadStats {
+    pub total: usize,
+    pub max_in_flight: usize,
 }
 
 impl InMemoryStore {
@@ -45,6 +75,23 @@ impl InMemoryStore {
     /// Puts a booking as it is, for a test's starting point.
     pub fn insert(&self, booking: Booking) {
         self.lock().bookings.insert(booking.id, booking);
+    }
+
+    /// Every later `get_booking` takes `latency` (so reads made at once overlap, as they do
+    /// against DynamoDB), and the counts start again.
+    pub fn set_read_latency(&self, latency: std::time::Duration) {
+        *self.reads.latency.lock().unwrap_or_else(|e| e.into_inner()) = Some(latency);
+        self.reads.total.store(0, Ordering::SeqCst);
+        self.reads.max_in_flight.store(0, Ordering::SeqCst);
+    }
+
+    /// `get_booking` calls since the start (or [`InMemoryStore::set_read_latency`]), and the
+    /// most that were in flight at once.
+    pub fn read_stats(&self) -> ReadStats {
+        ReadStats {
+            total: self.reads.total.load(Ordering::SeqCst),
+            max_in_flight: self.reads.max_in_flight.load(Ordering::SeqCst),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -72,7 +119,14 @@ fn write_payment(
 ) {
     booking.payment_status = status;
     if let Some(p) = payment {
-        booking.payment = Some(p.clone());
+        // A refused refund is recorded by its own write; no payment write sets or drops it.
+        let refusal = booking
+            .payment
+            .as_ref()
+            .and_then(|p| p.refund_refusal.clone());
+        let mut p = p.clone();
+        p.refund_refusal = refusal;
+        booking.payment = Some(p);
     }
     booking.updated_at = now;
 }
@@ -115,6 +169,15 @@ impl BookingStore for InMemoryStore {
     }
 
     async fn get_booking(&self, id: BookingId) -> Result<Option<Booking>, StoreError> {
+        let reads = &self.reads;
+        reads.total.fetch_add(1, Ordering::SeqCst);
+        let latency = *reads.latency.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(latency) = latency {
+            let now = reads.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            reads.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(latency).await;
+            reads.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
         Ok(self.lock().bookings.get(&id).cloned())
     }
 
@@ -333,24 +396,71 @@ impl BookingStore for InMemoryStore {
             .cloned())
     }
 
-    async fn reconcile_checkpoint(&self) -> Result<Option<i64>, StoreError> {
-        Ok(self.checkpoint_lock().0)
+    async fn reconcile_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
+        Ok(self.reconciliation_lock().checkpoint.clone())
     }
 
     async fn move_reconcile_checkpoint(
         &self,
-        from: Option<i64>,
-        to: i64,
+        from: Option<&Checkpoint>,
+        to: &Checkpoint,
     ) -> Result<bool, StoreError> {
-        let mut checkpoint = self.checkpoint_lock();
-        if let Some(err) = checkpoint.1.take() {
+        let mut r = self.reconciliation_lock();
+        if let Some(err) = r.fail_next_move.take() {
             return Err(err);
         }
-        if checkpoint.0 != from {
+        if r.checkpoint.as_ref() != from {
             return Ok(false);
         }
-        checkpoint.0 = Some(to);
+        r.checkpoint = Some(to.clone());
         Ok(true)
+    }
+
+    async fn take_reconcile_lease(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut r = self.reconciliation_lock();
+        if r.lease.as_ref().is_some_and(|(_, held)| *held > now) {
+            return Ok(false);
+        }
+        r.lease = Some((owner.to_string(), until));
+        Ok(true)
+    }
+
+    async fn release_reconcile_lease(&self, owner: &str) -> Result<(), StoreError> {
+        let mut r = self.reconciliation_lock();
+        if r.lease
+            .as_ref()
+            .is_some_and(|(held_by, _)| held_by == owner)
+        {
+            r.lease = None;
+        }
+        Ok(())
+    }
+
+    async fn record_refund_refusal(
+        &self,
+        id: BookingId,
+        refusal: &RefundRefusal,
+    ) -> Result<(), StoreError> {
+        if !self.lock().bookings.contains_key(&id) {
+            return Ok(());
+        }
+        // As the DynamoDB adapter's own attribute beside the payment.
+        if let Some(payment) = self
+            .lock()
+            .bookings
+            .get_mut(&id)
+            .and_then(|b| b.payment.as_mut())
+        {
+            payment.refund_refusal = Some(refusal.clone());
+        }
+        let mut r = self.reconciliation_lock();
+        r.refusals.entry(id).or_default().push(refusal.clone());
+        Ok(())
     }
 
     async fn in_flight_payments(
@@ -428,13 +538,24 @@ impl BookingStore for InMemoryStore {
 // ---------------------------------------------------------------- reconciliation
 
 impl InMemoryStore {
-    fn checkpoint_lock(&self) -> std::sync::MutexGuard<'_, (Option<i64>, Option<StoreError>)> {
-        self.checkpoint.lock().unwrap_or_else(|e| e.into_inner())
+    fn reconciliation_lock(&self) -> std::sync::MutexGuard<'_, Reconciliation> {
+        self.reconciliation
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// The next move of the reconciliation checkpoint fails with `err` (a crash, or DynamoDB
     /// failing, between applying events and recording that they were).
     pub fn fail_next_checkpoint_move(&self, err: StoreError) {
-        self.checkpoint_lock().1 = Some(err);
+        self.reconciliation_lock().fail_next_move = Some(err);
+    }
+
+    /// The refusals recorded on the booking, oldest first.
+    pub fn refund_refusals(&self, id: BookingId) -> Vec<RefundRefusal> {
+        self.reconciliation_lock()
+            .refusals
+            .get(&id)
+            .cloned()
+            .unwrap_or_default()
     }
 }

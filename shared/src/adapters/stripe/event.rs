@@ -14,6 +14,9 @@ struct Event {
     #[serde(rename = "type")]
     kind: String,
     created: i64,
+    /// Stripe sends it on every event: `true` for live mode.
+    #[serde(default)]
+    livemode: Option<bool>,
     data: EventData,
 }
 
@@ -46,7 +49,26 @@ fn reference(object: &Value, field: &str) -> Option<String> {
 
 /// `Err` when the payload is not a Stripe event at all.
 pub fn parse(body: &[u8]) -> Result<Parsed, serde_json::Error> {
+    parse_in_mode(body, None)
+}
+
+/// [`parse`] for a deployment in one Stripe mode (`Some(true)` live): an event of the other
+/// mode, or one that does not say its mode, is ignored (logged at WARN), so a test-mode secret
+/// mixed into a live deployment's list cannot move a live booking.
+pub fn parse_in_mode(body: &[u8], livemode: Option<bool>) -> Result<Parsed, serde_json::Error> {
     let event: Event = serde_json::from_slice(body)?;
+    if let Some(ours) = livemode {
+        if event.livemode != Some(ours) {
+            tracing::warn!(
+                event_id = %event.id,
+                event_type = %event.kind,
+                event_livemode = ?event.livemode,
+                deployment_livemode = ours,
+                "event from the other Stripe mode ignored"
+            );
+            return Ok(Parsed::Ignored("event from the other Stripe mode"));
+        }
+    }
     if event.kind.starts_with("payment_intent.") {
         return Ok(intent_event(event));
     }
@@ -185,6 +207,45 @@ fn money_event(event: Event) -> Parsed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The parser acts on exactly the types of `HANDLED_EVENT_TYPES` (the list the webhook is
+    /// registered for and reconcile lists): each, with the fields it needs, is applied; other
+    /// types of the same families are ignored.
+    #[test]
+    fn the_parser_acts_on_exactly_the_handled_event_types() {
+        use crate::domain::event_types::HANDLED_EVENT_TYPES;
+        let object = serde_json::json!({
+            "id": "re_1", "object": "any", "amount": 350, "amount_refunded": 350,
+            "amount_received": 350, "amount_capturable": 350, "status": "succeeded",
+            "charge": "ch_1", "payment_intent": "pi_1", "currency": "usd",
+            "metadata": {"booking_id": "550e8400-e29b-41d4-a716-446655440000"},
+        });
+        let parsed = |kind: &str| {
+            let mut object = object.clone();
+            if kind.starts_with("payment_intent.") {
+                object["id"] = "pi_1".into();
+                object["object"] = "payment_intent".into();
+            }
+            let body = serde_json::json!({
+                "id": "evt_1", "type": kind, "created": 1770000000,
+                "data": {"object": object},
+            });
+            parse(body.to_string().as_bytes()).unwrap()
+        };
+        for kind in HANDLED_EVENT_TYPES {
+            assert!(!matches!(parsed(kind), Parsed::Ignored(_)), "{kind}");
+        }
+        for kind in [
+            "payment_intent.created",
+            "payment_intent.partially_funded",
+            "charge.succeeded",
+            "charge.captured",
+            "charge.refund.created",
+            "charge.dispute.funds_withdrawn",
+        ] {
+            assert!(matches!(parsed(kind), Parsed::Ignored(_)), "{kind}");
+        }
+    }
 
     fn charge_refunded(charge: Value) -> MoneyEvent {
         let body = serde_json::json!({

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{event, StripeClient};
-use crate::ports::{EventPage, ListedEvent, ProviderError};
+use crate::ports::{EventPage, EventQuery, ListedEvent, ProviderError};
 
 /// Stripe's largest page.
 const PAGE_SIZE: u32 = 100;
@@ -26,19 +26,21 @@ struct Head {
 }
 
 impl StripeClient {
-    /// No `type` filter: Stripe's `payment_intent.*` wildcard is not understood by localstripe
-    /// (it compares `type` exactly), and events of other types are only skipped here.
-    pub(super) async fn event_page(
-        &self,
-        created_gte: i64,
-        starting_after: Option<&str>,
-    ) -> Result<EventPage, ProviderError> {
+    /// Only the types the product acts on (`types[]`, each named: no wildcards), so a busy
+    /// account's other events are neither fetched nor paged through.
+    pub(super) async fn event_page(&self, q: &EventQuery) -> Result<EventPage, ProviderError> {
         let path = {
             let mut query = form_urlencoded::Serializer::new(String::new());
-            query.append_pair("created[gte]", &created_gte.to_string());
+            query.append_pair("created[gte]", &q.created_gte.to_string());
             query.append_pair("limit", &PAGE_SIZE.to_string());
-            if let Some(after) = starting_after {
+            for kind in q.types {
+                query.append_pair("types[]", kind);
+            }
+            if let Some(after) = &q.starting_after {
                 query.append_pair("starting_after", after);
+            }
+            if let Some(before) = &q.ending_before {
+                query.append_pair("ending_before", before);
             }
             format!("/v1/events?{}", query.finish())
         };

@@ -305,10 +305,9 @@ impl PaymentProvider for StripeClient {
 
     async fn list_events(
         &self,
-        created_gte: i64,
-        starting_after: Option<&str>,
+        query: &crate::ports::EventQuery,
     ) -> Result<crate::ports::EventPage, ProviderError> {
-        self.event_page(created_gte, starting_after).await
+        self.event_page(query).await
     }
 }
 

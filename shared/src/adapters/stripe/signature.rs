@@ -104,6 +104,16 @@ pub fn verify(
     Ok(timestamp)
 }
 
+/// Whether `header` is shaped like a Stripe signature (present, one integer `t`, some `v1`),
+/// checked without any secret: what [`verify`] refuses before it computes an HMAC.
+pub fn check_shape(header: Option<&str>) -> Result<(), SignatureError> {
+    match verify(&[], header, &[], 0, 0) {
+        Err(SignatureError::NoMatch) => Ok(()),
+        Err(other) => Err(other),
+        Ok(_) => unreachable!("no secret matches nothing"),
+    }
+}
+
 /// Produces a header `t={timestamp},v1={hex}` exactly as Stripe does (used by tests and local tools).
 pub fn sign(payload: &[u8], secret: &str, timestamp: i64) -> String {
     let digest = signed_mac(payload, secret, timestamp)

@@ -27,6 +27,8 @@ pub struct SigningSecrets {
     cached: RwLock<Option<Vec<Secret>>>,
     last_reload: Mutex<Option<Instant>>,
     reading: tokio::sync::Mutex<()>,
+    /// The Stripe mode these secrets' endpoint takes events from (`None`: any).
+    livemode: Option<bool>,
 }
 
 impl SigningSecrets {
@@ -36,7 +38,14 @@ impl SigningSecrets {
             cached: RwLock::new(None),
             last_reload: Mutex::new(None),
             reading: tokio::sync::Mutex::new(()),
+            livemode: None,
         }
+    }
+
+    /// These secrets take events of one Stripe mode only (`Some(true)`: live).
+    pub fn with_livemode(mut self, livemode: Option<bool>) -> Self {
+        self.livemode = livemode;
+        self
     }
 
     pub fn fixed(secrets: Vec<Secret>) -> Self {
@@ -113,6 +122,10 @@ impl WebhookSecrets for SigningSecrets {
             Source::Stored(reader) => self.read(reader.as_ref(), true).await,
             _ => Ok(false),
         }
+    }
+
+    fn livemode(&self) -> Option<bool> {
+        self.livemode
     }
 }
 

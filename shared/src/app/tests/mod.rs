@@ -3,6 +3,7 @@
 
 mod availability;
 mod bookings;
+mod bounded_reads;
 mod capture;
 mod create_intent;
 mod events;
@@ -10,6 +11,7 @@ mod holds;
 mod holds_support;
 mod passed_holds;
 mod reconcile;
+mod reconcile_wedge;
 mod refunds;
 mod tariffs;
 mod uc;

@@ -148,6 +148,19 @@ async fn an_abandoned_3ds_keeps_the_booking_for_the_grace_then_ends() {
     assert_eq!(old.status, BookingStatus::Expired);
     assert_eq!(old.payment_status, PaymentStatus::Canceled);
     assert_eq!(w.get(new).await.status, BookingStatus::Confirmed);
+    // Stripe's late news of the abandoned attempt changes nothing.
+    for late in [
+        IntentEvent::PaymentFailed { reason: None },
+        IntentEvent::RequiresAction,
+        IntentEvent::Canceled,
+    ] {
+        let e = event(id, &pi, late, (after + Duration::seconds(5)).timestamp());
+        let outcome = apply_intent_event(&*w.store, &e, after + Duration::seconds(6))
+            .await
+            .unwrap();
+        assert!(matches!(outcome, EventOutcome::Ignored(_)), "{outcome:?}");
+    }
+    assert_eq!(w.get(id).await, old, "unchanged");
 }
 
 /// create-intent read the booking within its hold, but its attach write lands after the hold

@@ -10,7 +10,7 @@ use crate::adapters::memory::{Call, When};
 use crate::app::events::apply_intent_event;
 use crate::app::reconcile::Summary;
 use crate::domain::{IntentStatus, PaymentStatus};
-use crate::ports::{ProviderError, StoreError};
+use crate::ports::{Checkpoint, ProviderError, StoreError};
 
 /// A Stripe event as `GET /v1/events` lists it (and as the webhook would have received it).
 fn stripe_event(
@@ -73,7 +73,7 @@ async fn a_paid_booking_whose_webhook_was_lost_is_completed_in_one_run() {
     let w = World::new();
     let now = Utc::now();
     let id = paid_without_webhook(&w, 1, now).await;
-    // Events that are not a PaymentIntent's are listed too, and skipped.
+    // An event of a type the webhook does not handle is not even listed (`types[]`).
     w.stripe.emit(
         json!({"id": "evt_charge", "object": "event", "type": "charge.succeeded",
         "created": now.timestamp() - 30, "data": {"object": {"id": "ch_1", "object": "charge"}}}),
@@ -85,9 +85,15 @@ async fn a_paid_booking_whose_webhook_was_lost_is_completed_in_one_run() {
     let booking = w.get(id).await;
     assert_eq!(booking.payment_status, PaymentStatus::Completed);
     assert_eq!(booking.payment.unwrap().amount_received_minor, Some(350));
-    assert_eq!(summary.events_seen, 2, "{summary:?}");
+    assert_eq!(summary.events_seen, 1, "{summary:?}");
     assert_eq!(summary.events_applied, 1, "{summary:?}");
-    assert_eq!(summary.events_ignored, 1, "{summary:?}");
+    assert_eq!(summary.events_ignored, 0, "{summary:?}");
+    for query in w.stripe.event_queries() {
+        assert_eq!(
+            query.types,
+            &crate::domain::event_types::HANDLED_EVENT_TYPES
+        );
+    }
     assert_eq!(summary.swept_changed, 0, "{summary:?}");
 }
 
@@ -177,7 +183,7 @@ async fn the_checkpoint_moves_only_after_applying() {
     assert_eq!(next.events_applied, 0, "{next:?}");
     assert_eq!((w.get(a).await, w.get(b).await), after_failure);
     let moved = w.store.reconcile_checkpoint().await.unwrap();
-    assert_eq!(moved, next.checkpoint);
+    assert_eq!(moved.as_ref().map(|c| c.created_from), next.checkpoint);
     assert!(moved.is_some());
 }
 
@@ -245,7 +251,8 @@ async fn events_are_listed_from_the_checkpoint_or_three_days_back() {
     // The checkpoint trails the run by a minute (Stripe's `created` has second resolution and
     // its list may show an event a moment late); the next run lists from there.
     let checkpoint = w.store.reconcile_checkpoint().await.unwrap().unwrap();
-    assert_eq!(checkpoint, at(Duration::seconds(60)));
+    assert_eq!(checkpoint.created_from, at(Duration::seconds(60)));
+    assert_eq!(checkpoint.after, None);
     let second = run(&w, now + Duration::minutes(10)).await;
     assert_eq!(second.events_seen, 0, "{second:?}");
 }
@@ -257,13 +264,17 @@ async fn two_runs_cannot_both_move_the_checkpoint() {
     paid_without_webhook(&w, 1, now).await;
     // Another run moves the checkpoint while this one lists.
     let store = w.store.clone();
-    let theirs = now.timestamp() - 5;
+    let theirs = Checkpoint {
+        created_from: now.timestamp() - 5,
+        after: None,
+    };
+    let moved = theirs.clone();
     w.stripe.on(
         Call::ListEvents,
         When::Before,
         Box::new(move || {
             Box::pin(async move {
-                assert!(store.move_reconcile_checkpoint(None, theirs).await.unwrap());
+                assert!(store.move_reconcile_checkpoint(None, &moved).await.unwrap());
             })
         }),
     );

@@ -25,7 +25,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::capture::DEFAULT_VALIDITY;
 use crate::domain::{IntentId, IntentStatus, RefundStatus, Secret};
-use crate::ports::{EventPage, ListedEvent};
+use crate::ports::{EventPage, EventQuery, ListedEvent};
 use crate::ports::{Intent, NewIntent, PaymentProvider, ProviderError, Refund};
 
 /// The account's event list (reconciliation).
@@ -96,6 +96,10 @@ pub struct FakeStripe {
     state: Mutex<State>,
     /// The account's events (reconciliation), as Stripe's JSON, in the order emitted.
     events: Mutex<Vec<String>>,
+    /// Every event list query made.
+    queries: Mutex<Vec<EventQuery>>,
+    /// Events per page; 0 is the default of two, so tests page through several.
+    page_size: std::sync::atomic::AtomicUsize,
 }
 
 fn rejected(status: u16, code: &str, message: &str) -> ProviderError {
@@ -442,9 +446,8 @@ impl PaymentProvider for FakeStripe {
 
     async fn list_events(
         &self,
-        created_gte: i64,
-        starting_after: Option<&str>,
+        query: &crate::ports::EventQuery,
     ) -> Result<EventPage, ProviderError> {
-        self.event_page(created_gte, starting_after).await
+        self.event_page(query).await
     }
 }
