@@ -86,20 +86,22 @@ pub async fn assign_tariff<S: TariffStore>(
 }
 
 /// The tariff that applies to `asset_id`: its own, else its type's (when the type is known).
-/// At most three point reads: the asset's assignment, the type's, the tariff.
+/// At most three point reads in two round trips: the asset's and the type's assignments at
+/// once (with no tariff, the default, that is all), then the tariff.
 pub async fn tariff_for<S: TariffStore>(
     store: &S,
     asset_id: AssetId,
     asset_type: Option<AssetType>,
 ) -> Result<Option<StoredTariff>, AppError> {
-    let mut assigned = store.get_assignment(TariffTarget::Asset(asset_id)).await?;
-    if assigned.is_none() {
-        if let Some(asset_type) = asset_type {
-            assigned = store
-                .get_assignment(TariffTarget::AssetType(asset_type))
-                .await?;
+    let own = store.get_assignment(TariffTarget::Asset(asset_id));
+    let assigned = match asset_type {
+        None => own.await?,
+        Some(t) => {
+            let typed = store.get_assignment(TariffTarget::AssetType(t));
+            let (own, typed) = futures::try_join!(own, typed)?;
+            own.or(typed)
         }
-    }
+    };
     let Some(id) = assigned else {
         return Ok(None);
     };
