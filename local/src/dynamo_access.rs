@@ -25,7 +25,7 @@ use serde_json::Value;
 use shared::runtime::config::Tables;
 
 /// `function -> resource -> actions`, resources named by the tables' default names
-/// (`bookings`, `booking-slots`, `idempotency`, `stripe-events`).
+/// (`bookings`, `booking-slots`, `idempotency`, `stripe-events`, `tariffs`).
 pub type Access = BTreeMap<String, BTreeMap<String, BTreeSet<String>>>;
 
 /// What the integration tests do with what they see.
@@ -87,6 +87,7 @@ pub fn client_for(
         (tables.slots.clone(), "booking-slots"),
         (tables.idempotency.clone(), "idempotency"),
         (tables.events.clone(), "stripe-events"),
+        (tables.tariffs.clone(), "tariffs"),
     ]);
     let conf = client
         .config()

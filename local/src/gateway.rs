@@ -98,6 +98,8 @@ async fn route(app: &App, req: hyper::Request<Incoming>) -> hyper::Response<Full
     if path == "/v1/bookings"
         || path.starts_with("/v1/bookings/")
         || path.starts_with("/v1/assets/")
+        || path.starts_with("/v1/asset-types/")
+        || path.starts_with("/v1/tariffs/")
     {
         to_hyper(shared::http::bookings::handle(&app.stores.bookings, &app.stripe, request).await)
     } else if path == "/v1/payments/create-intent" || path == "/v1/payments/capture" {

@@ -69,7 +69,12 @@ pub async fn ensure_tables(client: &Client, tables: &Tables) -> Result<(), Strin
             .await
             .map_err(unavailable)?;
     }
-    for table in [&tables.slots, &tables.idempotency, &tables.events] {
+    for table in [
+        &tables.slots,
+        &tables.idempotency,
+        &tables.events,
+        &tables.tariffs,
+    ] {
         if !existing.contains(table) {
             client
                 .create_table()

@@ -31,6 +31,11 @@ ROUTES = {
     ("GET", "/v1/bookings/{id}"): "BookingsFunction",
     ("POST", "/v1/bookings/{id}/cancel"): "BookingsFunction",
     ("GET", "/v1/assets/{asset_id}/availability"): "BookingsFunction",
+    ("PUT", "/v1/tariffs/{tariff_id}"): "BookingsFunction",
+    ("GET", "/v1/tariffs/{tariff_id}"): "BookingsFunction",
+    ("PUT", "/v1/assets/{asset_id}/tariff"): "BookingsFunction",
+    ("PUT", "/v1/asset-types/{asset_type}/tariff"): "BookingsFunction",
+    ("GET", "/v1/assets/{asset_id}/quote"): "BookingsFunction",
     ("POST", "/v1/payments/create-intent"): "CreateIntentFunction",
     ("POST", "/v1/payments/capture"): "CreateIntentFunction",
     ("POST", "/v1/payments/webhook"): "WebhookFunction",
@@ -52,7 +57,8 @@ WEBHOOK_SECRET = "Ref:StripeWebhookSecretArn"
 # writes the file, and the integration tests fail on an access it does not hold).
 DYNAMO_ACCESS_FILE = ROOT / "tests" / "deploy" / "dynamo_access.json"
 TABLE_IDS = {"bookings": "BookingsTable", "booking-slots": "SlotsTable",
-             "idempotency": "IdempotencyTable", "stripe-events": "EventsTable"}  # fmt: skip
+             "idempotency": "IdempotencyTable", "stripe-events": "EventsTable",
+             "tariffs": "TariffsTable"}  # fmt: skip
 
 
 def recorded_grants() -> dict:
@@ -117,6 +123,7 @@ ENVIRONMENT = {
         "IDEMPOTENCY_TABLE": {"Ref": "IdempotencyTable"},
         # A takeover of a passed hold records Stripe's answer as the webhook would (issue 20).
         "EVENTS_TABLE": {"Ref": "EventsTable"},
+        "TARIFFS_TABLE": {"Ref": "TariffsTable"},
         # How long an unpaid booking holds its slot (issue 13); 0: holds never expire.
         "BOOKING_HOLD_SECONDS": "900",
         **AUTH_GRACE_ENV,
@@ -190,6 +197,13 @@ RUST_TABLES = {
         "indexes": {},
         "ttl": "expires_at",
     },
+    "tariffs": {
+        "hash": "pk",
+        "range": None,
+        "attributes": {"pk": "S"},
+        "indexes": {},
+        "ttl": None,
+    },
 }
 # Rust default table name -> (template logical id, env var the functions read it from).
 TABLES = {
@@ -197,6 +211,7 @@ TABLES = {
     "booking-slots": ("SlotsTable", "SLOTS_TABLE"),
     "idempotency": ("IdempotencyTable", "IDEMPOTENCY_TABLE"),
     "stripe-events": ("EventsTable", "EVENTS_TABLE"),
+    "tariffs": ("TariffsTable", "TARIFFS_TABLE"),
 }
 
 # Every gateway response type API Gateway (REST) knows; anything else is a typo (e.g. "API_KEY"
@@ -621,7 +636,7 @@ def test_tables_are_on_demand_recoverable_and_encrypted(resources):
         assert props["SSESpecification"] == {"SSEEnabled": True}, logical_id
 
 
-@pytest.mark.parametrize("logical_id", ["BookingsTable", "SlotsTable", "EventsTable"])
+@pytest.mark.parametrize("logical_id", ["BookingsTable", "SlotsTable", "EventsTable", "TariffsTable"])
 def test_money_and_slot_state_survive_stack_mistakes(resources, logical_id):
     table = resources[logical_id]
     assert table["DeletionPolicy"] == "Retain"
@@ -677,6 +692,7 @@ def test_outputs(cfn, resources):
     expected = {
         "ApiUrl", "StripeWebhookApiUrl", "WebhookFunctionUrl", "ApiKeyId",
         "BookingsTableName", "SlotsTableName", "IdempotencyTableName", "EventsTableName",
+        "TariffsTableName",
     }  # fmt: skip
     assert set(outputs) == expected
     assert outputs["ApiUrl"]["Value"] == {
@@ -693,6 +709,7 @@ def test_outputs(cfn, resources):
         ("SlotsTableName", "SlotsTable"),
         ("IdempotencyTableName", "IdempotencyTable"),
         ("EventsTableName", "EventsTable"),
+        ("TariffsTableName", "TariffsTable"),
     ]:
         assert outputs[output]["Value"] == {"Ref": logical_id}
 

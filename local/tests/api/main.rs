@@ -25,4 +25,5 @@ mod reconcile_backlog;
 mod sample_events;
 mod stripe_layer;
 mod support;
+mod tariffs;
 mod webhook_security;

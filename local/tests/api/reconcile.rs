@@ -135,6 +135,7 @@ async fn the_stack_runs_it_every_interval() {
             slots: "booking-slots".into(),
             idempotency: "idempotency".into(),
             events: "stripe-events".into(),
+            tariffs: "tariffs".into(),
         },
         stripe: no_webhooks(),
         stripe_secret_key: local_stack::LOCAL_SECRET_KEY.into(),

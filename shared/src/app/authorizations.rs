@@ -154,7 +154,7 @@ async fn act_on_due_hold<S: BookingStore, P: PaymentProvider>(
     settled: &mut Settled,
 ) {
     let capture_before = crate::domain::slot::format_stored_time(auth.capture_before);
-    match capture(store, provider, id, |_| Ok(asked), || now).await {
+    match capture(store, provider, id, |_, _| Ok(asked), || now).await {
         Ok(booking) => {
             match asked {
                 CaptureAmount::Capture(_) => settled.captured += 1,

@@ -10,6 +10,7 @@ use crate::domain::idempotency::{hash_request, IdempotencyRecord, RETENTION};
 use crate::domain::payment::decide;
 use crate::domain::refunds::{record_refund, status_after_refunds};
 use crate::domain::slot::Window;
+use crate::domain::tariff::Quote;
 use crate::domain::{
     AssetId, Booking, BookingId, BookingStatus, DomainError, HoldRules, HoldState, IdempotencyKey,
     IntentAction, NewBooking, Payment, PaymentStatus, RefundStatus, UserId, Want,
@@ -46,6 +47,19 @@ pub async fn create_booking<S: BookingStore, P: PaymentProvider>(
     new: NewBooking,
     key: Option<&IdempotencyKey>,
     now: DateTime<Utc>,
+    holds: (Option<chrono::Duration>, &HoldRules),
+    render: impl FnOnce(&Booking) -> String,
+) -> Result<Created, AppError> {
+    create_priced_booking(store, provider, (new, None), key, now, holds, render).await
+}
+
+/// [`create_booking`] of a booking with the price its tariff gave it (`app::tariffs`).
+pub async fn create_priced_booking<S: BookingStore, P: PaymentProvider>(
+    store: &S,
+    provider: &P,
+    (new, price): (NewBooking, Option<Quote>),
+    key: Option<&IdempotencyKey>,
+    now: DateTime<Utc>,
     (hold, rules): (Option<chrono::Duration>, &HoldRules),
     render: impl FnOnce(&Booking) -> String,
 ) -> Result<Created, AppError> {
@@ -56,7 +70,9 @@ pub async fn create_booking<S: BookingStore, P: PaymentProvider>(
             return replay(record, &request_hash);
         }
     }
-    let booking = Booking::new(new, BookingId::generate(), now).with_hold(hold);
+    let booking = Booking::new(new, BookingId::generate(), now)
+        .with_hold(hold)
+        .with_price(price);
     let body = render(&booking);
     let record = key.as_ref().map(|key| IdempotencyRecord {
         key: key.clone(),

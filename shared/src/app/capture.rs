@@ -18,7 +18,7 @@ use super::AppError;
 use crate::domain::capture::decide_capture;
 use crate::domain::{
     Booking, BookingId, CaptureAmount, CaptureMethod, CaptureRefusal, CaptureStep, Currency,
-    DomainError, IntentStatus, MoneyError, PaymentStatus,
+    DomainError, IntentStatus, PaymentStatus,
 };
 use crate::ports::{BookingStore, PaymentProvider, ProviderError};
 
@@ -26,12 +26,13 @@ use crate::ports::{BookingStore, PaymentProvider, ProviderError};
 const MAX_ROUNDS: u32 = 6;
 
 /// Captures (or releases) the booking's hold. `amount` reads the request's amount in the
-/// payment's currency (known only once the booking is read).
+/// payment's currency, or prices the session from the booking's frozen tariff (both known only
+/// once the booking is read).
 pub async fn capture<S: BookingStore, P: PaymentProvider>(
     store: &S,
     provider: &P,
     booking_id: BookingId,
-    amount: impl Fn(&Currency) -> Result<CaptureAmount, MoneyError>,
+    amount: impl Fn(&Booking, &Currency) -> Result<CaptureAmount, DomainError>,
     now: impl Fn() -> DateTime<Utc>,
 ) -> Result<Booking, AppError> {
     let mut owed_tried = false;
@@ -40,7 +41,7 @@ pub async fn capture<S: BookingStore, P: PaymentProvider>(
         let Some(payment) = &booking.payment else {
             return Err(refused(CaptureRefusal::NoAuthorization));
         };
-        let asked = amount(&payment.amount.currency).map_err(DomainError::from)?;
+        let asked = amount(&booking, &payment.amount.currency)?;
         if settle_owed_once(store, provider, &booking, &mut owed_tried, now()).await? {
             continue;
         }

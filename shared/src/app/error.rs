@@ -11,6 +11,9 @@ pub enum AppError {
     Invalid(#[from] DomainError),
     #[error("Booking not found")]
     BookingNotFound,
+    /// Another resource is not there (a tariff; no tariff for an asset); the text says which.
+    #[error("{0}")]
+    NotFound(String),
     /// The booking's state does not allow it (cancelled, already paid, ...).
     #[error("{0}")]
     Conflict(String),

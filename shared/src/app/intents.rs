@@ -53,19 +53,70 @@ impl From<Money> for Terms {
     }
 }
 
-/// Returns a payable intent for the booking, for exactly these terms, with its client_secret.
+/// What the client asked to pay: these terms, or the booking's price (no `amount`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    Terms(Terms),
+    Price {
+        currency: Option<crate::domain::Currency>,
+        capture_method: CaptureMethod,
+    },
+}
+
+impl From<Terms> for Asked {
+    fn from(terms: Terms) -> Self {
+        Self::Terms(terms)
+    }
+}
+
+impl From<Money> for Asked {
+    fn from(amount: Money) -> Self {
+        Self::Terms(amount.into())
+    }
+}
+
+impl Asked {
+    /// The terms for `booking`: a booking with a price (a tariff applied at its creation) is
+    /// charged exactly that, in its currency (`Quote::check_intent`); one without needs an
+    /// amount.
+    fn terms_for(&self, booking: &Booking) -> Result<Terms, AppError> {
+        let (amount, currency, capture_method) = match *self {
+            Self::Terms(t) => (Some(t.amount), None, t.capture_method),
+            Self::Price {
+                currency,
+                capture_method,
+            } => (None, currency, capture_method),
+        };
+        let manual = capture_method == CaptureMethod::Manual;
+        let amount = match (&booking.price, amount) {
+            (Some(price), amount) => price.check_intent(amount, currency, manual)?,
+            (None, Some(amount)) => amount,
+            (None, None) => {
+                return Err(crate::domain::DomainError::invalid("amount is required").into())
+            }
+        };
+        Ok(Terms {
+            amount,
+            capture_method,
+        })
+    }
+}
+
+/// Returns a payable intent for the booking, for exactly these terms (or its price), with its
+/// client_secret.
 pub async fn create_intent<S: BookingStore, P: PaymentProvider>(
     store: &S,
     provider: &P,
     booking_id: BookingId,
-    terms: impl Into<Terms>,
+    terms: impl Into<Asked>,
     rules: &HoldRules,
     now: impl Fn() -> DateTime<Utc>,
 ) -> Result<Intent, AppError> {
-    let terms = terms.into();
+    let asked = terms.into();
     let mut owed_tried = false;
     for _ in 0..MAX_ROUNDS {
         let booking = get_booking(store, booking_id).await?;
+        let terms = asked.terms_for(&booking)?;
         if settle_owed_once(store, provider, &booking, &mut owed_tried, now()).await? {
             continue;
         }

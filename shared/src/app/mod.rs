@@ -17,6 +17,7 @@ pub mod intents;
 mod keys;
 pub mod reconcile;
 pub mod refunds;
+pub mod tariffs;
 mod versioned;
 
 pub use error::AppError;

@@ -100,6 +100,8 @@ pub struct Booking {
     /// When an unpaid booking stops holding its slot: `created_at` + the hold; `None` when
     /// holds are off, and for bookings stored before holds.
     pub hold_expires_at: Option<DateTime<Utc>>,
+    /// Its price, frozen at creation from the tariff that applied then (`None`: no tariff).
+    pub price: Option<super::tariff::Quote>,
 }
 
 impl Booking {
@@ -119,7 +121,14 @@ impl Booking {
             updated_at: now,
             cancelled_at: None,
             hold_expires_at: None,
+            price: None,
         }
+    }
+
+    /// The booking with the price a tariff gave it at creation.
+    pub fn with_price(mut self, price: Option<super::tariff::Quote>) -> Self {
+        self.price = price;
+        self
     }
 
     /// The booking with a hold of `hold` from its creation (`None`: no hold).

@@ -16,6 +16,7 @@ pub mod payment;
 pub mod refunds;
 pub mod secret;
 pub mod slot;
+pub mod tariff;
 
 pub use booking::{AssetType, Booking, BookingStatus, NewBooking};
 pub use capture::{Authorization, CaptureAmount, CaptureMethod, CaptureRefusal, CaptureStep};

@@ -192,6 +192,29 @@ pub fn currency(code: &str) -> Result<Currency, MoneyError> {
 /// currencies), then the currency's range (`BelowMinimum`, `AboveMaximum`). Values too large to
 /// fit an `i64` at all are `AboveMaximum`.
 pub fn parse_amount(raw: &str, currency: &Currency) -> Result<i64, MoneyError> {
+    let minor = parse_chargeable(raw, currency)?;
+    if minor < currency.min_minor {
+        return Err(MoneyError::BelowMinimum {
+            min: format_minor(currency.min_minor, currency),
+            currency: currency.code,
+        });
+    }
+    Ok(minor)
+}
+
+/// A price or fee in a tariff (`raw` as for [`parse_amount`]): zero allowed and no minimum
+/// charge (a 0.35 per-kWh rate is not a charge), otherwise every rule of [`parse_amount`]:
+/// exact in the minor unit, Stripe's trailing zero for three-decimal currencies, at most
+/// Stripe's maximum. Negative amounts are refused as such.
+pub fn parse_price(raw: &str, currency: &Currency) -> Result<i64, MoneyError> {
+    if check_capture_amount(raw)? {
+        return Ok(0);
+    }
+    parse_chargeable(raw, currency)
+}
+
+/// Every rule of [`parse_amount`] but the minimum charge.
+fn parse_chargeable(raw: &str, currency: &Currency) -> Result<i64, MoneyError> {
     let number = parse_json_number(raw).ok_or(MoneyError::NotANumber)?;
 
     // The significand's digits without leading zeros; none left means the value is zero.
@@ -244,16 +267,38 @@ pub fn parse_amount(raw: &str, currency: &Currency) -> Result<i64, MoneyError> {
             currency: currency.code,
         });
     }
-    if minor < currency.min_minor {
-        return Err(MoneyError::BelowMinimum {
-            min: format_minor(currency.min_minor, currency),
-            currency: currency.code,
-        });
-    }
     if minor > currency.max_minor {
         return Err(too_large());
     }
     Ok(minor)
+}
+
+/// A quantity that is not money (`energy_kwh`): `raw` JSON number text, not negative, with at
+/// most `decimals` decimals, as an integer of 10^-`decimals` units (12.345 kWh, 3 -> 12345 Wh).
+/// `None` for anything else, or beyond `max` units.
+pub fn parse_quantity(raw: &str, decimals: u32, max: i64) -> Option<i64> {
+    let number = parse_json_number(raw)?;
+    let first_nonzero = number.digits.iter().position(|&d| d != b'0');
+    let Some(first_nonzero) = first_nonzero else {
+        return Some(0);
+    };
+    if number.negative {
+        return None;
+    }
+    let digits = &number.digits[first_nonzero..];
+    let trailing_zeros = digits.iter().rev().take_while(|&&d| d == b'0').count();
+    let significand = &digits[..digits.len() - trailing_zeros];
+    let scale = number
+        .exponent10
+        .saturating_add(i64::from(decimals))
+        .saturating_add(i64::try_from(trailing_zeros).ok()?);
+    let scale = u32::try_from(scale).ok()?;
+    let mut value: i64 = 0;
+    for &d in significand {
+        value = value.checked_mul(10)?.checked_add(i64::from(d - b'0'))?;
+    }
+    let value = 10_i64.checked_pow(scale)?.checked_mul(value)?;
+    (value <= max).then_some(value)
 }
 
 /// A capture's `amount` (`raw` as for [`parse_amount`]): zero (any spelling of it, `0`,

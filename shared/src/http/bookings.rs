@@ -1,5 +1,6 @@
 //! The `bookings` function: `POST/GET /v1/bookings`, `GET /v1/bookings/{id}`,
-//! `POST /v1/bookings/{id}/cancel`, `GET /v1/assets/{asset_id}/availability`.
+//! `POST /v1/bookings/{id}/cancel`, `GET /v1/assets/{asset_id}/availability`, and the tariff
+//! routes (`http::tariffs`).
 
 use chrono::Utc;
 use lambda_http::http::{HeaderValue, Method, StatusCode};
@@ -14,7 +15,7 @@ use super::views::{availability_json, booking_json};
 use crate::app::bookings::{self, Created};
 use crate::domain::slot::{parse_time, Window};
 use crate::domain::{AssetId, BookingId, DomainError, UserId};
-use crate::ports::{BookingStore, PaymentProvider};
+use crate::ports::{BookingStore, PaymentProvider, TariffStore};
 
 /// Below the function's 15 s Lambda timeout (template.yaml).
 const DEADLINE: std::time::Duration = std::time::Duration::from_secs(12);
@@ -23,7 +24,7 @@ const MAX_PAGE: u32 = 100;
 
 /// Entry point for every request routed to the bookings function. Never fails: every error
 /// becomes a `{"detail": ...}` response here.
-pub async fn handle<S: BookingStore, P: PaymentProvider>(
+pub async fn handle<S: BookingStore + TariffStore, P: PaymentProvider>(
     store: &S,
     provider: &P,
     req: Request,
@@ -34,7 +35,7 @@ pub async fn handle<S: BookingStore, P: PaymentProvider>(
     )
 }
 
-async fn route<S: BookingStore, P: PaymentProvider>(
+async fn route<S: BookingStore + TariffStore, P: PaymentProvider>(
     store: &S,
     provider: &P,
     req: &Request,
@@ -72,7 +73,10 @@ async fn route<S: BookingStore, P: PaymentProvider>(
             Method::GET => availability(store, asset_id, req).await,
             _ => Err(ApiError::MethodNotAllowed("GET")),
         },
-        _ => Err(ApiError::NotFound("Not found".into())),
+        _ => match super::tariffs::route(store, &segments, req).await {
+            Some(result) => result,
+            None => Err(ApiError::NotFound("Not found".into())),
+        },
     }
 }
 
@@ -122,7 +126,7 @@ fn booking_id(text: &str) -> Result<BookingId, DomainError> {
     BookingId::parse("booking id", text)
 }
 
-async fn create<S: BookingStore, P: PaymentProvider>(
+async fn create<S: BookingStore + TariffStore, P: PaymentProvider>(
     store: &S,
     provider: &P,
     req: &Request,
@@ -134,7 +138,7 @@ async fn create<S: BookingStore, P: PaymentProvider>(
         hold_from_env(),
         crate::runtime::config::hold_rules_from_env(),
     );
-    match bookings::create_booking(
+    match crate::app::tariffs::create_booking_at_tariff(
         store,
         provider,
         new,

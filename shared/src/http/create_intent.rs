@@ -12,7 +12,7 @@ use super::request::{json_body, route_path};
 use super::response::{json_response, respond, with_deadline};
 use super::views::booking_json;
 use crate::app::capture::capture;
-use crate::app::intents::{create_intent, Terms};
+use crate::app::intents::{create_intent, Asked, Terms};
 use crate::ports::{BookingStore, PaymentProvider};
 
 /// Below the function's 15 s Lambda timeout (template.yaml).
@@ -43,9 +43,15 @@ async fn create<S: BookingStore, P: PaymentProvider>(
     req: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let request = dto::intent_request(json_body(req)?)?;
-    let terms = Terms {
-        amount: request.amount,
-        capture_method: request.capture_method,
+    let terms = match request.amount {
+        Some(amount) => Asked::Terms(Terms {
+            amount,
+            capture_method: request.capture_method,
+        }),
+        None => Asked::Price {
+            currency: request.currency,
+            capture_method: request.capture_method,
+        },
     };
     let rules = crate::runtime::config::hold_rules_from_env();
     let intent = create_intent(store, provider, request.booking_id, terms, rules, Utc::now).await?;
@@ -70,7 +76,7 @@ async fn capture_hold<S: BookingStore, P: PaymentProvider>(
         store,
         provider,
         request.booking_id,
-        |currency| request.amount(currency),
+        |booking, currency| request.amount(booking, currency),
         Utc::now,
     )
     .await?;

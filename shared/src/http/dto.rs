@@ -12,8 +12,8 @@ use crate::domain::money::currency;
 use crate::domain::money::{check_capture_amount, parse_capture_amount};
 use crate::domain::slot::parse_time;
 use crate::domain::{
-    AssetId, AssetType, BookingId, CaptureAmount, CaptureMethod, Currency, Money, MoneyError,
-    NewBooking, Slot, UserId,
+    AssetId, AssetType, BookingId, CaptureAmount, CaptureMethod, Currency, Money, NewBooking, Slot,
+    UserId,
 };
 
 const NEW_BOOKING_FIELDS: [&str; 5] = [
@@ -62,7 +62,10 @@ fn string_field<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<&'a str, 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntentRequest {
     pub booking_id: BookingId,
-    pub amount: Money,
+    /// `None`: charge the booking's price (a tariff applied at its creation).
+    pub amount: Option<Money>,
+    /// The `currency` field, when given.
+    pub currency: Option<Currency>,
     pub capture_method: CaptureMethod,
 }
 
@@ -82,26 +85,34 @@ pub fn intent_request(body: &[u8]) -> Result<IntentRequest, ApiError> {
                 ApiError::bad_request("capture_method must be 'automatic' or 'manual'")
             })?,
     };
-    let code = match fields.get("currency") {
-        None => "usd".to_string(),
-        Some(raw) => serde_json::from_str::<String>(raw.get())
-            .map_err(|_| ApiError::bad_request("currency must be a string such as \"usd\""))?,
+    let given = match fields.get("currency") {
+        None => None,
+        Some(raw) => {
+            let code = serde_json::from_str::<String>(raw.get())
+                .map_err(|_| ApiError::bad_request("currency must be a string such as \"usd\""))?;
+            Some(currency(&code).map_err(crate::domain::DomainError::from)?)
+        }
     };
-    let currency = currency(&code).map_err(crate::domain::DomainError::from)?;
-    let amount = fields
-        .get("amount")
-        .ok_or_else(|| ApiError::bad_request("amount is required"))?;
-    let amount = Money::parse(amount.get(), currency).map_err(crate::domain::DomainError::from)?;
+    // Without a currency an amount is in usd, as before tariffs.
+    let usd = || currency("usd").map_err(crate::domain::DomainError::from);
+    let amount = match fields.get("amount") {
+        None => None,
+        Some(raw) => Some(
+            Money::parse(raw.get(), given.map_or_else(usd, Ok)?)
+                .map_err(crate::domain::DomainError::from)?,
+        ),
+    };
     Ok(IntentRequest {
         booking_id,
         amount,
+        currency: given,
         capture_method,
     })
 }
 
 /// A JSON object body's fields, as their raw JSON text (amounts are read from it exactly),
 /// none but `known`.
-fn fields_of<'a>(
+pub(super) fn fields_of<'a>(
     body: &'a [u8],
     known: &[&str],
 ) -> Result<HashMap<String, &'a RawValue>, ApiError> {
@@ -129,31 +140,58 @@ fn booking_id(fields: &HashMap<String, &RawValue>) -> Result<BookingId, ApiError
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaptureRequest {
     pub booking_id: BookingId,
-    /// The JSON number text of `amount`, checked to be a number.
-    amount: String,
+    /// The JSON number text of `amount`, checked to be a number; or the session's energy in Wh
+    /// (`energy_kwh`), priced by the booking's tariff.
+    what: Captured,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Captured {
+    Amount(String),
+    EnergyWh(u64),
 }
 
 impl CaptureRequest {
-    /// The amount in `currency`: 0 releases the hold.
-    pub fn amount(&self, currency: &Currency) -> Result<CaptureAmount, MoneyError> {
-        parse_capture_amount(&self.amount, currency).map(CaptureAmount::from_minor)
+    /// What to capture from `booking`'s hold in `currency` (the payment's): 0 releases it.
+    pub fn amount(
+        &self,
+        booking: &crate::domain::Booking,
+        currency: &Currency,
+    ) -> Result<CaptureAmount, crate::domain::DomainError> {
+        match &self.what {
+            Captured::Amount(raw) => Ok(CaptureAmount::from_minor(parse_capture_amount(
+                raw, currency,
+            )?)),
+            Captured::EnergyWh(wh) => {
+                crate::domain::tariff::session_price(booking.price.as_ref(), &booking.slot, *wh)
+                    .map(CaptureAmount::from_minor)
+            }
+        }
     }
 }
 
-/// A `POST /v1/payments/capture` body: `{"booking_id": ..., "amount": 2.75}`.
+/// A `POST /v1/payments/capture` body: `{"booking_id": ..., "amount": 2.75}`, or for a booking
+/// priced by a tariff `{"booking_id": ..., "energy_kwh": 12.345}`.
 pub fn capture_request(body: &[u8]) -> Result<CaptureRequest, ApiError> {
-    let fields = fields_of(body, &["amount", "booking_id"])?;
+    let fields = fields_of(body, &["amount", "booking_id", "energy_kwh"])?;
     let booking_id = booking_id(&fields)?;
-    let amount = fields
-        .get("amount")
-        .ok_or_else(|| ApiError::bad_request("amount is required"))?
-        .get();
-    // A number, not negative; the other rules wait for the payment's currency.
-    check_capture_amount(amount).map_err(crate::domain::DomainError::from)?;
-    Ok(CaptureRequest {
-        booking_id,
-        amount: amount.to_string(),
-    })
+    let what = match (fields.get("amount"), fields.get("energy_kwh")) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "amount and energy_kwh cannot both be given",
+            ))
+        }
+        (None, None) => return Err(ApiError::bad_request("amount is required")),
+        (Some(amount), None) => {
+            // A number, not negative; the other rules wait for the payment's currency.
+            check_capture_amount(amount.get()).map_err(crate::domain::DomainError::from)?;
+            Captured::Amount(amount.get().to_string())
+        }
+        (None, Some(energy)) => {
+            Captured::EnergyWh(crate::domain::tariff::parse_energy_kwh(energy.get())?)
+        }
+    };
+    Ok(CaptureRequest { booking_id, what })
 }
 
 #[cfg(test)]
@@ -266,11 +304,25 @@ mod tests {
             r#"{{"amount": 3.50, "currency": "usd", "booking_id": "{ID}"}}"#
         ))
         .unwrap();
-        assert_eq!(r.amount.minor, 350);
-        assert_eq!(r.amount.currency.code, "usd");
+        let amount = r.amount.unwrap();
+        assert_eq!(amount.minor, 350);
+        assert_eq!(amount.currency.code, "usd");
+        assert_eq!(r.currency.map(|c| c.code), Some("usd"));
         assert_eq!(r.booking_id.to_string(), ID);
         let r = parse(&format!(r#"{{"amount": 4.5, "booking_id": "{ID}"}}"#)).unwrap();
-        assert_eq!((r.amount.minor, r.amount.currency.code), (450, "usd"));
+        let amount = r.amount.unwrap();
+        assert_eq!((amount.minor, amount.currency.code), (450, "usd"));
+        assert_eq!(r.currency, None);
+    }
+
+    /// No amount: the booking's price is charged (the use case refuses it for a booking
+    /// without one, `amount is required`); a given currency is kept to check against it.
+    #[test]
+    fn the_amount_may_be_left_to_the_booking_s_price() {
+        let r = parse(&format!(r#"{{"booking_id": "{ID}"}}"#)).unwrap();
+        assert_eq!((r.amount, r.currency), (None, None));
+        let r = parse(&format!(r#"{{"booking_id": "{ID}", "currency": "JPY"}}"#)).unwrap();
+        assert_eq!((r.amount, r.currency.map(|c| c.code)), (None, Some("jpy")));
     }
 
     #[test]
@@ -278,7 +330,6 @@ mod tests {
         let cases = [
             ("[]".to_string(), "JSON object"),
             ("{".to_string(), "JSON object"),
-            (format!(r#"{{"booking_id": "{ID}"}}"#), "amount"),
             (r#"{"amount": 3.5}"#.to_string(), "booking_id"),
             (
                 r#"{"amount": 3.5, "booking_id": "nope"}"#.to_string(),

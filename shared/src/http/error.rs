@@ -105,6 +105,7 @@ impl From<AppError> for ApiError {
         match err {
             AppError::Invalid(e) => e.into(),
             AppError::BookingNotFound => Self::booking_not_found(),
+            AppError::NotFound(detail) => Self::NotFound(detail),
             AppError::Conflict(detail) => Self::Conflict(detail),
             AppError::IdempotencyMismatch => Self::Unprocessable(err.to_string()),
             AppError::Busy(detail) => Self::ServiceUnavailable(detail),

@@ -7,6 +7,7 @@ pub mod dto;
 pub mod error;
 pub mod request;
 pub mod response;
+pub mod tariffs;
 pub mod views;
 pub mod webhook;
 

@@ -45,6 +45,9 @@ pub fn booking_json(b: &Booking) -> Value {
     if let Some(at) = b.cancelled_at {
         v["cancelled_at"] = Value::String(format_stored_time(at));
     }
+    if let Some(price) = &b.price {
+        v["price"] = super::tariffs::quote_json(price);
+    }
     if let Some(p) = &b.payment {
         v["payment_intent_id"] = Value::String(p.intent_id.to_string());
         v["currency"] = Value::String(p.amount.currency.code.to_string());

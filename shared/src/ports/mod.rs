@@ -3,6 +3,7 @@
 
 pub mod payments;
 pub mod store;
+pub mod tariffs;
 
 pub use payments::{
     Intent, IntentEventIn, MoneyEventIn, NewIntent, PaymentProvider, ProviderError, Refund,
@@ -11,6 +12,8 @@ pub use payments::{
 pub use store::{
     BookingStore, EventWrite, Expected, Held, Page, PaymentWrite, ProcessedEvent, StoreError,
 };
+
+pub use tariffs::TariffStore;
 
 // Reconciliation (issue 12, section 4).
 pub use payments::{EventPage, EventQuery, ListedEvent};

@@ -8,6 +8,8 @@ pub struct Tables {
     pub idempotency: String,
     /// Processed Stripe event ids (TTL `expires_at`).
     pub events: String,
+    /// Tariffs and their assignments to assets and asset types.
+    pub tariffs: String,
 }
 
 impl Tables {
@@ -19,6 +21,7 @@ impl Tables {
             slots: var("SLOTS_TABLE", "booking-slots"),
             idempotency: var("IDEMPOTENCY_TABLE", "idempotency"),
             events: var("EVENTS_TABLE", "stripe-events"),
+            tariffs: var("TARIFFS_TABLE", "tariffs"),
         }
     }
 }

@@ -157,6 +157,7 @@ pub fn env_values(stack: &RunningStack) -> Result<Map<String, Value>, String> {
         "SLOTS_TABLE": tables.slots,
         "IDEMPOTENCY_TABLE": tables.idempotency,
         "EVENTS_TABLE": tables.events,
+        "TARIFFS_TABLE": tables.tariffs,
         "STRIPE_API_BASE": stripe,
         "STRIPE_SECRET_ARN": "",
         "STRIPE_WEBHOOK_SECRET_ARN": "",

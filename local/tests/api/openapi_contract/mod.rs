@@ -5,6 +5,7 @@
 
 mod contract;
 mod scripted_flow;
+mod tariffs_flow;
 
 use std::collections::BTreeSet;
 
@@ -15,12 +16,17 @@ use serde_json::{json, Value};
 
 /// What the functions serve (shared::http::bookings, shared::http::create_intent, shared::http::webhook), as
 /// (method, path template).
-const SERVED: [(&str, &str); 8] = [
+const SERVED: [(&str, &str); 13] = [
     ("POST", "/v1/bookings"),
     ("GET", "/v1/bookings"),
     ("GET", "/v1/bookings/{id}"),
     ("POST", "/v1/bookings/{id}/cancel"),
     ("GET", "/v1/assets/{asset_id}/availability"),
+    ("PUT", "/v1/tariffs/{tariff_id}"),
+    ("GET", "/v1/tariffs/{tariff_id}"),
+    ("PUT", "/v1/assets/{asset_id}/tariff"),
+    ("PUT", "/v1/asset-types/{asset_type}/tariff"),
+    ("GET", "/v1/assets/{asset_id}/quote"),
     ("POST", "/v1/payments/create-intent"),
     ("POST", "/v1/payments/capture"),
     ("POST", "/v1/payments/webhook"),
@@ -28,7 +34,11 @@ const SERVED: [(&str, &str); 8] = [
 const WEBHOOK: &str = "/v1/payments/webhook";
 
 fn path_of(template: &str, id: &str) -> String {
-    template.replace("{id}", id).replace("{asset_id}", id)
+    template
+        .replace("{id}", id)
+        .replace("{asset_id}", id)
+        .replace("{tariff_id}", id)
+        .replace("{asset_type}", "parking_spot")
 }
 
 #[test]

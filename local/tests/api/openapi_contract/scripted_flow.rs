@@ -404,8 +404,12 @@ async fn a_scripted_flow_matches_the_document() {
     assert_eq!(completed.body["payment_status"], "completed");
     c.check("GET", "/v1/bookings/{id}", &completed);
 
-    // Every operation's success status was seen and validated.
-    for (method, template) in SERVED {
+    // Every operation's success status was seen and validated (the tariff routes' in
+    // `tariffs_flow`).
+    for (method, template) in SERVED
+        .into_iter()
+        .filter(|op| !super::tariffs_flow::TARIFF_ROUTES.contains(op))
+    {
         let ok = if method == "POST" && template == "/v1/bookings" {
             201
         } else {

@@ -78,6 +78,7 @@ async fn start_app_holding(
             slots: "booking-slots".into(),
             idempotency: "idempotency".into(),
             events: "stripe-events".into(),
+            tariffs: "tariffs".into(),
         },
         stripe,
         stripe_secret_key: local_stack::LOCAL_SECRET_KEY.into(),

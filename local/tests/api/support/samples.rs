@@ -164,6 +164,10 @@ pub fn check_shape(name: &str, event: &Value, function: &str) {
             path == "/v1/bookings"
                 || path.starts_with("/v1/bookings/")
                 || (path.starts_with("/v1/assets/") && path.ends_with("/availability"))
+                || path.starts_with("/v1/tariffs/")
+                || path.starts_with("/v1/asset-types/")
+                || (path.starts_with("/v1/assets/")
+                    && (path.ends_with("/tariff") || path.ends_with("/quote")))
         }
         "create-intent" => path == "/v1/payments/create-intent" || path == "/v1/payments/capture",
         _ => path == "/v1/payments/webhook",

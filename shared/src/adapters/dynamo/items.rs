@@ -69,6 +69,9 @@ pub(super) fn booking_to_item(b: &Booking) -> Item {
     if let Some(at) = b.hold_expires_at {
         item.insert("hold_expires_at".into(), s(format_stored_time(at)));
     }
+    if let Some(price) = &b.price {
+        item.insert("price".into(), super::tariffs::price_value(price));
+    }
     if let Some(p) = &b.payment {
         item.extend(
             payment_values(p)
@@ -190,6 +193,10 @@ pub(super) fn booking_from_item(item: &Item) -> Result<Booking, StoreError> {
         hold_expires_at: item
             .get("hold_expires_at")
             .map(|_| time_attr(item, "hold_expires_at"))
+            .transpose()?,
+        price: item
+            .get("price")
+            .map(super::tariffs::price_from_value)
             .transpose()?,
     })
 }

@@ -11,6 +11,7 @@ mod other_intents;
 mod payment_update;
 mod reconcile;
 mod slots;
+mod tariffs;
 mod transact;
 
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};

@@ -3,6 +3,7 @@
 
 mod payments;
 mod store;
+mod tariffs;
 
 pub use payments::{Call, FakeStripe, Hook, When};
 pub use store::{InMemoryStore, ReadStats};

@@ -35,6 +35,9 @@ pub struct InMemoryStore {
     reconciliation: Mutex<Reconciliation>,
     /// `get_booking` as a test sees it: how many, how many at once, and how long each takes.
     reads: Reads,
+    /// Tariffs and their assignments (`memory::tariffs`), and how many reads they answered.
+    pub(super) tariffs: Mutex<super::tariffs::Tariffs>,
+    pub(super) tariff_reads: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Default)]

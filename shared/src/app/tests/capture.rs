@@ -53,7 +53,7 @@ async fn take(w: &World, id: BookingId, minor: i64) -> Result<Booking, AppError>
         &*w.store,
         &*w.stripe,
         id,
-        |_| Ok(CaptureAmount::from_minor(minor)),
+        |_, _| Ok(CaptureAmount::from_minor(minor)),
         Utc::now,
     )
     .await
@@ -208,7 +208,7 @@ async fn an_expired_authorization_is_refused() {
         &*w.store,
         &*w.stripe,
         id,
-        |_| Ok(CaptureAmount::Capture(275)),
+        |_, _| Ok(CaptureAmount::Capture(275)),
         || later,
     )
     .await;

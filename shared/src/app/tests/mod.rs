@@ -13,6 +13,7 @@ mod passed_holds;
 mod reconcile;
 mod reconcile_wedge;
 mod refunds;
+mod tariffs;
 mod uc;
 mod versioned_writes;
 

@@ -18,6 +18,7 @@ pub(super) async fn create_intent<S: BookingStore, P: PaymentProvider>(
     now: impl Fn() -> DateTime<Utc>,
 ) -> Result<Intent, AppError> {
     let rules = HoldRules::default();
+    let terms: Terms = terms.into();
     crate::app::intents::create_intent(store, provider, booking_id, terms, &rules, now).await
 }
 
