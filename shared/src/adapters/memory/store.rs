@@ -40,16 +40,6 @@ pub struct InMemoryStore {
     pub(super) tariff_reads: std::sync::atomic::AtomicUsize,
 }
 
-#[derive(Default)]
-struct Reconciliation {
-    checkpoint: Option<Checkpoint>,
-    /// A failure to inject into the checkpoint's next move.
-    fail_next_move: Option<StoreError>,
-    /// `(owner, until)`.
-    lease: Option<(String, DateTime<Utc>)>,
-    refusals: HashMap<BookingId, Vec<RefundRefusal>>,
-}
-
 /// Booking reads counted, for tests that bound them.
 #[derive(Default)]
 struct Reads {
@@ -66,6 +56,9 @@ pub struct ReadStats {
     pub total: usize,
     pub max_in_flight: usize,
 }
+
+mod reconciliation;
+use reconciliation::Reconciliation;
 
 impl InMemoryStore {
     pub fn new() -> Self {
@@ -397,7 +390,7 @@ impl BookingStore for InMemoryStore {
     }
 
     async fn reconcile_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
-        Ok(self.reconciliation_lock().checkpoint.clone())
+        self.checkpoint_now()
     }
 
     async fn move_reconcile_checkpoint(
@@ -405,15 +398,7 @@ impl BookingStore for InMemoryStore {
         from: Option<&Checkpoint>,
         to: &Checkpoint,
     ) -> Result<bool, StoreError> {
-        let mut r = self.reconciliation_lock();
-        if let Some(err) = r.fail_next_move.take() {
-            return Err(err);
-        }
-        if r.checkpoint.as_ref() != from {
-            return Ok(false);
-        }
-        r.checkpoint = Some(to.clone());
-        Ok(true)
+        self.move_checkpoint(from, to)
     }
 
     async fn take_reconcile_lease(
@@ -422,23 +407,11 @@ impl BookingStore for InMemoryStore {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut r = self.reconciliation_lock();
-        if r.lease.as_ref().is_some_and(|(_, held)| *held > now) {
-            return Ok(false);
-        }
-        r.lease = Some((owner.to_string(), until));
-        Ok(true)
+        self.take_lease(owner, now, until)
     }
 
     async fn release_reconcile_lease(&self, owner: &str) -> Result<(), StoreError> {
-        let mut r = self.reconciliation_lock();
-        if r.lease
-            .as_ref()
-            .is_some_and(|(held_by, _)| held_by == owner)
-        {
-            r.lease = None;
-        }
-        Ok(())
+        self.release_lease(owner)
     }
 
     async fn record_refund_refusal(
@@ -446,21 +419,7 @@ impl BookingStore for InMemoryStore {
         id: BookingId,
         refusal: &RefundRefusal,
     ) -> Result<(), StoreError> {
-        if !self.lock().bookings.contains_key(&id) {
-            return Ok(());
-        }
-        // As the DynamoDB adapter's own attribute beside the payment.
-        if let Some(payment) = self
-            .lock()
-            .bookings
-            .get_mut(&id)
-            .and_then(|b| b.payment.as_mut())
-        {
-            payment.refund_refusal = Some(refusal.clone());
-        }
-        let mut r = self.reconciliation_lock();
-        r.refusals.entry(id).or_default().push(refusal.clone());
-        Ok(())
+        self.record_refusal(id, refusal)
     }
 
     async fn in_flight_payments(
@@ -470,24 +429,7 @@ impl BookingStore for InMemoryStore {
         updated_to: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<InFlight>, StoreError> {
-        let state = self.lock();
-        let mut found: Vec<InFlight> = state
-            .bookings
-            .values()
-            .filter(|b| {
-                b.payment_status == status
-                    && b.payment.is_some()
-                    && (updated_from..=updated_to).contains(&b.updated_at)
-            })
-            .map(|b| InFlight {
-                booking_id: b.id,
-                payment_status: b.payment_status,
-                updated_at: b.updated_at,
-            })
-            .collect();
-        found.sort_by_key(|b| std::cmp::Reverse(b.updated_at));
-        found.truncate(limit);
-        Ok(found)
+        self.in_flight(status, updated_from..=updated_to, limit)
     }
 
     async fn bookings_in_payment_status(
@@ -498,19 +440,7 @@ impl BookingStore for InMemoryStore {
         limit: usize,
         order: crate::ports::Order,
     ) -> Result<Vec<BookingId>, StoreError> {
-        let state = self.lock();
-        let mut found: Vec<&Booking> = state
-            .bookings
-            .values()
-            .filter(|b| {
-                b.payment_status == status && (updated_from..=updated_to).contains(&b.updated_at)
-            })
-            .collect();
-        found.sort_by_key(|b| b.updated_at);
-        if order == crate::ports::Order::NewestFirst {
-            found.reverse();
-        }
-        Ok(found.into_iter().take(limit).map(|b| b.id).collect())
+        self.in_status(status, updated_from..=updated_to, limit, order)
     }
 
     async fn bookings_owing_refunds(
@@ -519,43 +449,6 @@ impl BookingStore for InMemoryStore {
         updated_to: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<BookingId>, StoreError> {
-        let state = self.lock();
-        Ok(state
-            .bookings
-            .values()
-            .filter(|b| {
-                b.payment
-                    .as_ref()
-                    .is_some_and(|p| !p.refunds_owed.is_empty())
-                    && (updated_from..=updated_to).contains(&b.updated_at)
-            })
-            .map(|b| b.id)
-            .take(limit)
-            .collect())
-    }
-}
-
-// ---------------------------------------------------------------- reconciliation
-
-impl InMemoryStore {
-    fn reconciliation_lock(&self) -> std::sync::MutexGuard<'_, Reconciliation> {
-        self.reconciliation
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The next move of the reconciliation checkpoint fails with `err` (a crash, or DynamoDB
-    /// failing, between applying events and recording that they were).
-    pub fn fail_next_checkpoint_move(&self, err: StoreError) {
-        self.reconciliation_lock().fail_next_move = Some(err);
-    }
-
-    /// The refusals recorded on the booking, oldest first.
-    pub fn refund_refusals(&self, id: BookingId) -> Vec<RefundRefusal> {
-        self.reconciliation_lock()
-            .refusals
-            .get(&id)
-            .cloned()
-            .unwrap_or_default()
+        self.owing(updated_from..=updated_to, limit)
     }
 }
