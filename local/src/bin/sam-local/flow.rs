@@ -263,8 +263,10 @@ async fn step(
 /// Runs curl; returns the status, the body (JSON, or the text as a string) and the time taken.
 async fn curl(args: &[String]) -> Result<(u16, Value, Duration), String> {
     let started = Instant::now();
+    // The longest a function may take here (create-intent's 15 s, emulated), and SAM's start-up.
+    let max_time = (sam::local_timeout(15) + 60).to_string();
     let out = Command::new("curl")
-        .args(["-sS", "--max-time", "120", "-w", "\n%{http_code}"])
+        .args(["-sS", "--max-time", &max_time, "-w", "\n%{http_code}"])
         .args(args)
         .kill_on_drop(true)
         .output()

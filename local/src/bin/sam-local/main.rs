@@ -233,7 +233,7 @@ async fn invoke_every_sample(
         }
         let file = events_dir.join(name);
         std::fs::write(&file, event.to_string()).map_err(|e| e.to_string())?;
-        let invoked = match sam.invoke(&function.logical_id, &file).await {
+        let invoked = match sam.invoke(function, &file).await {
             Ok(invoked) => invoked,
             Err(err) => {
                 row(
