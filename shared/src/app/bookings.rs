@@ -136,11 +136,7 @@ async fn expire_dead_holds<S: BookingStore, P: PaymentProvider>(
     if !super::bounded::may_take_over(&overlapping, now) {
         return Ok(false);
     }
-    let mut in_the_way: Vec<BookingId> = booked
-        .iter()
-        .filter(|b| booking.slot.overlaps(b.start_ms, b.end_ms))
-        .map(|b| b.booking_id)
-        .collect();
+    let mut in_the_way: Vec<BookingId> = overlapping.iter().map(|b| b.booking_id).collect();
     in_the_way.sort_by_key(|id| id.to_string());
     in_the_way.dedup();
     if in_the_way.is_empty() {
@@ -155,7 +151,7 @@ async fn expire_dead_holds<S: BookingStore, P: PaymentProvider>(
         };
         match other.hold_state(now, rules) {
             HoldState::Expired => dead.push(other),
-            HoldState::Undecided => undecided.push(other.id),
+            HoldState::Undecided => undecided.push(other),
             // Cancelled or expired since the slot items were read: the next round sees them
             // gone.
             HoldState::Ended => {}
@@ -171,8 +167,9 @@ async fn expire_dead_holds<S: BookingStore, P: PaymentProvider>(
         }
         // Not written: it moved (the next round reads it again) or was expired already.
     }
-    for id in undecided {
-        match settle_passed_hold(store, provider, id, rules, || now).await? {
+    for other in undecided {
+        let id = other.id;
+        match settle_passed_hold(store, provider, other, rules, || now).await? {
             Settled::Ended => {
                 tracing::info!(booking_id = %id, taken_by = %booking.id, "hold ended at Stripe: slot taken over");
             }
@@ -293,7 +290,7 @@ pub async fn cancel_booking<S: BookingStore, P: PaymentProvider>(
         // Its hold passed with a live intent: whether it ended is Stripe's answer first (a
         // payment that came in is then the booking's, and cancelling refunds it).
         if booking.hold_state(at, rules) == HoldState::Undecided {
-            settle_passed_hold(store, provider, id, rules, &now).await?;
+            settle_passed_hold(store, provider, booking, rules, &now).await?;
             continue;
         }
         let Some((payment_status, payment)) = settle_payment(provider, &booking).await? else {

@@ -10,7 +10,7 @@ use super::events::{apply_observed, EventOutcome};
 use super::keys::{cancel_key, pause_for_key_in_use};
 use super::AppError;
 use crate::domain::hold::decide_passed_hold;
-use crate::domain::{Booking, BookingId, HoldRules, HoldState, PassedHold};
+use crate::domain::{Booking, HoldRules, HoldState, PassedHold};
 use crate::ports::{BookingStore, PaymentProvider, ProviderError};
 
 /// Rounds of read-ask-write before giving up (the caller answers "busy").
@@ -26,18 +26,25 @@ pub enum Settled {
     Kept,
 }
 
-/// Settles the booking `id` at `now()` (read afresh each round): a no-op answer for a booking
-/// whose hold has not passed (`Kept`) or that already ended (`Ended`).
+/// Settles `booking` (as its caller just read it; read afresh for every later round) at
+/// `now()`: a no-op answer for a booking whose hold has not passed (`Kept`) or that already
+/// ended (`Ended`).
 pub async fn settle_passed_hold<S: BookingStore, P: PaymentProvider>(
     store: &S,
     provider: &P,
-    id: BookingId,
+    booking: Booking,
     rules: &HoldRules,
     now: impl Fn() -> DateTime<Utc>,
 ) -> Result<Settled, AppError> {
+    let id = booking.id;
+    let mut read = Some(booking);
     for _ in 0..MAX_ROUNDS {
-        let Some(booking) = store.get_booking(id).await? else {
-            return Ok(Settled::Ended);
+        let booking = match read.take() {
+            Some(booking) => booking,
+            None => match store.get_booking(id).await? {
+                Some(booking) => booking,
+                None => return Ok(Settled::Ended),
+            },
         };
         let at = now();
         match booking.hold_state(at, rules) {

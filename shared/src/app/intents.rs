@@ -124,7 +124,7 @@ pub async fn create_intent<S: BookingStore, P: PaymentProvider>(
             HoldState::Expired => return Err(AppError::conflict(EXPIRED)),
             // Its hold passed with a live intent: Stripe decides whether it ended.
             HoldState::Undecided => {
-                match settle_passed_hold(store, provider, booking.id, rules, &now).await? {
+                match settle_passed_hold(store, provider, booking, rules, &now).await? {
                     Settled::Ended => return Err(AppError::conflict(EXPIRED)),
                     Settled::Kept => continue,
                 }

@@ -386,7 +386,7 @@ async fn expire_due_holds<S: BookingStore, P: PaymentProvider>(
             }
             settled += 1;
             let asked = booking.intent_id().is_some();
-            match settle_passed_hold(store, provider, id, rules, || now).await {
+            match settle_passed_hold(store, provider, booking, rules, || now).await {
                 Ok(Settled::Ended) => {
                     summary.holds_expired += 1;
                     tracing::info!(booking_id = %id, asked_stripe = asked, "reconcile: hold ended, booking expired");
