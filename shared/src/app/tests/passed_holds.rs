@@ -18,6 +18,23 @@ use crate::ports::StoreError;
 use super::holds_support::*;
 use super::*;
 
+/// A held booking whose driver started 3-D Secure at t0 + 10 min (its event applied) and
+/// never finished it.
+async fn started_3ds(w: &World) -> (BookingId, IntentId) {
+    let (id, pi) = held(w).await;
+    w.stripe.set_status(&pi, IntentStatus::RequiresAction);
+    let started = event(
+        id,
+        &pi,
+        IntentEvent::RequiresAction,
+        (t0() + Duration::minutes(10)).timestamp(),
+    );
+    apply_intent_event(&*w.store, &started, t0() + Duration::minutes(10))
+        .await
+        .unwrap();
+    (id, pi)
+}
+
 /// The driver pays at 14:58 of a 15-minute hold; Stripe's event is delayed and arrives at
 /// 15:01. The payment is the booking's: completed, confirmed, nothing owed back, slot busy.
 #[tokio::test]
@@ -117,17 +134,7 @@ async fn an_ev_authorization_just_before_the_hold_is_kept() {
 #[tokio::test]
 async fn an_abandoned_3ds_keeps_the_booking_for_the_grace_then_ends() {
     let w = World::new();
-    let (id, pi) = held(&w).await;
-    w.stripe.set_status(&pi, IntentStatus::RequiresAction);
-    let started = event(
-        id,
-        &pi,
-        IntentEvent::RequiresAction,
-        (t0() + Duration::minutes(10)).timestamp(),
-    );
-    apply_intent_event(&*w.store, &started, t0() + Duration::minutes(10))
-        .await
-        .unwrap();
+    let (id, pi) = started_3ds(&w).await;
     let inside = t0() + HOLD + Duration::minutes(9);
     assert_eq!(
         book_at(&w, inside, "2026-04-02T10:30:00Z", "2026-04-02T12:00:00Z").await,
@@ -250,17 +257,7 @@ async fn repeated_reconcile_runs_settle_every_passed_hold_and_keep_a_paid_one() 
 #[tokio::test]
 async fn in_the_3ds_grace_the_started_payment_can_finish_but_nothing_new_is_attached() {
     let w = World::new();
-    let (id, pi) = held(&w).await;
-    w.stripe.set_status(&pi, IntentStatus::RequiresAction);
-    let started = event(
-        id,
-        &pi,
-        IntentEvent::RequiresAction,
-        (t0() + Duration::minutes(10)).timestamp(),
-    );
-    apply_intent_event(&*w.store, &started, t0() + Duration::minutes(10))
-        .await
-        .unwrap();
+    let (id, pi) = started_3ds(&w).await;
     let inside = || t0() + HOLD + Duration::minutes(5);
     let same = create_intent(&*w.store, &*w.stripe, id, usd("3.50"), inside)
         .await

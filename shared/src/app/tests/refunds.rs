@@ -12,7 +12,7 @@ use crate::domain::{IntentStatus, MoneyEvent, PaymentStatus, RefundStatus};
 use crate::ports::MoneyEventIn;
 
 /// A booking paid with 3.50 through its intent, whose charge is `ch_1`.
-async fn paid(w: &World) -> (BookingId, IntentId) {
+pub(super) async fn paid(w: &World) -> (BookingId, IntentId) {
     let id = w.booking();
     let pi = w.pay(id, "3.50").await.unwrap().id;
     w.stripe.set_status(&pi, IntentStatus::Succeeded);

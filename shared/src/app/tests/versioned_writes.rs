@@ -31,21 +31,7 @@ fn dispute_opened() -> MoneyEventIn {
 #[tokio::test]
 async fn a_dispute_recorded_while_a_cancel_refunds_is_kept() {
     let w = World::new();
-    let id = w.booking();
-    let pi = w.pay(id, "3.50").await.unwrap().id;
-    w.stripe.set_status(&pi, IntentStatus::Succeeded);
-    let mut success = event(
-        id,
-        &pi,
-        IntentEvent::Succeeded {
-            amount_received: Some(350),
-        },
-        100,
-    );
-    success.charge_id = Some("ch_1".into());
-    apply_intent_event(&*w.store, &success, Utc::now())
-        .await
-        .unwrap();
+    let (id, pi) = super::refunds::paid(&w).await;
     let webhook = w.clone();
     w.stripe.on(
         Call::Refund,
