@@ -296,8 +296,10 @@ pub async fn cancel_booking<S: BookingStore, P: PaymentProvider>(
         let Some((payment_status, payment)) = settle_payment(provider, &booking).await? else {
             continue;
         };
+        let at = now();
+        let payment = payment.map(|p| super::versioned::stamped(&p, at));
         if store
-            .cancel_booking(&booking, now(), payment_status, payment.as_ref())
+            .cancel_booking(&booking, at, payment_status, payment.as_ref())
             .await?
         {
             tracing::info!(booking_id = %booking.id, payment_status = payment_status.as_str(), "booking cancelled");

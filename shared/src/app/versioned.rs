@@ -30,6 +30,7 @@ pub(super) async fn rewrite_payment<S: BookingStore>(
     now: DateTime<Utc>,
 ) -> Result<PaymentWrite, AppError> {
     let (expected, at) = version(booking, now);
+    let payment = &stamped(payment, at);
     Ok(store
         .update_payment(booking.id, &expected, status, payment, at)
         .await?)
@@ -45,7 +46,15 @@ pub(super) async fn rewrite_payment_with_event<S: BookingStore>(
     now: DateTime<Utc>,
 ) -> Result<PaymentWrite, AppError> {
     let (expected, at) = version(booking, now);
+    let payment = &stamped(payment, at);
     Ok(store
         .update_payment_with_event(booking.id, &expected, status, payment, record, at)
         .await?)
+}
+
+/// The payment with every refund it lists that has no time yet given the write's.
+pub(super) fn stamped(payment: &Payment, at: DateTime<Utc>) -> Payment {
+    let mut payment = payment.clone();
+    crate::domain::refund_log::stamp(&mut payment.refunds, at);
+    payment
 }

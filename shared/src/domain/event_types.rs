@@ -2,7 +2,7 @@
 //! registered for (README, Deploy step 4), and the `types[]` reconciliation lists.
 
 /// Every event type the webhook applies; any other is answered 200 and ignored.
-pub const HANDLED_EVENT_TYPES: [&str; 11] = [
+pub const HANDLED_EVENT_TYPES: [&str; 14] = [
     "payment_intent.succeeded",
     "payment_intent.payment_failed",
     "payment_intent.requires_action",
@@ -11,6 +11,9 @@ pub const HANDLED_EVENT_TYPES: [&str; 11] = [
     "payment_intent.canceled",
     "charge.refunded",
     "charge.refund.updated",
+    "refund.created",
+    "refund.updated",
+    "refund.failed",
     "charge.dispute.created",
     "charge.dispute.updated",
     "charge.dispute.closed",
@@ -29,7 +32,9 @@ mod tests {
             let read = IntentEvent::from_stripe(kind, StripeAmounts::default(), None).is_some();
             assert_eq!(read, kind.starts_with("payment_intent."), "{kind}");
             assert!(
-                kind.starts_with("payment_intent.") || kind.starts_with("charge."),
+                kind.starts_with("payment_intent.")
+                    || kind.starts_with("charge.")
+                    || kind.starts_with("refund."),
                 "{kind}"
             );
         }
@@ -55,7 +60,11 @@ mod tests {
             .split('`')
             .skip(1)
             .step_by(2)
-            .filter(|word| word.starts_with("payment_intent.") || word.starts_with("charge."))
+            .filter(|word| {
+                word.starts_with("payment_intent.")
+                    || word.starts_with("charge.")
+                    || word.starts_with("refund.")
+            })
             .collect();
         assert_eq!(named, handled, "the step's list");
         // Its Stripe CLI example: one `enabled_events[]` per type.

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod money;
 pub mod other_intents;
 pub mod payment;
+pub mod refund_log;
 pub mod refunds;
 pub mod secret;
 pub mod slot;

@@ -136,6 +136,8 @@ mod tests {
             refund_id: id.into(),
             amount: 350,
             status,
+            reason: None,
+            created: None,
         }
     }
 

@@ -15,6 +15,7 @@ use super::capture::{Authorization, CaptureMethod};
 use super::ids::IntentId;
 use super::money::Money;
 use super::other_intents::{OtherIntentIssue, RefundRefusal};
+use super::refund_log::RefundEntry;
 use super::refunds::AfterPayment;
 
 /// Where the booking's payment stands, as the webhook and cancellation move it.
@@ -84,6 +85,8 @@ pub struct Payment {
     pub amount_received_minor: Option<i64>,
     pub paid_at: Option<DateTime<Utc>>,
     pub failure_reason: Option<String>,
+    /// The latest refund Stripe made of it (ours or one it told of): the last of `refunds` with
+    /// an id.
     pub refund_id: Option<String>,
     /// `created` (Unix seconds) of the last Stripe event applied, to ignore older ones.
     pub last_event_at: Option<i64>,
@@ -105,6 +108,8 @@ pub struct Payment {
     /// The last owed refund Stripe refused, recorded on its own (no payment write sets or
     /// removes it): it waits for an operator.
     pub refund_refusal: Option<RefundRefusal>,
+    /// Its refunds one by one, ours and Stripe's (`domain::refund_log`), oldest first.
+    pub refunds: Vec<RefundEntry>,
 }
 
 impl Payment {
@@ -129,6 +134,7 @@ impl Payment {
             authorization: None,
             other_intents: Vec::new(),
             refund_refusal: None,
+            refunds: Vec::new(),
         }
     }
 

@@ -12,6 +12,7 @@
 //!   ignored (refund failures aside, which carry their own refund id).
 
 use super::payment::{Payment, PaymentStatus};
+use super::refund_log::{self, RefundEntry};
 
 /// A refund's `status`, with Stripe's values (<https://docs.stripe.com/api/refunds/object>).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,11 +53,15 @@ impl RefundStatus {
 pub enum MoneyEvent {
     /// `charge.refunded`: the charge's total refunded so far.
     ChargeRefunded { amount_refunded: i64 },
-    /// `charge.refund.updated`: one refund's new status.
+    /// `charge.refund.updated`, `refund.created|updated|failed`: one refund, as it is now.
     RefundUpdated {
         refund_id: String,
         amount: i64,
         status: RefundStatus,
+        /// Stripe's `reason`, when it has one.
+        reason: Option<String>,
+        /// The refund's `created` (Unix seconds).
+        created: Option<i64>,
     },
     /// `charge.dispute.created|updated|closed`.
     Dispute {
@@ -97,21 +102,43 @@ pub fn status_after_refunds(current: PaymentStatus, received: i64, refunded: i64
 }
 
 /// Records a refund of everything left, as Stripe returned it (`None` status: not given,
-/// taken as `pending`): shown on the payment, and the money counted as refunded once it
-/// succeeded. Returns the refund's status.
+/// taken as `pending`): shown on the payment, listed in its `refunds` (the single place a
+/// refund we made is recorded), and the money counted as refunded once it succeeded. Returns
+/// the refund's status.
 pub fn record_refund(
     payment: &mut Payment,
     refund_id: String,
     status: Option<RefundStatus>,
 ) -> RefundStatus {
     let status = status.unwrap_or(RefundStatus::Pending);
-    payment.refund_id = Some(refund_id);
-    payment.after.refund_status = Some(status);
+    let amount = (payment.received_minor() - payment.after.amount_refunded_minor).max(0);
+    let entry = RefundEntry::of_stripe(refund_id, amount, status, None, None);
+    record_entry(payment, entry, None);
     if status == RefundStatus::Succeeded {
         // The whole remainder came back: the refund covers what was received.
         payment.after.amount_refunded_minor = payment.received_minor();
     }
     status
+}
+
+/// Lists `entry` (a refund Stripe made; `mark`: the operator request it settles) and shows it
+/// as the payment's latest refund.
+pub fn record_entry(
+    payment: &mut Payment,
+    entry: RefundEntry,
+    mark: Option<&refund_log::RequestMark>,
+) {
+    let refund_log::EntryStatus::Stripe(status) = entry.status else {
+        return;
+    };
+    payment.refund_id = entry.refund_id.clone();
+    payment.after.refund_status = Some(status);
+    match mark {
+        Some(mark) => refund_log::settle(&mut payment.refunds, mark, entry),
+        None => {
+            refund_log::upsert(&mut payment.refunds, entry);
+        }
+    }
 }
 
 /// Applies `event` (Stripe `created` = `at`) to the payment; `None` if it changes nothing.
@@ -136,6 +163,8 @@ pub fn apply(
             refund_id,
             amount,
             status: refund,
+            reason,
+            created,
         } => {
             if newer {
                 after.refund_status = Some(*refund);
@@ -144,6 +173,12 @@ pub fn apply(
             if *refund == RefundStatus::Failed && !after.failed_refunds.contains(refund_id) {
                 after.failed_refunds.push(refund_id.clone());
                 after.amount_refunded_minor = (after.amount_refunded_minor - amount).max(0);
+            }
+            let created_at = created.and_then(|t| chrono::DateTime::from_timestamp(t, 0));
+            let entry =
+                RefundEntry::of_stripe(refund_id.clone(), *amount, *refund, reason.clone(), created_at);
+            if refund_log::upsert(&mut next.refunds, entry) {
+                next.refund_id = refund_log::latest_refund_id(&next.refunds).map(str::to_string);
             }
         }
         MoneyEvent::Dispute {
@@ -191,6 +226,8 @@ mod tests {
             refund_id: id.into(),
             amount,
             status,
+            reason: None,
+            created: None,
         }
     }
 

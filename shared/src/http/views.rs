@@ -4,7 +4,8 @@ use serde_json::Value;
 
 use crate::app::bookings::Busy;
 use crate::domain::slot::{format_stored_time, format_time, Window};
-use crate::domain::{AssetId, Booking};
+use crate::domain::refund_log::RefundEntry;
+use crate::domain::{AssetId, Booking, Currency};
 
 /// An asset's availability: its busy intervals in the window, times as booking times are
 /// shown. No booking ids, users or payments.
@@ -89,6 +90,12 @@ pub fn booking_json(b: &Booking) -> Value {
                 v["amount_refunded"] = amount;
             }
         }
+        v["refunds"] = Value::Array(
+            p.refunds
+                .iter()
+                .map(|r| refund_json(r, &p.amount.currency))
+                .collect(),
+        );
         if let Some(status) = after.refund_status {
             v["refund_status"] = Value::String(status.as_str().into());
         }
@@ -134,8 +141,21 @@ pub fn booking_json(b: &Booking) -> Value {
     v
 }
 
+/// One of a booking's refunds: `refund_id` is null while it is reserved (Stripe has not
+/// answered the operator request that made it).
+pub fn refund_json(r: &RefundEntry, currency: &Currency) -> Value {
+    serde_json::json!({
+        "refund_id": r.refund_id,
+        "amount": decimal(&crate::domain::money::format_minor(r.amount_minor, currency)),
+        "amount_minor": r.amount_minor,
+        "status": r.status.as_str(),
+        "reason": r.reason,
+        "created_at": r.created_at.map(format_stored_time),
+    })
+}
+
 /// An amount as the exact decimal JSON number the client sent (350 usd -> `3.50`), never
 /// through a float.
-fn decimal(text: &str) -> Option<Value> {
+pub(super) fn decimal(text: &str) -> Option<Value> {
     serde_json::from_str::<Value>(text).ok()
 }

@@ -148,6 +148,11 @@ pub(super) fn payment_from_item(item: &Item) -> Result<Option<Payment>, StoreErr
             Some(text) => super::other_intents::decode(&text)
                 .ok_or_else(|| corrupt(super::other_intents::ATTR))?,
         },
+        refunds: match item.get(super::refund_list::ATTR) {
+            None => Vec::new(),
+            Some(value) => super::refund_list::decode(value)
+                .ok_or_else(|| corrupt(super::refund_list::ATTR))?,
+        },
         refund_refusal: match item.get(super::reconcile::REFUSAL_ATTR) {
             None => None,
             Some(value) => Some(

@@ -10,6 +10,7 @@ mod items;
 mod other_intents;
 mod payment_update;
 mod reconcile;
+mod refund_list;
 mod slots;
 mod tariffs;
 mod transact;

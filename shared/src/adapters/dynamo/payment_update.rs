@@ -13,7 +13,7 @@ use crate::domain::{
 use crate::ports::{EventWrite, Expected, StoreError};
 
 /// The payment attributes of a booking item, in one place for writes and reads.
-pub(super) const PAYMENT_ATTRS: [&str; 21] = [
+pub(super) const PAYMENT_ATTRS: [&str; 22] = [
     "payment_intent_id",
     "amount_minor",
     "currency",
@@ -35,6 +35,7 @@ pub(super) const PAYMENT_ATTRS: [&str; 21] = [
     "capture_before",
     "capture_before_from_charge",
     super::other_intents::ATTR,
+    super::refund_list::ATTR,
 ];
 
 pub(super) fn payment_values(p: &Payment) -> Vec<(&'static str, AttributeValue)> {
@@ -90,6 +91,9 @@ pub(super) fn payment_values(p: &Payment) -> Vec<(&'static str, AttributeValue)>
             super::other_intents::ATTR,
             s(super::other_intents::encode(&p.other_intents)),
         ));
+    }
+    if !p.refunds.is_empty() {
+        v.push((super::refund_list::ATTR, super::refund_list::encode(&p.refunds)));
     }
     // Absent for automatic capture, as on every booking stored before manual capture existed.
     if p.capture_method == CaptureMethod::Manual {

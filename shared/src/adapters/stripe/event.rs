@@ -72,7 +72,7 @@ pub fn parse_in_mode(body: &[u8], livemode: Option<bool>) -> Result<Parsed, serd
     if event.kind.starts_with("payment_intent.") {
         return Ok(intent_event(event));
     }
-    if event.kind.starts_with("charge.") {
+    if event.kind.starts_with("charge.") || event.kind.starts_with("refund.") {
         return Ok(money_event(event));
     }
     tracing::info!(event_id = %event.id, event_type = %event.kind, "event type not handled");
@@ -140,7 +140,7 @@ fn released(charge: &Value) -> i64 {
     }
 }
 
-/// `charge.refunded` (a charge), `charge.refund.updated` (a refund) and
+/// `charge.refunded` (a charge), `charge.refund.updated` and `refund.*` (a refund) and
 /// `charge.dispute.created|updated|closed` (a dispute). Each names its charge and, when Stripe
 /// knows it, the PaymentIntent.
 fn money_event(event: Event) -> Parsed {
@@ -154,7 +154,12 @@ fn money_event(event: Event) -> Parsed {
                     amount_refunded: (amount_refunded - released(object)).max(0),
                 })
         }
-        "charge.refund.updated" => {
+        // A refund object: `charge.refund.updated` (sent at our pinned API version), and
+        // `refund.created|updated|failed`, which Stripe sends for every refund since
+        // 2024-10-28.acacia (<https://docs.stripe.com/changelog/acacia/2024-10-28/refund-webhook-update>)
+        // and which carry a Dashboard refund's id, amount and reason (`charge.refunded`'s
+        // charge no longer lists its refunds since 2022-11-15).
+        "charge.refund.updated" | "refund.created" | "refund.updated" | "refund.failed" => {
             let status = text(object, "status").and_then(RefundStatus::parse);
             match (
                 text(object, "id"),
@@ -165,6 +170,8 @@ fn money_event(event: Event) -> Parsed {
                     refund_id: id.to_string(),
                     amount,
                     status,
+                    reason: text(object, "reason").map(str::to_string),
+                    created: object.get("created").and_then(Value::as_i64),
                 }),
                 _ => None,
             }
@@ -242,6 +249,7 @@ mod tests {
             "charge.captured",
             "charge.refund.created",
             "charge.dispute.funds_withdrawn",
+            "refund.something_new",
         ] {
             assert!(matches!(parsed(kind), Parsed::Ignored(_)), "{kind}");
         }

@@ -94,6 +94,8 @@ async fn a_refund_that_fails_later_moves_the_booking_back_to_completed() {
         refund_id: "re_1".into(),
         amount: 350,
         status: RefundStatus::Failed,
+        reason: None,
+        created: None,
     };
     assert_eq!(
         apply(&w, &money("evt_2", "charge.refund.updated", failed, 300)).await,

@@ -150,6 +150,8 @@ async fn a_dispute_or_failed_refund_on_another_intent_is_recorded_on_the_booking
             refund_id: "re_9".into(),
             amount: 350,
             status: crate::domain::RefundStatus::Failed,
+            reason: None,
+            created: None,
         },
         110,
     );
