@@ -2,8 +2,24 @@
 
 use std::path::{Path, PathBuf};
 
-/// The functions that can be benchmarked (`--only` picks among them).
-pub const FUNCTIONS: [&str; 3] = ["bookings", "create-intent", "webhook"];
+/// What can be benchmarked (`--only` picks among them): the functions, and booking creation
+/// (`POST /v1/bookings`, the bookings binary) on an asset no tariff applies to and on one its
+/// asset type's tariff prices.
+pub const FUNCTIONS: [&str; 5] = [
+    "bookings",
+    "create-intent",
+    "webhook",
+    "bookings-create",
+    "bookings-create-tariff",
+];
+
+/// The binary a benchmarked name runs.
+pub fn binary_of(name: &str) -> &str {
+    match name {
+        "bookings-create" | "bookings-create-tariff" => "bookings",
+        other => other,
+    }
+}
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -40,7 +56,8 @@ const USAGE: &str = "usage: bench [--smoke] [--bin-dir DIR] [--out FILE] [--cold
   --cold        cold starts per binary (default 10)
   --warm        timed warm invocations per function (default 2000)
   --warmup      untimed warm invocations before them (default 100)
-  --only        a subset of bookings,create-intent,webhook
+  --only        a subset of bookings,create-intent,webhook,bookings-create,
+                bookings-create-tariff
   --plain-dynamo  talk plain HTTP to the local DynamoDB (by default a TLS front is put
                 before it, so the first call does a TLS handshake as on Lambda)
   --env         an extra environment variable for every binary (repeatable), e.g.
@@ -193,6 +210,10 @@ mod tests {
         assert!(parse_args(&args("--variant z=/a --variant z=/b")).is_err());
         assert!(parse_args(&args("--variant a/b=/x")).is_err());
         assert!(parse_args(&args("--only nope")).is_err());
+        let o = parse_args(&args("--only bookings-create,bookings-create-tariff")).unwrap();
+        assert_eq!(o.only.map(|v| v.len()), Some(2));
+        assert_eq!(binary_of("bookings-create-tariff"), "bookings");
+        assert_eq!(binary_of("webhook"), "webhook");
         assert!(parse_args(&args("--cold")).is_err());
         assert!(parse_args(&args("--frobnicate")).is_err());
     }

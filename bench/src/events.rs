@@ -4,6 +4,8 @@
 use serde_json::{json, Value};
 
 pub const API_KEY: &str = "test-api-key-123";
+/// The asset type the seeded tariff applies to (`setup::seed`); the other has none.
+pub const TARIFFED_ASSET_TYPE: &str = "parking_spot";
 const STAGE: &str = "prod";
 
 /// An API Gateway REST proxy event. JSON bodies are passed as text (API Gateway only
@@ -72,6 +74,9 @@ pub enum Workload {
     /// `POST /v1/payments/create-intent` for a seeded booking: the first call creates the
     /// intent, every later one finds it at Stripe and returns it (the idempotent path).
     CreateIntent { booking_id: String },
+    /// `POST /v1/bookings`, each call a new booking on an asset of its own (`asset_type`
+    /// decides whether the seeded asset-type tariff prices it).
+    CreateBooking { asset_type: &'static str },
     /// Signed `payment_intent.processing` / `payment_intent.requires_action` events for a
     /// seeded booking and its intent, alternating, each with a fresh id and a later
     /// `created`, so every one is applied.
@@ -99,6 +104,21 @@ impl Workload {
                 rest_event(
                     "POST",
                     "/v1/payments/create-intent",
+                    &[("X-API-Key", API_KEY), ("Content-Type", "application/json")],
+                    Some(&body.to_string()),
+                )
+            }
+            Workload::CreateBooking { asset_type } => {
+                let body = json!({
+                    "asset_id": uuid::Uuid::new_v4().to_string(),
+                    "asset_type": asset_type,
+                    "user_id": "650e8400-e29b-41d4-a716-446655440001",
+                    "start_time": "2026-02-05T23:00:00Z",
+                    "end_time": "2026-02-05T23:30:00Z",
+                });
+                rest_event(
+                    "POST",
+                    "/v1/bookings",
                     &[("X-API-Key", API_KEY), ("Content-Type", "application/json")],
                     Some(&body.to_string()),
                 )
@@ -172,15 +192,28 @@ impl Workload {
         if !(200..300).contains(&status) {
             return Err(format!("status {status}: {}", value["body"]));
         }
-        if let Workload::Webhook { .. } = self {
-            let body: Value = value
+        let body = || -> Value {
+            value
                 .get("body")
                 .and_then(Value::as_str)
                 .and_then(|b| serde_json::from_str(b).ok())
-                .unwrap_or(Value::Null);
-            if body["result"] != "applied" {
-                return Err(format!("webhook event not applied: {body}"));
+                .unwrap_or(Value::Null)
+        };
+        match self {
+            Workload::Webhook { .. } if body()["result"] != "applied" => {
+                return Err(format!("webhook event not applied: {}", body()));
             }
+            // The two creation workloads measure what they say: priced by the tariff, or not.
+            Workload::CreateBooking { asset_type } => {
+                let priced = body().get("price").is_some_and(|p| !p.is_null());
+                if priced != (*asset_type == TARIFFED_ASSET_TYPE) {
+                    return Err(format!(
+                        "a {asset_type} booking with price {priced}: {}",
+                        body()
+                    ));
+                }
+            }
+            _ => {}
         }
         Ok(status)
     }
@@ -263,5 +296,34 @@ mod tests {
         assert!(hook
             .check(br#"{"statusCode":200,"body":"{\"result\":\"duplicate\"}"}"#)
             .is_err());
+        let priced =
+            br#"{"statusCode":201,"body":"{\"id\":\"b\",\"price\":{\"total\":\"1.00\"}}"}"#;
+        let unpriced = br#"{"statusCode":201,"body":"{\"id\":\"b\"}"}"#;
+        let tariffed = Workload::CreateBooking {
+            asset_type: TARIFFED_ASSET_TYPE,
+        };
+        let plain = Workload::CreateBooking {
+            asset_type: "charging_station",
+        };
+        assert_eq!(tariffed.check(priced), Ok(201));
+        assert!(tariffed.check(unpriced).is_err(), "no tariff applied");
+        assert_eq!(plain.check(unpriced), Ok(201));
+        assert!(plain.check(priced).is_err(), "a tariff applied");
+    }
+
+    #[test]
+    fn booking_creations_are_each_on_an_asset_of_their_own() {
+        let mut w = Workload::CreateBooking {
+            asset_type: "charging_station",
+        };
+        let assets: std::collections::HashSet<String> = (0..5)
+            .map(|_| {
+                let req = lambda_http::request::from_str(&w.next_event().to_string()).unwrap();
+                assert_eq!(req.method(), "POST");
+                let body: Value = serde_json::from_slice(req.body().as_ref()).unwrap();
+                body["asset_id"].as_str().unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(assets.len(), 5);
     }
 }

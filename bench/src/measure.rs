@@ -54,6 +54,10 @@ pub struct Measured {
     pub peak: Memory,
     pub invocations: usize,
     pub statuses: BTreeMap<u16, usize>,
+    /// DynamoDB requests of each timed warm invocation (with the TLS front only).
+    pub dynamo_requests: Vec<u64>,
+    /// The timed warm invocations' DynamoDB requests, by operation, in total.
+    pub dynamo_ops: BTreeMap<String, u64>,
 }
 
 impl Measured {
@@ -68,6 +72,8 @@ impl Measured {
 pub struct Environment {
     pub vars: Vec<(String, String)>,
     pub logs: PathBuf,
+    /// The TLS front's count of DynamoDB requests, when there is one.
+    pub dynamo_requests: Option<std::sync::Arc<crate::tls::Requests>>,
 }
 
 /// A function process under the harness.
@@ -302,7 +308,7 @@ async fn warm_phase_in(
             .zip(measured.iter_mut())
             .zip(procs.iter_mut())
         {
-            timed_block(t, m, w, block).await?;
+            timed_block(t, m, w, env, block).await?;
         }
         done += block;
     }
@@ -335,12 +341,25 @@ async fn timed_block(
     t: &mut Target,
     m: &mut Measured,
     w: &mut Warm,
+    env: &Environment,
     block: usize,
 ) -> Result<(), String> {
     for _ in 0..block {
+        let before = env.dynamo_requests.as_ref().map(|r| r.snapshot());
         let (took, status) = invoke(&mut w.run, &mut t.workload)
             .await
             .map_err(|e| format!("{}: warm invocations: {e}", t.label()))?;
+        if let (Some(requests), Some(before)) = (&env.dynamo_requests, before) {
+            let mut made = 0;
+            for (op, n) in requests.snapshot() {
+                let new = n - before.get(&op).copied().unwrap_or(0);
+                if new > 0 {
+                    made += new;
+                    *m.dynamo_ops.entry(op).or_default() += new;
+                }
+            }
+            m.dynamo_requests.push(made);
+        }
         // The process's CPU time from one response to the next: everything it did
         // for one request, read between requests so it never lands inside a timed one.
         let now = procfs::cpu_time_precise(w.run.pid)?;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::artifact;
 use crate::capacity;
-use crate::cli::{workspace_root, Options, FUNCTIONS};
+use crate::cli::{binary_of, workspace_root, Options, FUNCTIONS};
 use crate::measure::{self, Measured, Target, WARM_BLOCK};
 use crate::provenance;
 use crate::report::{self, Row, RunInfo};
@@ -96,7 +96,7 @@ fn variants(opts: &Options) -> Vec<Variant> {
 fn check_binaries(opts: &Options, variants: &[Variant], names: &[String]) -> Result<(), String> {
     for bin in variants
         .iter()
-        .flat_map(|(_, dir)| names.iter().map(move |n| dir.join(n)))
+        .flat_map(|(_, dir)| names.iter().map(move |n| dir.join(binary_of(n))))
     {
         if !bin.is_file() {
             let how = if opts.smoke { "" } else { "--release " };
@@ -128,7 +128,7 @@ fn plan(
                     Some(l) if several => format!("{l}/{name}"),
                     _ => name.clone(),
                 },
-                binary: dir.join(name),
+                binary: dir.join(binary_of(name)),
                 workload: seeds.workload(name, vi),
             });
             variant_of.push(vi);
@@ -154,7 +154,7 @@ fn size_rows(
         let (size, zip) = artifact::sizes(&target.binary, &zip_dir, zip_with)?;
         let arm64_bin = root
             .join("target/lambda/lambda")
-            .join(&target.name)
+            .join(binary_of(&target.name))
             .join("bootstrap");
         // The arm64 build is of the checkout, not of a variant.
         let arm64 = if !several && target.name != FLOOR && arm64_bin.is_file() {

@@ -78,6 +78,7 @@ impl Seeds {
 pub async fn seed(stack: &RunningStack, variants: usize) -> Result<Seeds, String> {
     let http = reqwest::Client::new();
     let api = stack.url();
+    seed_tariff(&http, &api).await?;
     let read_id = seed_booking(&http, &api).await?;
     let pay_id = seed_booking(&http, &api).await?;
     let mut hooks = Vec::new();
@@ -115,6 +116,12 @@ impl Seeds {
         match name {
             "bookings" => Workload::GetBooking {
                 booking_id: self.read_id.clone(),
+            },
+            "bookings-create" => Workload::CreateBooking {
+                asset_type: "charging_station",
+            },
+            "bookings-create-tariff" => Workload::CreateBooking {
+                asset_type: events::TARIFFED_ASSET_TYPE,
             },
             "create-intent" => Workload::CreateIntent {
                 booking_id: self.pay_id.clone(),
@@ -185,6 +192,7 @@ pub fn lambda_environment(
         ("SLOTS_TABLE".to_string(), tables.slots.clone()),
         ("IDEMPOTENCY_TABLE".to_string(), tables.idempotency.clone()),
         ("EVENTS_TABLE".to_string(), tables.events.clone()),
+        ("TARIFFS_TABLE".to_string(), tables.tariffs.clone()),
     ]);
     if let Some(front) = &backends.tls_front {
         vars.push((
@@ -194,7 +202,42 @@ pub fn lambda_environment(
     }
     vars.extend(extra_env.iter().cloned());
     let _ = std::fs::remove_dir_all(&logs);
-    Environment { vars, logs }
+    Environment {
+        vars,
+        logs,
+        dynamo_requests: backends.tls_front.as_ref().map(|f| f.requests.clone()),
+    }
+}
+
+/// The README's EV tariff (time, energy, min and max), on every asset of the tariffed type.
+async fn seed_tariff(http: &reqwest::Client, api: &str) -> Result<(), String> {
+    let tariff = json!({
+        "currency": "usd", "flat": 0.50, "per_hour": 3.00, "step_minutes": 15,
+        "per_kwh": 0.35, "min_price": 2.00, "max_price": 40.00,
+        "free_cancel_minutes": 60, "late_cancel_fee": 1.00,
+        "no_show_fee": 2.00, "no_show_after_minutes": 15
+    });
+    send_json(
+        http,
+        reqwest::Method::PUT,
+        &format!("{api}/v1/tariffs/bench"),
+        tariff,
+        201,
+    )
+    .await?;
+    let type_url = format!(
+        "{api}/v1/asset-types/{}/tariff",
+        events::TARIFFED_ASSET_TYPE
+    );
+    send_json(
+        http,
+        reqwest::Method::PUT,
+        &type_url,
+        json!({ "tariff_id": "bench" }),
+        200,
+    )
+    .await?;
+    Ok(())
 }
 
 async fn post_json(
@@ -203,8 +246,18 @@ async fn post_json(
     body: Value,
     want: u16,
 ) -> Result<Value, String> {
+    send_json(http, reqwest::Method::POST, url, body, want).await
+}
+
+async fn send_json(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: Value,
+    want: u16,
+) -> Result<Value, String> {
     let resp = http
-        .post(url)
+        .request(method, url)
         .header("X-API-Key", API_KEY)
         .json(&body)
         .send()

@@ -324,7 +324,7 @@ async fn settle_payment<P: PaymentProvider>(
         IntentAction::Dead => Ok(Some((PaymentStatus::Canceled, Some(payment)))),
         IntentAction::Refund => {
             let refund = match provider
-                .refund_intent(&intent.id, &refund_key(&intent.id))
+                .refund_intent(&intent.id, None, &refund_key(&intent.id))
                 .await
             {
                 Ok(refund) => Some(refund),
@@ -345,7 +345,7 @@ async fn settle_payment<P: PaymentProvider>(
             let status = match refund {
                 Some(refund) => {
                     tracing::info!(booking_id = %booking.id, refund_id = %refund.id, "payment refunded");
-                    let refund_status = record_refund(&mut payment, refund.id, refund.status);
+                    let refund_status = record_refund(&mut payment, refund.id, None, refund.status);
                     if refund_status != RefundStatus::Succeeded {
                         tracing::warn!(booking_id = %booking.id, refund_status = refund_status.as_str(),
                             "refund not finished; its event will tell");

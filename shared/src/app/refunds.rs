@@ -254,7 +254,7 @@ pub async fn refund_owed<S: BookingStore, P: PaymentProvider>(
             }
         }
         let refund = match provider
-            .refund_intent(intent_id, &refund_key(intent_id))
+            .refund_intent(intent_id, None, &refund_key(intent_id))
             .await
         {
             Ok(refund) => Some(refund),
@@ -280,7 +280,7 @@ pub async fn refund_owed<S: BookingStore, P: PaymentProvider>(
             // The booking's own money: shown like any refund.
             match refund {
                 Some(refund) => {
-                    record_refund(&mut updated, refund.id, refund.status);
+                    record_refund(&mut updated, refund.id, None, refund.status);
                 }
                 // Refunded already: the money is back.
                 None => {

@@ -101,22 +101,82 @@ pub fn status_after_refunds(current: PaymentStatus, received: i64, refunded: i64
     }
 }
 
-/// Records a refund of everything left, as Stripe returned it (`None` status: not given,
-/// taken as `pending`): shown on the payment, listed in its `refunds` (the single place a
-/// refund we made is recorded), and the money counted as refunded once it succeeded. Returns
-/// the refund's status.
+/// Records a refund we made, as Stripe returned it (`None` status: not given, taken as
+/// `pending`): shown on the payment (`refund_id` is the latest), listed in its `refunds` (the
+/// single place a refund we made is recorded), and the money counted as refunded once it
+/// succeeded. `partial`: the amount asked for, or `None` for a refund of everything left
+/// (Stripe's `amount` omitted), which leaves the whole of what was received refunded whatever
+/// was known of earlier refunds. Returns the refund's status.
+///
+/// A partial refund adds its amount once: recording the same succeeded refund again adds
+/// nothing. (A `charge.refunded` event, which carries the charge's absolute
+/// `amount_refunded`, corrects the total when it arrives.)
 pub fn record_refund(
     payment: &mut Payment,
     refund_id: String,
+    partial: Option<i64>,
     status: Option<RefundStatus>,
 ) -> RefundStatus {
+    record(payment, refund_id, partial, status, None)
+}
+
+/// [`record_refund`] of the refund an operator request (`mark`) reserved: its reservation
+/// becomes the refund (`domain::refund_log::settle`).
+pub fn record_operator_refund(
+    payment: &mut Payment,
+    refund_id: String,
+    amount: i64,
+    status: Option<RefundStatus>,
+    mark: &refund_log::RequestMark,
+) -> RefundStatus {
+    record(payment, refund_id, Some(amount), status, Some(mark))
+}
+
+fn record(
+    payment: &mut Payment,
+    refund_id: String,
+    partial: Option<i64>,
+    status: Option<RefundStatus>,
+    mark: Option<&refund_log::RequestMark>,
+) -> RefundStatus {
     let status = status.unwrap_or(RefundStatus::Pending);
-    let amount = (payment.received_minor() - payment.after.amount_refunded_minor).max(0);
-    let entry = RefundEntry::of_stripe(refund_id, amount, status, None, None);
-    record_entry(payment, entry, None);
-    if status == RefundStatus::Succeeded {
-        // The whole remainder came back: the refund covers what was received.
-        payment.after.amount_refunded_minor = payment.received_minor();
+    let succeeded = refund_log::EntryStatus::Stripe(RefundStatus::Succeeded);
+    let counted = payment
+        .refunds
+        .iter()
+        .any(|e| e.refund_id.as_deref() == Some(refund_id.as_str()) && e.status == succeeded)
+        // Recorded before bookings listed their refunds.
+        || (payment.refund_id.as_deref() == Some(refund_id.as_str())
+            && payment.after.refund_status == Some(RefundStatus::Succeeded));
+    let received = payment.received_minor();
+    let listed = match partial {
+        Some(amount) => amount.max(0),
+        // Everything not refunded yet (ours being recorded aside).
+        None => {
+            let others: Vec<_> = payment
+                .refunds
+                .iter()
+                .filter(|e| {
+                    e.refund_id.as_deref() != Some(refund_id.as_str())
+                        && !mark.is_some_and(|m| e.request.as_ref() == Some(m))
+                })
+                .cloned()
+                .collect();
+            refund_log::refundable_minor(&others, received, payment.after.amount_refunded_minor)
+        }
+    };
+    let entry = RefundEntry::of_stripe(refund_id, listed, status, None, None);
+    record_entry(payment, entry, mark);
+    if status == RefundStatus::Succeeded && !counted {
+        payment.after.amount_refunded_minor = match partial {
+            // The whole remainder came back: the refund covers what was received.
+            None => received,
+            Some(amount) => payment
+                .after
+                .amount_refunded_minor
+                .saturating_add(amount.max(0))
+                .min(received),
+        };
     }
     status
 }
@@ -303,5 +363,48 @@ mod tests {
             assert_eq!(RefundStatus::parse(r.as_str()), Some(r));
         }
         assert_eq!(RefundStatus::parse("done"), None);
+    }
+
+    #[test]
+    fn a_refund_we_made_counts_once_and_never_beyond_what_was_received() {
+        use RefundStatus::*;
+        // Everything left: the whole received amount, whatever was known before.
+        for before in [0, 100, 350] {
+            let mut p = paid(350);
+            p.after.amount_refunded_minor = before;
+            assert_eq!(
+                record_refund(&mut p, "re_1".into(), None, Some(Succeeded)),
+                Succeeded
+            );
+            assert_eq!(p.after.amount_refunded_minor, 350);
+        }
+        // A partial one adds its amount, once per refund id, capped at what was received.
+        let mut p = paid(350);
+        record_refund(&mut p, "re_1".into(), Some(100), Some(Succeeded));
+        assert_eq!(p.after.amount_refunded_minor, 100);
+        record_refund(&mut p, "re_1".into(), Some(100), Some(Succeeded));
+        assert_eq!(p.after.amount_refunded_minor, 100, "recorded twice");
+        record_refund(&mut p, "re_2".into(), Some(300), Some(Succeeded));
+        assert_eq!(p.after.amount_refunded_minor, 350, "capped");
+        assert_eq!(p.refund_id.as_deref(), Some("re_2"));
+        // Not succeeded (yet): shown, not counted; counted when it succeeds.
+        for status in [
+            None,
+            Some(Pending),
+            Some(RequiresAction),
+            Some(Failed),
+            Some(Canceled),
+        ] {
+            let mut p = paid(350);
+            let shown = record_refund(&mut p, "re_1".into(), Some(100), status);
+            assert_eq!(shown, status.unwrap_or(Pending));
+            assert_eq!(p.after.refund_status, Some(shown));
+            assert_eq!(p.after.amount_refunded_minor, 0, "{status:?}");
+            record_refund(&mut p, "re_1".into(), Some(100), Some(Succeeded));
+            assert_eq!(
+                p.after.amount_refunded_minor, 100,
+                "{status:?} then succeeded"
+            );
+        }
     }
 }

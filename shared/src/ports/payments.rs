@@ -151,10 +151,13 @@ pub trait PaymentProvider: Send + Sync {
         idempotency_key: &str,
     ) -> impl Future<Output = Result<Intent, ProviderError>> + Send;
 
-    /// Refunds everything the intent captured.
+    /// Refunds `amount` minor units of what the intent captured, or with `None` everything
+    /// not refunded yet (Stripe's `amount` parameter omitted:
+    /// <https://docs.stripe.com/api/refunds/create#create_refund-amount>).
     fn refund_intent(
         &self,
         id: &IntentId,
+        amount: Option<i64>,
         idempotency_key: &str,
     ) -> impl Future<Output = Result<Refund, ProviderError>> + Send;
 

@@ -154,16 +154,50 @@ async fn only_a_succeeded_intent_is_refunded_and_only_once() {
         .create_intent(&new_intent("3.50"), "k")
         .await
         .unwrap();
-    let err = stripe.refund_intent(&pi.id, "r1").await.unwrap_err();
+    let err = stripe.refund_intent(&pi.id, None, "r1").await.unwrap_err();
     assert_eq!(code(&err).0, 400);
     stripe.set_status(&pi.id, IntentStatus::Succeeded);
-    let refund = stripe.refund_intent(&pi.id, "r2").await.unwrap();
-    assert_eq!(stripe.refund_intent(&pi.id, "r2").await.unwrap(), refund);
-    let err = stripe.refund_intent(&pi.id, "r3").await.unwrap_err();
+    let refund = stripe.refund_intent(&pi.id, None, "r2").await.unwrap();
+    assert_eq!(
+        stripe.refund_intent(&pi.id, None, "r2").await.unwrap(),
+        refund
+    );
+    let err = stripe.refund_intent(&pi.id, None, "r3").await.unwrap_err();
     assert_eq!(code(&err), (400, "charge_already_refunded"));
     let missing = IntentId::parse("pi_missing").unwrap();
     assert_eq!(
         code(&stripe.retrieve_intent(&missing).await.unwrap_err()).0,
         404
     );
+}
+
+/// Partial refunds, as Stripe makes them: each for at most what is still unrefunded, the
+/// same key replaying the first, and one without an amount refunding what is left.
+#[tokio::test]
+async fn partial_refunds_never_exceed_what_was_received() {
+    let stripe = FakeStripe::new();
+    let pi = stripe
+        .create_intent(&new_intent("3.50"), "k")
+        .await
+        .unwrap();
+    stripe.set_status(&pi.id, IntentStatus::Succeeded);
+    let first = stripe.refund_intent(&pi.id, Some(100), "p1").await.unwrap();
+    assert_eq!(first.amount, Some(100));
+    assert_eq!(
+        stripe.refund_intent(&pi.id, Some(100), "p1").await.unwrap(),
+        first,
+        "the same key replays the first refund"
+    );
+    let err = stripe
+        .refund_intent(&pi.id, Some(251), "p2")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err).0, 400, "{err}: 250 are left");
+    let rest = stripe.refund_intent(&pi.id, None, "p3").await.unwrap();
+    assert_eq!(rest.amount, Some(250));
+    let err = stripe
+        .refund_intent(&pi.id, Some(1), "p4")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), (400, "charge_already_refunded"));
 }

@@ -289,9 +289,14 @@ impl PaymentProvider for StripeClient {
     async fn refund_intent(
         &self,
         id: &IntentId,
+        amount: Option<i64>,
         idempotency_key: &str,
     ) -> Result<Refund, ProviderError> {
-        let form = vec![("payment_intent", id.to_string())];
+        // https://docs.stripe.com/api/refunds/create
+        let mut form = vec![("payment_intent", id.to_string())];
+        if let Some(amount) = amount {
+            form.push(("amount", amount.to_string()));
+        }
         let refund: wire::Refund = self
             .call(Method::POST, "/v1/refunds", &form, Some(idempotency_key))
             .await?

@@ -109,7 +109,7 @@ async fn cancelling_a_booking_refunded_elsewhere_does_not_lock_it() {
     let id = w.booking();
     let pi = w.pay(id, "3.50").await.unwrap().id;
     w.stripe.set_status(&pi, IntentStatus::Succeeded);
-    crate::ports::PaymentProvider::refund_intent(&*w.stripe, &pi, "dashboard-refund")
+    crate::ports::PaymentProvider::refund_intent(&*w.stripe, &pi, None, "dashboard-refund")
         .await
         .unwrap();
     let b = cancel_booking(&*w.store, &*w.stripe, id, Utc::now)

@@ -79,7 +79,8 @@ struct KeyEntry {
 #[derive(Default)]
 struct State {
     intents: BTreeMap<IntentId, Intent>,
-    refunded: HashMap<IntentId, Refund>,
+    /// Every refund made, per intent, in order.
+    refunded: HashMap<IntentId, Vec<Refund>>,
     keys: HashMap<String, KeyEntry>,
     hooks: Vec<(Call, When, Hook)>,
     failures: Vec<(Call, ProviderError)>,
@@ -404,8 +405,16 @@ impl PaymentProvider for FakeStripe {
         intent_of(saved)
     }
 
-    async fn refund_intent(&self, id: &IntentId, key: &str) -> Result<Refund, ProviderError> {
-        let request = format!("POST /v1/refunds payment_intent={id}");
+    async fn refund_intent(
+        &self,
+        id: &IntentId,
+        amount: Option<i64>,
+        key: &str,
+    ) -> Result<Refund, ProviderError> {
+        let request = match amount {
+            Some(amount) => format!("POST /v1/refunds payment_intent={id} amount={amount}"),
+            None => format!("POST /v1/refunds payment_intent={id}"),
+        };
         let id = id.clone();
         let saved = self
             .request(Call::Refund, Some(key), request, move |state| {
@@ -417,16 +426,36 @@ impl PaymentProvider for FakeStripe {
                         "This PaymentIntent does not have a successful charge to refund.",
                     ));
                 }
-                if state.refunded.contains_key(&id) {
+                let received = intent.amount_received.unwrap_or(intent.amount_minor);
+                let before: i64 = state
+                    .refunded
+                    .get(&id)
+                    .map(|refunds| refunds.iter().filter_map(|r| r.amount).sum())
+                    .unwrap_or(0);
+                let left = received - before;
+                if left <= 0 {
                     return Err(rejected(
                         400,
                         "charge_already_refunded",
                         "Charge has already been refunded.",
                     ));
                 }
+                // Stripe: "Refund amount ($1.00) is greater than unrefunded amount on charge
+                // ($0.90)", an invalid_request_error without a code.
+                let amount = amount.unwrap_or(left);
+                if amount <= 0 || amount > left {
+                    return Err(ProviderError::Rejected {
+                        status: 400,
+                        message: format!(
+                            "Refund amount ({amount}) is greater than unrefunded amount on charge ({left})"
+                        ),
+                        code: None,
+                    });
+                }
+                let n = state.refunded.values().map(Vec::len).sum::<usize>();
                 let refund = Refund {
-                    id: format!("re_fake_{}", state.refunded.len() + 1),
-                    amount: intent.amount_received.or(Some(intent.amount_minor)),
+                    id: format!("re_fake_{}", n + 1),
+                    amount: Some(amount),
                     status: Some(
                         state
                             .refund_status
@@ -434,7 +463,7 @@ impl PaymentProvider for FakeStripe {
                             .unwrap_or(RefundStatus::Succeeded),
                     ),
                 };
-                state.refunded.insert(id, refund.clone());
+                state.refunded.entry(id).or_default().push(refund.clone());
                 Ok(Saved::Refund(refund))
             })
             .await;
