@@ -11,6 +11,7 @@ pub mod hold;
 pub mod idempotency;
 pub mod ids;
 pub mod money;
+pub mod operator_refund;
 pub mod other_intents;
 pub mod payment;
 pub mod refund_log;

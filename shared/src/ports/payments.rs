@@ -9,6 +9,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::operator_refund::RefundReason;
 use crate::domain::{
     BookingId, CaptureMethod, IntentEvent, IntentId, IntentStatus, Money, MoneyEvent, RefundStatus,
     Secret,
@@ -158,6 +159,16 @@ pub trait PaymentProvider: Send + Sync {
         &self,
         id: &IntentId,
         amount: Option<i64>,
+        idempotency_key: &str,
+    ) -> impl Future<Output = Result<Refund, ProviderError>> + Send;
+
+    /// An operator's refund: `amount` minor units of what the intent captured, with Stripe's
+    /// `reason` (<https://docs.stripe.com/api/refunds/create>).
+    fn refund_with_reason(
+        &self,
+        id: &IntentId,
+        amount: i64,
+        reason: RefundReason,
         idempotency_key: &str,
     ) -> impl Future<Output = Result<Refund, ProviderError>> + Send;
 

@@ -23,6 +23,7 @@ pub use keys::{split_secrets, SecretReader, StripeKeys};
 use keys::{KeySource, SecretsManagerReader};
 pub use signing::SigningSecrets;
 
+use crate::domain::operator_refund::RefundReason;
 use crate::domain::{CaptureMethod, IntentId, RefundStatus, Secret};
 use crate::ports::{Intent, NewIntent, PaymentProvider, ProviderError, Refund, WebhookSecrets};
 
@@ -297,15 +298,22 @@ impl PaymentProvider for StripeClient {
         if let Some(amount) = amount {
             form.push(("amount", amount.to_string()));
         }
-        let refund: wire::Refund = self
-            .call(Method::POST, "/v1/refunds", &form, Some(idempotency_key))
-            .await?
-            .value;
-        Ok(Refund {
-            id: refund.id,
-            amount: refund.amount,
-            status: refund.status.as_deref().and_then(RefundStatus::parse),
-        })
+        self.refund(&form, idempotency_key).await
+    }
+
+    async fn refund_with_reason(
+        &self,
+        id: &IntentId,
+        amount: i64,
+        reason: RefundReason,
+        idempotency_key: &str,
+    ) -> Result<Refund, ProviderError> {
+        let form = vec![
+            ("payment_intent", id.to_string()),
+            ("amount", amount.to_string()),
+            ("reason", reason.as_str().to_string()),
+        ];
+        self.refund(&form, idempotency_key).await
     }
 
     async fn list_events(
@@ -313,6 +321,25 @@ impl PaymentProvider for StripeClient {
         query: &crate::ports::EventQuery,
     ) -> Result<crate::ports::EventPage, ProviderError> {
         self.event_page(query).await
+    }
+}
+
+impl StripeClient {
+    /// `POST /v1/refunds` with `form`.
+    async fn refund(
+        &self,
+        form: &[(&str, String)],
+        idempotency_key: &str,
+    ) -> Result<Refund, ProviderError> {
+        let refund: wire::Refund = self
+            .call(Method::POST, "/v1/refunds", form, Some(idempotency_key))
+            .await?
+            .value;
+        Ok(Refund {
+            id: refund.id,
+            amount: refund.amount,
+            status: refund.status.as_deref().and_then(RefundStatus::parse),
+        })
     }
 }
 

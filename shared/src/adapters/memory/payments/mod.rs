@@ -30,6 +30,8 @@ use crate::ports::{Intent, NewIntent, PaymentProvider, ProviderError, Refund};
 
 /// The account's event list (reconciliation).
 mod events;
+/// Refunds (`POST /v1/refunds`).
+mod refunds;
 
 /// Stripe keeps idempotency keys for at least 24 hours.
 const KEY_RETENTION: Duration = Duration::hours(24);
@@ -81,6 +83,8 @@ struct State {
     intents: BTreeMap<IntentId, Intent>,
     /// Every refund made, per intent, in order.
     refunded: HashMap<IntentId, Vec<Refund>>,
+    /// Refund id → the `reason` it was made with.
+    refund_reasons: HashMap<String, String>,
     keys: HashMap<String, KeyEntry>,
     hooks: Vec<(Call, When, Hook)>,
     failures: Vec<(Call, ProviderError)>,
@@ -411,66 +415,18 @@ impl PaymentProvider for FakeStripe {
         amount: Option<i64>,
         key: &str,
     ) -> Result<Refund, ProviderError> {
-        let request = match amount {
-            Some(amount) => format!("POST /v1/refunds payment_intent={id} amount={amount}"),
-            None => format!("POST /v1/refunds payment_intent={id}"),
-        };
-        let id = id.clone();
-        let saved = self
-            .request(Call::Refund, Some(key), request, move |state| {
-                let intent = found(state, &id)?.clone();
-                if intent.status != IntentStatus::Succeeded {
-                    return Err(rejected(
-                        400,
-                        "payment_intent_unexpected_state",
-                        "This PaymentIntent does not have a successful charge to refund.",
-                    ));
-                }
-                let received = intent.amount_received.unwrap_or(intent.amount_minor);
-                let before: i64 = state
-                    .refunded
-                    .get(&id)
-                    .map(|refunds| refunds.iter().filter_map(|r| r.amount).sum())
-                    .unwrap_or(0);
-                let left = received - before;
-                if left <= 0 {
-                    return Err(rejected(
-                        400,
-                        "charge_already_refunded",
-                        "Charge has already been refunded.",
-                    ));
-                }
-                // Stripe: "Refund amount ($1.00) is greater than unrefunded amount on charge
-                // ($0.90)", an invalid_request_error without a code.
-                let amount = amount.unwrap_or(left);
-                if amount <= 0 || amount > left {
-                    return Err(ProviderError::Rejected {
-                        status: 400,
-                        message: format!(
-                            "Refund amount ({amount}) is greater than unrefunded amount on charge ({left})"
-                        ),
-                        code: None,
-                    });
-                }
-                let n = state.refunded.values().map(Vec::len).sum::<usize>();
-                let refund = Refund {
-                    id: format!("re_fake_{}", n + 1),
-                    amount: Some(amount),
-                    status: Some(
-                        state
-                            .refund_status
-                            .take()
-                            .unwrap_or(RefundStatus::Succeeded),
-                    ),
-                };
-                state.refunded.entry(id).or_default().push(refund.clone());
-                Ok(Saved::Refund(refund))
-            })
-            .await;
-        match saved?.0 {
-            Saved::Refund(r) => Ok(r),
-            Saved::Intent(_) => Err(ProviderError::Protocol("an intent, not a refund".into())),
-        }
+        self.refund(id, amount, None, key).await
+    }
+
+    async fn refund_with_reason(
+        &self,
+        id: &IntentId,
+        amount: i64,
+        reason: crate::domain::operator_refund::RefundReason,
+        key: &str,
+    ) -> Result<Refund, ProviderError> {
+        self.refund(id, Some(amount), Some(reason.as_str()), key)
+            .await
     }
 
     async fn list_events(
