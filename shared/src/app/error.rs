@@ -28,6 +28,10 @@ pub enum AppError {
     /// message about that request: shown to the caller as it is.
     #[error("{0}")]
     Declined(String),
+    /// The provider did not say how a request of ours that moves money ended (unreachable,
+    /// timed out, 5xx): it is kept pending, and the text says how to settle it.
+    #[error("{0}")]
+    Unsettled(String),
     /// Anything else from the provider, including its refusal of a request the service made
     /// on its own (an owed refund, a cancel): never the caller's error, never its text.
     #[error(transparent)]

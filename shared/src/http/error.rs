@@ -113,6 +113,7 @@ impl From<AppError> for ApiError {
             // Stripe's own message about the caller's request, as the API document promises:
             // written for humans, and never containing our keys.
             AppError::Declined(message) => Self::BadRequest(message),
+            AppError::Unsettled(detail) => Self::BadGateway(detail),
             AppError::Provider(e) => e.into(),
         }
     }

@@ -12,6 +12,7 @@ mod holds_support;
 mod passed_holds;
 mod reconcile;
 mod reconcile_wedge;
+mod operator_refunds;
 mod refunds;
 mod tariffs;
 mod uc;
