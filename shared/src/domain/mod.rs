@@ -14,6 +14,7 @@ pub mod money;
 pub mod operator_refund;
 pub mod other_intents;
 pub mod payment;
+pub mod receipt;
 pub mod refund_log;
 pub mod refunds;
 pub mod secret;
