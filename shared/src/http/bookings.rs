@@ -1,6 +1,6 @@
 //! The `bookings` function: `POST/GET /v1/bookings`, `GET /v1/bookings/{id}`,
-//! `POST /v1/bookings/{id}/cancel`, `GET /v1/assets/{asset_id}/availability`, and the tariff
-//! routes (`http::tariffs`).
+//! `POST /v1/bookings/{id}/cancel`, `GET /v1/assets/{asset_id}/availability`, a booking's
+//! refunds and receipt (`http::refunds`), and the tariff routes (`http::tariffs`).
 
 use chrono::Utc;
 use lambda_http::http::{HeaderValue, Method, StatusCode};
@@ -73,10 +73,15 @@ async fn route<S: BookingStore + TariffStore, P: PaymentProvider>(
             Method::GET => availability(store, asset_id, req).await,
             _ => Err(ApiError::MethodNotAllowed("GET")),
         },
-        _ => match super::tariffs::route(store, &segments, req).await {
-            Some(result) => result,
-            None => Err(ApiError::NotFound("Not found".into())),
-        },
+        _ => {
+            if let Some(result) = super::refunds::route(store, provider, &segments, req).await {
+                return result;
+            }
+            match super::tariffs::route(store, &segments, req).await {
+                Some(result) => result,
+                None => Err(ApiError::NotFound("Not found".into())),
+            }
+        }
     }
 }
 

@@ -5,6 +5,7 @@ pub mod bookings;
 pub mod create_intent;
 pub mod dto;
 pub mod error;
+pub mod refunds;
 pub mod request;
 pub mod response;
 pub mod tariffs;
