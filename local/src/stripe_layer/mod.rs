@@ -33,9 +33,13 @@
 //!   on the endpoints Stripe allows them, CORS as Stripe answers it, and a Stripe.js stand-in
 //!   at `/v3/`.
 //!
+//! - Parameters Stripe takes and localstripe refuses (`accepted`): an intent's
+//!   `receipt_email`, a refund's `reason`, validated as Stripe does, shown on their objects.
+//!
 //! Event payloads take the shapes of Stripe's example objects
 //! (../shared/stripe/fixtures3-subset.json).
 
+mod accepted;
 mod capture;
 mod cards;
 mod confirm;

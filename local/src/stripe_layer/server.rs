@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use super::idempotency::pretty;
 use super::wire::{api_key_of, masked, new_id, params};
 use super::{
-    capture, confirm, disputes, events, publishable, relay, stripe_js, triggers, Answer, Begin,
+    accepted, capture, confirm, disputes, events, publishable, relay, stripe_js, triggers, Answer, Begin,
     Fingerprint, Layer,
 };
 
@@ -255,6 +255,13 @@ pub(super) async fn execute(layer: &Arc<Layer>, call: &Call) -> Answer {
     if let Some(answer) = own_endpoint(layer, call).await {
         return answer;
     }
+    // Parameters Stripe takes and localstripe refuses: taken off, remembered (`accepted`).
+    let (stripped, taken) = match accepted::take(call) {
+        Err(refused) => return refused,
+        Ok(Some((stripped, taken))) => (Some(stripped), Some(taken)),
+        Ok(None) => (None, None),
+    };
+    let call = stripped.as_ref().unwrap_or(call);
     let confirming = match (call.method.as_str(), call.segments().as_slice()) {
         ("POST", ["v1", "payment_intents", id, "confirm"]) => Some(id.to_string()),
         _ => None,
@@ -279,6 +286,9 @@ pub(super) async fn execute(layer: &Arc<Layer>, call: &Call) -> Answer {
         if call.method == "POST" && answer.is_success() {
             // Before the overlay, so that the capture's own answer shows what it took.
             capture::record(layer, call, &object);
+            if let Some(taken) = &taken {
+                layer.test_mode().accepted.record(taken, &object);
+            }
         }
         if layer.test_mode().overlay(&mut object) {
             answer.body = Bytes::from(pretty(&object));

@@ -7,7 +7,8 @@
 //!   capture, <https://docs.stripe.com/payments/place-a-hold-on-a-payment-method>) →
 //!   `payment_intent.amount_capturable_updated`.
 //! - `POST /v1/refunds` (a Dashboard refund, full or partial) → `charge.refunded` with the
-//!   charge's new `amount_refunded`, and `charge.refund.updated` with the refund. Before it
+//!   charge's new `amount_refunded`, `charge.refund.updated` and `refund.created` with the
+//!   refund (a 5126 refund that fails: `charge.refund.updated` and `refund.failed`). Before it
 //!   reaches localstripe, Stripe's rules for the amount (<https://docs.stripe.com/api/refunds/create>):
 //!   without `amount` it is what remains unrefunded on the charge (localstripe refunds the
 //!   whole charge again), a charge with nothing left is 400 `charge_already_refunded`, more
@@ -57,6 +58,7 @@ pub(super) struct TestMode {
     pub(super) disputes: disputes::Disputes,
     pub(super) captures: capture::Captures,
     pub(super) confirms: confirm::Confirms,
+    pub(super) accepted: super::accepted::Accepted,
 }
 
 impl TestMode {
@@ -107,6 +109,9 @@ impl TestMode {
                         changed |= self.captures.intent(map);
                     }
                     _ => {}
+                }
+                if let Some(kind) = map.get("object").and_then(Value::as_str).map(str::to_string) {
+                    changed |= self.accepted.overlay(&kind, &id, map);
                 }
                 changed
             }
@@ -328,6 +333,13 @@ async fn refunded(layer: &Arc<Layer>, call: &Call, refund: &Value) {
             auth,
         )
         .await;
+    // Sent for every refund since 2024-10-28.acacia
+    // (<https://docs.stripe.com/changelog/acacia/2024-10-28/refund-webhook-update>).
+    let mut shown = refund.clone();
+    layer.test_mode().overlay(&mut shown);
+    layer
+        .emit("refund.created", shown, None, &call.origin, auth)
+        .await;
 
     if !layer.test_mode().refunds_fail.contains(&charge_id) {
         return;
@@ -347,8 +359,18 @@ async fn refunded(layer: &Arc<Layer>, call: &Call, refund: &Value) {
         layer2
             .emit(
                 "charge.refund.updated",
-                refund,
+                refund.clone(),
                 Some(before),
+                &Origin::default(),
+                auth.as_deref(),
+            )
+            .await;
+        // Stripe's `refund.failed` (2024-10-28.acacia, as above).
+        layer2
+            .emit(
+                "refund.failed",
+                refund,
+                None,
                 &Origin::default(),
                 auth.as_deref(),
             )

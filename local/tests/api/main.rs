@@ -18,6 +18,7 @@ mod hostile_input;
 mod load;
 mod money_after_payment;
 mod openapi_contract;
+mod operator_refunds;
 mod payments_flow;
 mod persistence;
 mod reconcile;
