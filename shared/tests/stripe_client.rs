@@ -79,6 +79,7 @@ fn new_intent() -> NewIntent {
         amount: shared::domain::Money::parse("3.50", usd).unwrap(),
         booking_id: shared::domain::BookingId::parse("booking_id", BOOKING).unwrap(),
         capture_method: shared::domain::CaptureMethod::Automatic,
+        receipt_email: None,
     }
 }
 
@@ -444,4 +445,47 @@ async fn lists_events_by_page_read_by_the_webhooks_parser() {
     assert!(requests[0]
         .to_ascii_lowercase()
         .contains("authorization: bearer sk_test_client_test"));
+}
+
+/// `receipt_email` reaches Stripe's create (<https://docs.stripe.com/api/payment_intents/create#create_payment_intent-receipt_email>)
+/// and is read back; an operator refund sends its amount and reason
+/// (<https://docs.stripe.com/api/refunds/create>).
+#[tokio::test]
+async fn sends_the_receipt_email_and_a_refund_s_amount_and_reason() {
+    let with_email = r#"{"id":"pi_123","object":"payment_intent","status":"requires_payment_method","amount":350,"currency":"usd","client_secret":"pi_123_secret_abc","receipt_email":"driver@example.com"}"#;
+    let refund = r#"{"id":"re_1","object":"refund","amount":125,"status":"succeeded","reason":"duplicate"}"#;
+    let (base, seen) = scripted(vec![
+        http("200 OK", "", with_email),
+        http("200 OK", "", refund),
+    ])
+    .await;
+    let stripe = client(&base);
+    let mut new = new_intent();
+    new.receipt_email =
+        Some(shared::domain::receipt_email::ReceiptEmail::parse("driver@example.com").unwrap());
+    let pi = stripe.create_intent(&new, "key-r").await.unwrap();
+    assert_eq!(
+        pi.receipt_email.as_ref().map(|e| e.expose()),
+        Some("driver@example.com")
+    );
+    let made = stripe
+        .refund_with_reason(
+            &pi_123(),
+            125,
+            shared::domain::operator_refund::RefundReason::Duplicate,
+            "refund-key",
+        )
+        .await
+        .unwrap();
+    assert_eq!((made.id.as_str(), made.amount), ("re_1", Some(125)));
+    let seen = seen.lock().unwrap();
+    let create = seen[0].to_ascii_lowercase();
+    assert!(create.contains("receipt_email=driver%40example.com"), "{create}");
+    let refund = seen[1].to_ascii_lowercase();
+    assert!(refund.starts_with("post /v1/refunds "), "{refund}");
+    assert!(
+        refund.contains("payment_intent=pi_123&amount=125&reason=duplicate"),
+        "{refund}"
+    );
+    assert!(refund.contains("idempotency-key: refund-key"), "{refund}");
 }

@@ -12,10 +12,11 @@ use chrono::{DateTime, Utc};
 use super::bookings::get_booking;
 use super::events::apply_observed;
 use super::holds::{settle_passed_hold, Settled};
-use super::keys::{cancel_key, intent_key, pause_for_key_in_use};
+use super::keys::{cancel_key, intent_key, pause_for_key_in_use, with_receipt};
 use super::refunds::settle_owed_once;
 use super::AppError;
 use crate::domain::payment::decide;
+use crate::domain::receipt_email::ReceiptEmail;
 use crate::domain::{
     Booking, BookingId, BookingStatus, CaptureMethod, HoldRules, HoldState, IntentAction, IntentId,
     Money, Payment, PaymentStatus, Want,
@@ -112,6 +113,21 @@ pub async fn create_intent<S: BookingStore, P: PaymentProvider>(
     rules: &HoldRules,
     now: impl Fn() -> DateTime<Utc>,
 ) -> Result<Intent, AppError> {
+    create_intent_with_receipt(store, provider, booking_id, terms, None, rules, now).await
+}
+
+/// [`create_intent`] of an intent whose receipt Stripe sends to `receipt` (or to nobody): the
+/// address is part of its terms, so an intent with another one is replaced, as one of another
+/// amount is.
+pub async fn create_intent_with_receipt<S: BookingStore, P: PaymentProvider>(
+    store: &S,
+    provider: &P,
+    booking_id: BookingId,
+    terms: impl Into<Asked>,
+    receipt: Option<&ReceiptEmail>,
+    rules: &HoldRules,
+    now: impl Fn() -> DateTime<Utc>,
+) -> Result<Intent, AppError> {
     let asked = terms.into();
     let mut owed_tried = false;
     for _ in 0..MAX_ROUNDS {
@@ -131,7 +147,7 @@ pub async fn create_intent<S: BookingStore, P: PaymentProvider>(
             }
             HoldState::Ended | HoldState::Holding => {}
         }
-        if let Some(intent) = settle(store, provider, &booking, &terms, &now).await? {
+        if let Some(intent) = settle(store, provider, &booking, (&terms, receipt), &now).await? {
             if intent.client_secret.is_none() {
                 return Err(ProviderError::Protocol("intent without client_secret".into()).into());
             }
@@ -150,7 +166,7 @@ async fn settle<S: BookingStore, P: PaymentProvider>(
     store: &S,
     provider: &P,
     booking: &Booking,
-    terms: &Terms,
+    (terms, receipt): (&Terms, Option<&ReceiptEmail>),
     now: &impl Fn() -> DateTime<Utc>,
 ) -> Result<Option<Intent>, AppError> {
     if booking.status == BookingStatus::Cancelled {
@@ -171,7 +187,8 @@ async fn settle<S: BookingStore, P: PaymentProvider>(
         None => None,
         Some(current) => {
             let intent = provider.retrieve_intent(&current.intent_id).await?;
-            let same_terms = intent.has_terms(&terms.amount, terms.capture_method);
+            let same_terms = intent.has_terms(&terms.amount, terms.capture_method)
+                && intent.has_receipt_email(receipt);
             match decide(&intent.status, Want::Pay { same_terms }) {
                 IntentAction::Reuse => return Ok(Some(intent)),
                 // Cancelled at Stripe after the hold passed: recorded, the booking expires
@@ -221,7 +238,9 @@ async fn settle<S: BookingStore, P: PaymentProvider>(
         }
     };
 
-    let Some(intent) = create_payable(provider, booking, replaces.as_ref(), terms).await? else {
+    let Some(intent) =
+        create_payable(provider, booking, replaces.as_ref(), (terms, receipt)).await?
+    else {
         return Ok(None);
     };
     let mut payment =
@@ -282,14 +301,18 @@ async fn create_payable<P: PaymentProvider>(
     provider: &P,
     booking: &Booking,
     replaces: Option<&IntentId>,
-    terms: &Terms,
+    (terms, receipt): (&Terms, Option<&ReceiptEmail>),
 ) -> Result<Option<Intent>, AppError> {
     let new = NewIntent {
         amount: terms.amount,
         booking_id: booking.id,
         capture_method: terms.capture_method,
+        receipt_email: receipt.cloned(),
     };
-    let mut key = intent_key(booking.id, replaces, &terms.amount, terms.capture_method);
+    let mut key = with_receipt(
+        intent_key(booking.id, replaces, &terms.amount, terms.capture_method),
+        receipt,
+    );
     for _ in 0..MAX_DEAD_REPLAYS {
         let intent = match provider.create_intent(&new, &key).await {
             Ok(intent) => intent,

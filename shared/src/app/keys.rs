@@ -1,6 +1,7 @@
 //! Stripe idempotency keys. Deterministic: the same booking, predecessor and amount always give
 //! the same key, so a retry or a racing instance reaches the same object on Stripe.
 
+use crate::domain::receipt_email::ReceiptEmail;
 use crate::domain::{BookingId, CaptureMethod, IntentId, Money};
 
 /// The capture method is part of the terms: a manual intent is a different intent. Automatic
@@ -21,6 +22,16 @@ pub fn intent_key(
         amount.minor,
         amount.currency.code
     )
+}
+
+/// [`intent_key`] of an intent that sends its receipt to `receipt`: the address is part of
+/// the intent's terms (its digest, never the address: keys can reach logs). Without one the
+/// key is what it always was.
+pub fn with_receipt(key: String, receipt: Option<&ReceiptEmail>) -> String {
+    match receipt {
+        Some(email) => format!("{key}-receipt-{}", email.digest()),
+        None => key,
+    }
 }
 
 /// Deterministic: a retried capture must capture once, and a capture of another amount must
@@ -86,6 +97,17 @@ mod tests {
         );
         let long = IntentId::parse(&"x".repeat(100)).unwrap();
         assert!(intent_key(b, Some(&long), &a350, manual).len() <= 255);
+        let key = intent_key(b, None, &a350, auto);
+        let email = ReceiptEmail::parse("driver@example.com").unwrap();
+        let other = ReceiptEmail::parse("other@example.com").unwrap();
+        assert_eq!(with_receipt(key.clone(), None), key);
+        assert_ne!(with_receipt(key.clone(), Some(&email)), key);
+        assert_ne!(
+            with_receipt(key.clone(), Some(&email)),
+            with_receipt(key.clone(), Some(&other))
+        );
+        assert!(!with_receipt(key.clone(), Some(&email)).contains("driver"));
+        assert!(with_receipt(intent_key(b, Some(&long), &a350, manual), Some(&email)).len() <= 255);
         assert_eq!(capture_key(&pi, 275), capture_key(&pi, 275));
         assert_ne!(capture_key(&pi, 275), capture_key(&pi, 276));
     }

@@ -15,6 +15,7 @@ pub mod operator_refund;
 pub mod other_intents;
 pub mod payment;
 pub mod receipt;
+pub mod receipt_email;
 pub mod refund_log;
 pub mod refunds;
 pub mod secret;

@@ -12,7 +12,7 @@ use super::request::{json_body, route_path};
 use super::response::{json_response, respond, with_deadline};
 use super::views::booking_json;
 use crate::app::capture::capture;
-use crate::app::intents::{create_intent, Asked, Terms};
+use crate::app::intents::{create_intent_with_receipt, Asked, Terms};
 use crate::ports::{BookingStore, PaymentProvider};
 
 /// Below the function's 15 s Lambda timeout (template.yaml).
@@ -54,7 +54,16 @@ async fn create<S: BookingStore, P: PaymentProvider>(
         },
     };
     let rules = crate::runtime::config::hold_rules_from_env();
-    let intent = create_intent(store, provider, request.booking_id, terms, rules, Utc::now).await?;
+    let intent = create_intent_with_receipt(
+        store,
+        provider,
+        request.booking_id,
+        terms,
+        request.receipt_email.as_ref(),
+        rules,
+        Utc::now,
+    )
+    .await?;
     // `create_intent` answers only with an intent that has a client_secret.
     let client_secret = intent.client_secret.as_ref().map(|s| s.expose());
     Ok(json_response(

@@ -10,6 +10,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use crate::domain::operator_refund::RefundReason;
+use crate::domain::receipt_email::ReceiptEmail;
 use crate::domain::{
     BookingId, CaptureMethod, IntentEvent, IntentId, IntentStatus, Money, MoneyEvent, RefundStatus,
     Secret,
@@ -26,6 +27,8 @@ pub struct Intent {
     pub client_secret: Option<Secret>,
     pub amount_received: Option<i64>,
     pub capture_method: CaptureMethod,
+    /// Where Stripe sends the receipt (`receipt_email`), if anywhere.
+    pub receipt_email: Option<ReceiptEmail>,
     /// While `requires_capture`: what may be captured.
     pub amount_capturable: Option<i64>,
     /// While `requires_capture`, when the charge was read: its
@@ -42,6 +45,11 @@ impl Intent {
         self.amount_minor == amount.minor
             && self.currency == amount.currency.code
             && self.capture_method == method
+    }
+
+    /// Does this intent send its receipt to exactly `email` (or to nobody, for `None`)?
+    pub fn has_receipt_email(&self, email: Option<&ReceiptEmail>) -> bool {
+        self.receipt_email.as_ref().map(ReceiptEmail::expose) == email.map(ReceiptEmail::expose)
     }
 }
 
@@ -81,6 +89,8 @@ pub struct NewIntent {
     pub amount: Money,
     pub booking_id: BookingId,
     pub capture_method: CaptureMethod,
+    /// Stripe's `receipt_email`: where it sends the receipt once paid (live mode only).
+    pub receipt_email: Option<ReceiptEmail>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,6 +14,7 @@ fn new_intent(amount: &str) -> NewIntent {
         amount: Money::parse(amount, currency("usd").unwrap()).unwrap(),
         booking_id: BookingId::parse("id", "6db74bfd-bfba-47a9-86e5-2304af3a6e40").unwrap(),
         capture_method: crate::domain::CaptureMethod::Automatic,
+        receipt_email: None,
     }
 }
 

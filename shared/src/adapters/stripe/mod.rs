@@ -244,6 +244,10 @@ impl PaymentProvider for StripeClient {
         if intent.capture_method == CaptureMethod::Manual {
             form.push(("capture_method", "manual".to_string()));
         }
+        // https://docs.stripe.com/api/payment_intents/create#create_payment_intent-receipt_email
+        if let Some(email) = &intent.receipt_email {
+            form.push(("receipt_email", email.expose().to_string()));
+        }
         self.call(
             Method::POST,
             "/v1/payment_intents",

@@ -25,6 +25,8 @@ pub struct PaymentIntent {
     pub amount_capturable: Option<i64>,
     #[serde(default)]
     pub capture_method: Option<String>,
+    #[serde(default)]
+    pub receipt_email: Option<String>,
     /// An id, or the charge when expanded (`expand[]=latest_charge`).
     #[serde(default)]
     pub latest_charge: Option<serde_json::Value>,
@@ -58,6 +60,10 @@ impl PaymentIntent {
                 .as_deref()
                 .map_or(CaptureMethod::Automatic, CaptureMethod::from_stripe),
             amount_capturable: self.amount_capturable,
+            receipt_email: self
+                .receipt_email
+                .as_deref()
+                .map(crate::domain::receipt_email::ReceiptEmail::from_stripe),
             capture_before: capture_before(self.latest_charge.as_ref()),
             replayed: false,
         })

@@ -211,6 +211,7 @@ async fn an_idempotent_replay_of_an_intent_cancelled_since() {
         amount: usd("4.50"),
         booking_id: id,
         capture_method: auto,
+        receipt_email: None,
     };
     let saved = crate::ports::PaymentProvider::create_intent(&*w.stripe, &new, &key)
         .await

@@ -308,6 +308,11 @@ impl PaymentProvider for FakeStripe {
             new.booking_id,
             new.capture_method.as_str()
         );
+        // The address itself, as Stripe compares parameters; never printed (Debug redacts).
+        let request = match &new.receipt_email {
+            Some(email) => format!("{request} receipt_email={}", email.expose()),
+            None => request,
+        };
         let new = new.clone();
         let saved = self
             .request(Call::Create, Some(key), request, move |state| {
@@ -322,6 +327,7 @@ impl PaymentProvider for FakeStripe {
                     currency: new.amount.currency.code.to_string(),
                     amount_received: None,
                     capture_method: new.capture_method,
+                    receipt_email: new.receipt_email.clone(),
                     amount_capturable: None,
                     capture_before: None,
                     replayed: false,
