@@ -21,6 +21,7 @@ mod openapi_contract;
 mod operator_refunds;
 mod payments_flow;
 mod persistence;
+mod receipt_email;
 mod reconcile;
 mod reconcile_backlog;
 mod sample_events;
