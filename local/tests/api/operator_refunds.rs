@@ -180,3 +180,41 @@ async fn twenty_racing_refunds_never_refund_more_than_was_received() {
     assert_eq!(listed.len(), at_stripe.len(), "{shown:?}");
     assert_eq!(shown["amount_refunded_minor"], made);
 }
+
+/// A refund made in the Dashboard (straight at Stripe) is listed on the booking from Stripe's
+/// events, with its reason, and counts against what an operator may still refund.
+#[tokio::test]
+async fn a_dashboard_refund_is_listed_from_its_events() {
+    let app = spawn_app().await;
+    let (booking_id, pi) = paid(&app).await;
+    let made = app
+        .stripe(
+            Method::POST,
+            "/v1/refunds",
+            &[("payment_intent", &pi), ("amount", "100"), ("reason", "duplicate")],
+        )
+        .await;
+    assert_eq!(made.status, 200, "{:?}", made.body);
+    assert_eq!(made.body["reason"], "duplicate");
+    let mut shown = Value::Null;
+    for _ in 0..100 {
+        shown = app.booking(&booking_id).await;
+        if shown["refunds"].as_array().is_some_and(|r| !r.is_empty())
+            && shown["amount_refunded_minor"] == 100
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let listed = shown["refunds"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{shown}");
+    assert_eq!(listed[0]["refund_id"], made.body["id"]);
+    assert_eq!(listed[0]["reason"], "duplicate");
+    assert_eq!(listed[0]["amount_minor"], 100);
+    assert!(listed[0]["created_at"].is_string(), "{shown}");
+    let too_much = refund(&app, &booking_id, &json!({"amount": 2.51, "reason": "duplicate"}), Some("k")).await;
+    assert_eq!(
+        too_much.body,
+        json!({"detail": "amount is more than what is refundable: 2.50 usd"})
+    );
+}
