@@ -16,11 +16,13 @@ use serde_json::{json, Value};
 
 /// What the functions serve (shared::http::bookings, shared::http::create_intent, shared::http::webhook), as
 /// (method, path template).
-const SERVED: [(&str, &str); 13] = [
+const SERVED: [(&str, &str); 15] = [
     ("POST", "/v1/bookings"),
     ("GET", "/v1/bookings"),
     ("GET", "/v1/bookings/{id}"),
     ("POST", "/v1/bookings/{id}/cancel"),
+    ("POST", "/v1/bookings/{id}/refunds"),
+    ("GET", "/v1/bookings/{id}/receipt"),
     ("GET", "/v1/assets/{asset_id}/availability"),
     ("PUT", "/v1/tariffs/{tariff_id}"),
     ("GET", "/v1/tariffs/{tariff_id}"),
