@@ -35,6 +35,8 @@ for route in "GET /v1/bookings?user_id=650e8400-e29b-41d4-a716-446655440001" \
              "POST /v1/bookings" \
              "GET /v1/bookings/6db74bfd-bfba-47a9-86e5-2304af3a6e40" \
              "POST /v1/bookings/6db74bfd-bfba-47a9-86e5-2304af3a6e40/cancel" \
+             "POST /v1/bookings/6db74bfd-bfba-47a9-86e5-2304af3a6e40/refunds" \
+             "GET /v1/bookings/6db74bfd-bfba-47a9-86e5-2304af3a6e40/receipt" \
              "POST /v1/payments/create-intent"; do
   set -- $route
   for key in "" "wrong-key"; do
