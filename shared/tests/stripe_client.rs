@@ -453,7 +453,8 @@ async fn lists_events_by_page_read_by_the_webhooks_parser() {
 #[tokio::test]
 async fn sends_the_receipt_email_and_a_refund_s_amount_and_reason() {
     let with_email = r#"{"id":"pi_123","object":"payment_intent","status":"requires_payment_method","amount":350,"currency":"usd","client_secret":"pi_123_secret_abc","receipt_email":"driver@example.com"}"#;
-    let refund = r#"{"id":"re_1","object":"refund","amount":125,"status":"succeeded","reason":"duplicate"}"#;
+    let refund =
+        r#"{"id":"re_1","object":"refund","amount":125,"status":"succeeded","reason":"duplicate"}"#;
     let (base, seen) = scripted(vec![
         http("200 OK", "", with_email),
         http("200 OK", "", refund),
@@ -480,7 +481,10 @@ async fn sends_the_receipt_email_and_a_refund_s_amount_and_reason() {
     assert_eq!((made.id.as_str(), made.amount), ("re_1", Some(125)));
     let seen = seen.lock().unwrap();
     let create = seen[0].to_ascii_lowercase();
-    assert!(create.contains("receipt_email=driver%40example.com"), "{create}");
+    assert!(
+        create.contains("receipt_email=driver%40example.com"),
+        "{create}"
+    );
     let refund = seen[1].to_ascii_lowercase();
     assert!(refund.starts_with("post /v1/refunds "), "{refund}");
     assert!(

@@ -87,7 +87,10 @@ pub(super) fn take(call: &Call) -> Result<Option<(Call, Taken)>, Answer> {
         return Ok(None);
     }
     let auth = call.header("authorization").unwrap_or_default().to_string();
-    Ok(Some((call.with_body(&call.path_and_query, &auth, &kept), taken)))
+    Ok(Some((
+        call.with_body(&call.path_and_query, &auth, &kept),
+        taken,
+    )))
 }
 
 fn invalid(code: &str, param: &str, message: &str) -> Answer {
@@ -137,7 +140,12 @@ impl Accepted {
 
     /// Shows what was taken on `map` (an object of localstripe's), and Stripe's `null` where
     /// nothing was. Returns whether anything changed.
-    pub(super) fn overlay(&self, kind: &str, id: &str, map: &mut serde_json::Map<String, Value>) -> bool {
+    pub(super) fn overlay(
+        &self,
+        kind: &str,
+        id: &str,
+        map: &mut serde_json::Map<String, Value>,
+    ) -> bool {
         let (field, remembered) = match kind {
             "payment_intent" => ("receipt_email", self.receipt_emails.get(id)),
             "refund" => ("reason", self.refund_reasons.get(id)),
@@ -161,7 +169,16 @@ mod tests {
         for ok in ["driver@example.com", "a.b+c@mail.example.co.uk"] {
             assert!(is_email(ok), "{ok}");
         }
-        for bad in ["", "driver", "@example.com", "driver@", "driver@example", "a b@x.com", "a@b@c.com", "a@.com"] {
+        for bad in [
+            "",
+            "driver",
+            "@example.com",
+            "driver@",
+            "driver@example",
+            "a b@x.com",
+            "a@b@c.com",
+            "a@.com",
+        ] {
             assert!(!is_email(bad), "{bad}");
         }
     }

@@ -16,8 +16,8 @@ use tokio::net::TcpListener;
 use super::idempotency::pretty;
 use super::wire::{api_key_of, masked, new_id, params};
 use super::{
-    accepted, capture, confirm, disputes, events, publishable, relay, stripe_js, triggers, Answer, Begin,
-    Fingerprint, Layer,
+    accepted, capture, confirm, disputes, events, publishable, relay, stripe_js, triggers, Answer,
+    Begin, Fingerprint, Layer,
 };
 
 pub(super) async fn accept_loop(listener: TcpListener, layer: Arc<Layer>) {

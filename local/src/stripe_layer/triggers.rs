@@ -110,7 +110,11 @@ impl TestMode {
                     }
                     _ => {}
                 }
-                if let Some(kind) = map.get("object").and_then(Value::as_str).map(str::to_string) {
+                if let Some(kind) = map
+                    .get("object")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                {
                     changed |= self.accepted.overlay(&kind, &id, map);
                 }
                 changed

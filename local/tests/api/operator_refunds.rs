@@ -49,10 +49,15 @@ fn sum(items: &[Value], field: &str) -> i64 {
 async fn partial_then_full_refunds_are_made_at_stripe_listed_and_on_the_receipt() {
     let app = spawn_app().await;
     let (booking_id, pi) = paid(&app).await;
-    let no_money = app.get(&format!("/v1/bookings/{}/receipt", app.new_booking().await)).await;
+    let no_money = app
+        .get(&format!("/v1/bookings/{}/receipt", app.new_booking().await))
+        .await;
     assert_eq!(
         (no_money.status, no_money.body),
-        (404, json!({"detail": "No money has moved for this booking"}))
+        (
+            404,
+            json!({"detail": "No money has moved for this booking"})
+        )
     );
 
     let body = json!({"amount": 1.25, "reason": "requested_by_customer"});
@@ -75,13 +80,22 @@ async fn partial_then_full_refunds_are_made_at_stripe_listed_and_on_the_receipt(
     assert_eq!(again.status, 201, "{:?}", again.body);
     assert_eq!(again.body["refund_id"], json!(refund_id));
     assert_eq!(again.headers["idempotent-replayed"], "true");
-    let other = refund(&app, &booking_id, &json!({"amount": 2, "reason": "duplicate"}), Some("refund-1")).await;
+    let other = refund(
+        &app,
+        &booking_id,
+        &json!({"amount": 2, "reason": "duplicate"}),
+        Some("refund-1"),
+    )
+    .await;
     assert_eq!(other.status, 422, "{:?}", other.body);
 
     // Stripe made it, with its reason.
     let made = at_stripe(&app, &pi).await;
     assert_eq!(made.len(), 1, "{made:?}");
-    assert_eq!((made[0]["id"].as_str(), made[0]["amount"].as_i64()), (Some(refund_id.as_str()), Some(125)));
+    assert_eq!(
+        (made[0]["id"].as_str(), made[0]["amount"].as_i64()),
+        (Some(refund_id.as_str()), Some(125))
+    );
     assert_eq!(made[0]["reason"], "requested_by_customer");
 
     let shown = app.booking(&booking_id).await;
@@ -90,12 +104,27 @@ async fn partial_then_full_refunds_are_made_at_stripe_listed_and_on_the_receipt(
     assert_eq!(shown["refunds"].as_array().unwrap().len(), 1, "{shown:?}");
     assert_eq!(shown["refunds"][0]["amount_minor"], 125);
 
-    let too_much = refund(&app, &booking_id, &json!({"amount": 2.26, "reason": "duplicate"}), Some("refund-2")).await;
+    let too_much = refund(
+        &app,
+        &booking_id,
+        &json!({"amount": 2.26, "reason": "duplicate"}),
+        Some("refund-2"),
+    )
+    .await;
     assert_eq!(
         (too_much.status, too_much.body),
-        (400, json!({"detail": "amount is more than what is refundable: 2.25 usd"}))
+        (
+            400,
+            json!({"detail": "amount is more than what is refundable: 2.25 usd"})
+        )
     );
-    let rest = refund(&app, &booking_id, &json!({"amount": 2.25, "reason": "duplicate"}), Some("refund-3")).await;
+    let rest = refund(
+        &app,
+        &booking_id,
+        &json!({"amount": 2.25, "reason": "duplicate"}),
+        Some("refund-3"),
+    )
+    .await;
     assert_eq!(rest.status, 201, "{:?}", rest.body);
     let shown = app.booking(&booking_id).await;
     assert_eq!(shown["payment_status"], "refunded");
@@ -110,7 +139,10 @@ async fn partial_then_full_refunds_are_made_at_stripe_listed_and_on_the_receipt(
     let refunds = r["refunds"].as_array().unwrap();
     assert_eq!(lines, 350);
     assert_eq!(sum(refunds, "amount_minor"), -350);
-    assert_eq!((&r["total_minor"], &r["total"], &r["currency"]), (&json!(0), &json!(0.0), &json!("usd")));
+    assert_eq!(
+        (&r["total_minor"], &r["total"], &r["currency"]),
+        (&json!(0), &json!(0.0), &json!("usd"))
+    );
     assert_eq!(r["total_charged_minor"], 350);
     assert_eq!(r["total_refunded_minor"], 350);
     assert_eq!(sum(r["payments"].as_array().unwrap(), "amount_minor"), 350);
@@ -123,12 +155,32 @@ async fn nothing_captured_is_a_409_and_an_unknown_booking_a_404() {
     let unpaid = app.new_booking().await;
     let answer = refund(&app, &unpaid, &body, Some("k")).await;
     assert_eq!(answer.status, 409, "{:?}", answer.body);
-    assert!(answer.body["detail"].as_str().unwrap().contains("no captured payment"));
-    let unknown = refund(&app, "6db74bfd-bfba-47a9-86e5-2304af3a6e40", &body, Some("k")).await;
-    assert_eq!((unknown.status, unknown.body), (404, json!({"detail": "Booking not found"})));
-    let bad = refund(&app, &unpaid, &json!({"amount": 1, "reason": "oops"}), Some("k")).await;
+    assert!(answer.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("no captured payment"));
+    let unknown = refund(
+        &app,
+        "6db74bfd-bfba-47a9-86e5-2304af3a6e40",
+        &body,
+        Some("k"),
+    )
+    .await;
+    assert_eq!(
+        (unknown.status, unknown.body),
+        (404, json!({"detail": "Booking not found"}))
+    );
+    let bad = refund(
+        &app,
+        &unpaid,
+        &json!({"amount": 1, "reason": "oops"}),
+        Some("k"),
+    )
+    .await;
     assert_eq!(bad.status, 400, "{:?}", bad.body);
-    let receipt = app.get("/v1/bookings/6db74bfd-bfba-47a9-86e5-2304af3a6e40/receipt").await;
+    let receipt = app
+        .get("/v1/bookings/6db74bfd-bfba-47a9-86e5-2304af3a6e40/receipt")
+        .await;
     assert_eq!(receipt.status, 404);
 }
 
@@ -154,7 +206,10 @@ async fn twenty_racing_refunds_never_refund_more_than_was_received() {
         match a.status {
             201 => made += a.body["amount_minor"].as_i64().unwrap(),
             400 => assert!(
-                a.body["detail"].as_str().unwrap().contains("what is refundable"),
+                a.body["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("what is refundable"),
                 "{:?}",
                 a.body
             ),
@@ -191,7 +246,11 @@ async fn a_dashboard_refund_is_listed_from_its_events() {
         .stripe(
             Method::POST,
             "/v1/refunds",
-            &[("payment_intent", &pi), ("amount", "100"), ("reason", "duplicate")],
+            &[
+                ("payment_intent", &pi),
+                ("amount", "100"),
+                ("reason", "duplicate"),
+            ],
         )
         .await;
     assert_eq!(made.status, 200, "{:?}", made.body);
@@ -212,7 +271,13 @@ async fn a_dashboard_refund_is_listed_from_its_events() {
     assert_eq!(listed[0]["reason"], "duplicate");
     assert_eq!(listed[0]["amount_minor"], 100);
     assert!(listed[0]["created_at"].is_string(), "{shown}");
-    let too_much = refund(&app, &booking_id, &json!({"amount": 2.51, "reason": "duplicate"}), Some("k")).await;
+    let too_much = refund(
+        &app,
+        &booking_id,
+        &json!({"amount": 2.51, "reason": "duplicate"}),
+        Some("k"),
+    )
+    .await;
     assert_eq!(
         too_much.body,
         json!({"detail": "amount is more than what is refundable: 2.50 usd"})

@@ -65,12 +65,15 @@ pub async fn refund_booking<S: BookingStore, P: PaymentProvider>(
                     booking,
                     // Made by this call (its record was written, then read back) or before.
                     replayed: !asked_stripe,
-                })
+                });
             }
             Found::Mine(_) => {}
             Found::New => {
                 let mut updated = payment.clone();
-                let received = (payment.received_minor(), payment.after.amount_refunded_minor);
+                let received = (
+                    payment.received_minor(),
+                    payment.after.amount_refunded_minor,
+                );
                 let reason = Some(ask.reason.as_str().to_string());
                 match refund_log::reserve(&mut updated.refunds, mark, amount, reason, received) {
                     Err(Refused::TooMuch { refundable_minor }) => {
@@ -207,7 +210,8 @@ async fn release<S: BookingStore>(
         booking = get_booking(store, booking.id).await?;
     }
     Err(AppError::Busy(
-        "Stripe refused the refund; releasing its reservation is busy: send the same request again".into(),
+        "Stripe refused the refund; releasing its reservation is busy: send the same request again"
+            .into(),
     ))
 }
 

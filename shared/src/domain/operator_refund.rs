@@ -29,11 +29,7 @@ pub enum RefundReason {
 }
 
 impl RefundReason {
-    pub const ALL: [Self; 3] = [
-        Self::Duplicate,
-        Self::Fraudulent,
-        Self::RequestedByCustomer,
-    ];
+    pub const ALL: [Self; 3] = [Self::Duplicate, Self::Fraudulent, Self::RequestedByCustomer];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -127,7 +123,12 @@ mod tests {
         for r in RefundReason::ALL {
             assert_eq!(RefundReason::parse(r.as_str()), Ok(r));
         }
-        for bad in ["", "Duplicate", "broken charger", "expired_uncaptured_charge"] {
+        for bad in [
+            "",
+            "Duplicate",
+            "broken charger",
+            "expired_uncaptured_charge",
+        ] {
             assert!(RefundReason::parse(bad).is_err(), "{bad}");
         }
     }
@@ -142,7 +143,9 @@ mod tests {
         assert_eq!(ask("3").amount_minor(&usd), Ok(300));
         assert_eq!(ask("500").amount_minor(&jpy), Ok(500));
         assert_eq!(ask("1.230").amount_minor(&kwd), Ok(1230));
-        for bad in ["0", "0.00", "-1", "1.255", "\"1.25\"", "null", "true", "1e308"] {
+        for bad in [
+            "0", "0.00", "-1", "1.255", "\"1.25\"", "null", "true", "1e308",
+        ] {
             let err = ask(bad).amount_minor(&usd).unwrap_err().to_string();
             assert!(err.starts_with("amount"), "{bad}: {err}");
         }

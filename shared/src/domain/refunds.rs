@@ -235,8 +235,13 @@ pub fn apply(
                 after.amount_refunded_minor = (after.amount_refunded_minor - amount).max(0);
             }
             let created_at = created.and_then(|t| chrono::DateTime::from_timestamp(t, 0));
-            let entry =
-                RefundEntry::of_stripe(refund_id.clone(), *amount, *refund, reason.clone(), created_at);
+            let entry = RefundEntry::of_stripe(
+                refund_id.clone(),
+                *amount,
+                *refund,
+                reason.clone(),
+                created_at,
+            );
             if refund_log::upsert(&mut next.refunds, entry) {
                 next.refund_id = refund_log::latest_refund_id(&next.refunds).map(str::to_string);
             }

@@ -115,7 +115,9 @@ pub fn intent_request(body: &[u8]) -> Result<IntentRequest, ApiError> {
         None => None,
         Some(raw) => Some(
             serde_json::from_str::<String>(raw.get())
-                .map_err(|_| crate::domain::DomainError::invalid("receipt_email must be an e-mail address"))
+                .map_err(|_| {
+                    crate::domain::DomainError::invalid("receipt_email must be an e-mail address")
+                })
                 .and_then(|text| ReceiptEmail::parse(&text))?,
         ),
     };

@@ -174,7 +174,10 @@ mod tests {
             (r#"{"amount": -1, "reason": "duplicate"}"#, "amount"),
             (r#"{"amount": 1, "reason": 3}"#, "reason must be a string"),
             (r#"{"amount": 1, "reason": "broken"}"#, "reason must be"),
-            (r#"{"amount": 1, "reason": "duplicate", "x": 1}"#, "Unknown field: x"),
+            (
+                r#"{"amount": 1, "reason": "duplicate", "x": 1}"#,
+                "Unknown field: x",
+            ),
             ("[]", "JSON object"),
         ] {
             let err = refund_request(body.as_bytes()).unwrap_err();

@@ -3,8 +3,8 @@
 use serde_json::Value;
 
 use crate::app::bookings::Busy;
-use crate::domain::slot::{format_stored_time, format_time, Window};
 use crate::domain::refund_log::RefundEntry;
+use crate::domain::slot::{format_stored_time, format_time, Window};
 use crate::domain::{AssetId, Booking, Currency};
 
 /// An asset's availability: its busy intervals in the window, times as booking times are

@@ -322,12 +322,18 @@ async fn a_scripted_flow_matches_the_document() {
         c.check("POST", "/v1/bookings/{id}/refunds", &made);
     }
     let reused = app
-        .send(keyed(&json!({"amount": 2, "reason": "duplicate"}), "contract-refund-1"))
+        .send(keyed(
+            &json!({"amount": 2, "reason": "duplicate"}),
+            "contract-refund-1",
+        ))
         .await;
     assert_eq!(reused.status, 422, "{}", reused.body);
     c.check("POST", "/v1/bookings/{id}/refunds", &reused);
     let too_much = app
-        .send(keyed(&json!({"amount": 100, "reason": "duplicate"}), "contract-refund-2"))
+        .send(keyed(
+            &json!({"amount": 100, "reason": "duplicate"}),
+            "contract-refund-2",
+        ))
         .await;
     assert_eq!(too_much.status, 400, "{}", too_much.body);
     c.check("POST", "/v1/bookings/{id}/refunds", &too_much);
@@ -341,10 +347,20 @@ async fn a_scripted_flow_matches_the_document() {
     assert_eq!(on_unpaid.status, 409, "{}", on_unpaid.body);
     c.check("POST", "/v1/bookings/{id}/refunds", &on_unpaid);
     let receipt = app.get(&format!("/v1/bookings/{id}/receipt")).await;
-    assert_eq!(receipt.body["refunds"].as_array().map(Vec::len), Some(1), "{}", receipt.body);
+    assert_eq!(
+        receipt.body["refunds"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        receipt.body
+    );
     c.check("GET", "/v1/bookings/{id}/receipt", &receipt);
     let refunded = app.get(&format!("/v1/bookings/{id}")).await;
-    assert_eq!(refunded.body["refunds"].as_array().map(Vec::len), Some(1), "{}", refunded.body);
+    assert_eq!(
+        refunded.body["refunds"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        refunded.body
+    );
     c.check("GET", "/v1/bookings/{id}", &refunded);
 
     // Cancel: refunded; twice is the same; a cancelled booking refuses intents.

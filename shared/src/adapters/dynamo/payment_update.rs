@@ -93,7 +93,10 @@ pub(super) fn payment_values(p: &Payment) -> Vec<(&'static str, AttributeValue)>
         ));
     }
     if !p.refunds.is_empty() {
-        v.push((super::refund_list::ATTR, super::refund_list::encode(&p.refunds)));
+        v.push((
+            super::refund_list::ATTR,
+            super::refund_list::encode(&p.refunds),
+        ));
     }
     // Absent for automatic capture, as on every booking stored before manual capture existed.
     if p.capture_method == CaptureMethod::Manual {

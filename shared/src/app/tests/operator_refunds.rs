@@ -19,12 +19,7 @@ fn ask(amount: &str, reason: RefundReason) -> RefundAsk {
     }
 }
 
-async fn refund(
-    w: &World,
-    id: BookingId,
-    amount: &str,
-    key: &str,
-) -> Result<Refunded, AppError> {
+async fn refund(w: &World, id: BookingId, amount: &str, key: &str) -> Result<Refunded, AppError> {
     let key = IdempotencyKey::parse(key).unwrap().for_caller("api-key-1");
     let ask = ask(amount, RefundReason::RequestedByCustomer);
     refund_booking(&*w.store, &*w.stripe, id, &ask, &key, Utc::now).await
@@ -50,9 +45,15 @@ async fn partial_refunds_then_the_rest_are_listed_and_counted() {
         first.refund.status,
         EntryStatus::Stripe(RefundStatus::Succeeded)
     );
-    assert_eq!(first.refund.reason.as_deref(), Some("requested_by_customer"));
+    assert_eq!(
+        first.refund.reason.as_deref(),
+        Some("requested_by_customer")
+    );
     assert!(first.refund.created_at.is_some());
-    assert_eq!(first.booking.payment_status, PaymentStatus::PartiallyRefunded);
+    assert_eq!(
+        first.booking.payment_status,
+        PaymentStatus::PartiallyRefunded
+    );
     let second = refund(&w, id, "2.25", "k2").await.unwrap();
     assert_eq!(second.booking.payment_status, PaymentStatus::Refunded);
     let p = w.get(id).await.payment.unwrap();
@@ -99,9 +100,13 @@ async fn more_than_is_left_is_a_400_naming_what_is_and_changes_nothing() {
 async fn no_captured_payment_is_a_409() {
     let w = World::new();
     let id = w.booking();
-    assert!(matches!(refund(&w, id, "1.00", "k").await, Err(AppError::Conflict(d)) if d.contains("no captured payment")));
+    assert!(
+        matches!(refund(&w, id, "1.00", "k").await, Err(AppError::Conflict(d)) if d.contains("no captured payment"))
+    );
     w.pay(id, "3.50").await.unwrap();
-    assert!(matches!(refund(&w, id, "1.00", "k").await, Err(AppError::Conflict(d)) if d.contains("payment_status pending")));
+    assert!(
+        matches!(refund(&w, id, "1.00", "k").await, Err(AppError::Conflict(d)) if d.contains("payment_status pending"))
+    );
     assert_eq!(
         refund(&w, BookingId::generate(), "1.00", "k").await,
         Err(AppError::BookingNotFound)
@@ -143,7 +148,10 @@ async fn an_unknown_outcome_stays_reserved_until_the_same_request_settles_it() {
         ProviderError::Unavailable("connection reset".into()),
     );
     let err = refund(&w, id, "3.00", "k1").await.unwrap_err();
-    assert!(matches!(&err, AppError::Unsettled(d) if d.contains("same Idempotency-Key")), "{err:?}");
+    assert!(
+        matches!(&err, AppError::Unsettled(d) if d.contains("same Idempotency-Key")),
+        "{err:?}"
+    );
     let p = w.get(id).await.payment.unwrap();
     assert_eq!(p.refunds.len(), 1);
     assert_eq!(p.refunds[0].status, EntryStatus::Reserved);
@@ -170,7 +178,10 @@ async fn an_unknown_outcome_stays_reserved_until_the_same_request_settles_it() {
 async fn a_refusal_releases_the_reservation() {
     let w = World::new();
     let (id, pi) = paid(&w).await;
-    w.stripe.refund_intent(&pi, None, "dashboard").await.unwrap();
+    w.stripe
+        .refund_intent(&pi, None, "dashboard")
+        .await
+        .unwrap();
     let before = w.get(id).await;
     let err = refund(&w, id, "1.00", "k1").await.unwrap_err();
     assert!(matches!(&err, AppError::Declined(_)), "{err:?}");

@@ -35,7 +35,10 @@ async fn the_receipt_email_reaches_stripe_and_is_part_of_the_intent_s_terms() {
         Some("driver@example.com")
     );
     // The same address: the same intent.
-    assert_eq!(pay_with(&w, id, Some("driver@example.com")).await.id, first.id);
+    assert_eq!(
+        pay_with(&w, id, Some("driver@example.com")).await.id,
+        first.id
+    );
     // Another: a new intent, the first no longer payable.
     let second = pay_with(&w, id, Some("other@example.com")).await;
     assert_ne!(second.id, first.id);

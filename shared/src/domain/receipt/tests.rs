@@ -90,7 +90,11 @@ fn a_priced_booking_shows_its_lines_and_an_adjustment_when_the_capture_differs()
     let mut b = paid("usd", 4000, 782, PaymentStatus::Completed);
     b.price = Some(quote("usd", &lines));
     let r = receipt(&b, &[]).unwrap();
-    let kinds: Vec<_> = r.charges.iter().map(|c| (c.kind.as_str(), c.minor)).collect();
+    let kinds: Vec<_> = r
+        .charges
+        .iter()
+        .map(|c| (c.kind.as_str(), c.minor))
+        .collect();
     assert_eq!(kinds, [("flat", 50), ("time", 300), ("adjustment", 432)]);
     assert_eq!(r.total, 782);
     // Received exactly the price: no adjustment.
@@ -134,8 +138,14 @@ fn refunds_are_negative_lines_reserved_and_failed_ones_are_not() {
         .iter()
         .map(|l| (l.refund_id.as_deref(), l.minor))
         .collect();
-    assert_eq!(lines, [(Some("re_1"), -200), (Some("re_3"), -50), (None, -100)]);
-    assert_eq!((r.total_charged, r.total_refunded, r.total), (1000, 350, 650));
+    assert_eq!(
+        lines,
+        [(Some("re_1"), -200), (Some("re_3"), -50), (None, -100)]
+    );
+    assert_eq!(
+        (r.total_charged, r.total_refunded, r.total),
+        (1000, 350, 650)
+    );
 }
 
 /// Every shape: no price or a price of 0 to 3 lines (each 0 to 700), received below, at or
@@ -148,7 +158,11 @@ fn the_lines_always_add_up() {
         vec![],
         vec![(LineType::Flat, 0)],
         vec![(LineType::Flat, 50), (LineType::Time, 700)],
-        vec![(LineType::Flat, 50), (LineType::Time, 300), (LineType::MaxPrice, -100)],
+        vec![
+            (LineType::Flat, 50),
+            (LineType::Time, 300),
+            (LineType::MaxPrice, -100),
+        ],
     ];
     let fee_sets: [&[Fee]; 3] = [
         &[],

@@ -16,7 +16,11 @@ const ALL: [RefundStatus; 5] = RefundStatus::ALL;
 
 #[test]
 fn statuses_round_trip_and_only_failed_or_canceled_stop_counting() {
-    for s in ALL.map(EntryStatus::Stripe).into_iter().chain([EntryStatus::Reserved]) {
+    for s in ALL
+        .map(EntryStatus::Stripe)
+        .into_iter()
+        .chain([EntryStatus::Reserved])
+    {
         assert_eq!(EntryStatus::parse(s.as_str()), Some(s));
         let counts = !matches!(s, EntryStatus::Stripe(R::Failed | R::Canceled));
         assert_eq!(s.counts(), counts, "{s:?}");
@@ -37,7 +41,11 @@ fn a_refund_s_status_only_moves_forward() {
                 R::Succeeded if matches!(to, R::Pending | R::RequiresAction) => from,
                 _ => to,
             };
-            assert_eq!(entries[0].status, EntryStatus::Stripe(expected), "{from:?} -> {to:?}");
+            assert_eq!(
+                entries[0].status,
+                EntryStatus::Stripe(expected),
+                "{from:?} -> {to:?}"
+            );
             assert_eq!(changed, expected != from, "{from:?} -> {to:?}");
             assert_eq!(entries.len(), 1);
         }
@@ -135,7 +143,14 @@ fn a_request_finds_its_entry_and_a_reused_key_is_told_apart() {
 fn settling_fills_the_reservation_and_merges_an_event_that_came_first() {
     // Stripe answered first.
     let mut entries = Vec::new();
-    reserve(&mut entries, mark("a"), 100, Some("duplicate".into()), (1000, 0)).unwrap();
+    reserve(
+        &mut entries,
+        mark("a"),
+        100,
+        Some("duplicate".into()),
+        (1000, 0),
+    )
+    .unwrap();
     settle(&mut entries, &mark("a"), stripe("re_1", 100, R::Pending));
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].refund_id.as_deref(), Some("re_1"));
@@ -149,9 +164,20 @@ fn settling_fills_the_reservation_and_merges_an_event_that_came_first() {
     // The event first (succeeded), then Stripe's answer (pending): one entry, succeeded, with
     // the request's reason, where the reservation was.
     let mut entries = vec![stripe("re_0", 50, R::Succeeded)];
-    reserve(&mut entries, mark("b"), 100, Some("fraudulent".into()), (1000, 0)).unwrap();
+    reserve(
+        &mut entries,
+        mark("b"),
+        100,
+        Some("fraudulent".into()),
+        (1000, 0),
+    )
+    .unwrap();
     upsert(&mut entries, stripe("re_2", 100, R::Succeeded));
-    assert_eq!(committed_minor(&entries), 250, "counted twice for a moment: never too little");
+    assert_eq!(
+        committed_minor(&entries),
+        250,
+        "counted twice for a moment: never too little"
+    );
     settle(&mut entries, &mark("b"), stripe("re_2", 100, R::Pending));
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[1].refund_id.as_deref(), Some("re_2"));
@@ -238,17 +264,19 @@ fn no_order_of_steps_sets_aside_more_than_was_received() {
             let id = |r: usize| format!("re_{r}");
             for &i in &order {
                 match steps[i] {
-                    Step::Reserve(r) => {
-                        if find(&entries, &key(r)) == Found::New {
-                            let _ = reserve(&mut entries, key(r), amount[r], None, (received, 0));
-                        }
+                    Step::Reserve(r) if find(&entries, &key(r)) == Found::New => {
+                        let _ = reserve(&mut entries, key(r), amount[r], None, (received, 0));
                     }
                     // Stripe is asked only for a reservation still there.
                     Step::Made(r) => {
                         made[r] |= matches!(find(&entries, &key(r)), Found::Mine(_));
                     }
                     Step::Settle(r) if made[r] => {
-                        settle(&mut entries, &key(r), stripe(&id(r), amount[r], R::Succeeded));
+                        settle(
+                            &mut entries,
+                            &key(r),
+                            stripe(&id(r), amount[r], R::Succeeded),
+                        );
                     }
                     Step::Event(r) if made[r] => {
                         upsert(&mut entries, stripe(&id(r), amount[r], R::Succeeded));

@@ -161,8 +161,18 @@ fn told(id: &str, amount: i64, status: RefundStatus, reason: Option<&str>) -> Mo
 fn every_refund_we_record_is_listed_once() {
     use crate::domain::refund_log::EntryStatus;
     let mut p = paid(1000);
-    record_refund(&mut p, "re_1".into(), Some(300), Some(RefundStatus::Succeeded));
-    record_refund(&mut p, "re_1".into(), Some(300), Some(RefundStatus::Succeeded));
+    record_refund(
+        &mut p,
+        "re_1".into(),
+        Some(300),
+        Some(RefundStatus::Succeeded),
+    );
+    record_refund(
+        &mut p,
+        "re_1".into(),
+        Some(300),
+        Some(RefundStatus::Succeeded),
+    );
     record_refund(&mut p, "re_2".into(), None, Some(RefundStatus::Pending));
     let listed: Vec<_> = p
         .refunds
@@ -172,8 +182,16 @@ fn every_refund_we_record_is_listed_once() {
     assert_eq!(
         listed,
         [
-            (Some("re_1"), 300, EntryStatus::Stripe(RefundStatus::Succeeded)),
-            (Some("re_2"), 700, EntryStatus::Stripe(RefundStatus::Pending)),
+            (
+                Some("re_1"),
+                300,
+                EntryStatus::Stripe(RefundStatus::Succeeded)
+            ),
+            (
+                Some("re_2"),
+                700,
+                EntryStatus::Stripe(RefundStatus::Pending)
+            ),
         ]
     );
     assert_eq!(p.refund_id.as_deref(), Some("re_2"));
@@ -222,7 +240,12 @@ fn refunds_stripe_tells_of_are_listed_once() {
     );
     // Ours, then its event.
     let mut p = paid(1000);
-    record_refund(&mut p, "re_1".into(), Some(400), Some(RefundStatus::Pending));
+    record_refund(
+        &mut p,
+        "re_1".into(),
+        Some(400),
+        Some(RefundStatus::Pending),
+    );
     let (_, p) = apply(
         Completed,
         &p,

@@ -58,11 +58,10 @@ fn each_bad_field_is_named() {
         "user_id must be a UUID"
     );
     assert!(err(&[("asset_type", "bike".into())]).starts_with("asset_type must be"));
+    assert!(err(&[("start_time", "tomorrow".into())]).starts_with("start_time must be an RFC 3339"));
     assert!(
-        err(&[("start_time", "tomorrow".into())]).starts_with("start_time must be an RFC 3339")
+        err(&[("end_time", "2026-02-05 23:30".into())]).starts_with("end_time must be an RFC 3339")
     );
-    assert!(err(&[("end_time", "2026-02-05 23:30".into())])
-        .starts_with("end_time must be an RFC 3339"));
     assert_eq!(err(&[("extra", 1.into())]), "Unknown field: extra");
     assert!(err(&[("start_time", "1999-12-31T23:00:00Z".into())]).contains("between the years"));
     assert!(err(&[("start_time", "2026-02-05T23:00:00.0001Z".into())]).contains("millisecond"));
@@ -143,7 +142,11 @@ fn a_receipt_email_is_an_address() {
         ))
         .unwrap_err();
         assert_eq!(err.status(), StatusCode::BAD_REQUEST, "{bad}");
-        assert_eq!(err.to_string(), "receipt_email must be an e-mail address", "{bad}");
+        assert_eq!(
+            err.to_string(),
+            "receipt_email must be an e-mail address",
+            "{bad}"
+        );
     }
 }
 
