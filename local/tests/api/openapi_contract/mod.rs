@@ -4,6 +4,7 @@
 //! (JSON Schema 2020-12, with formats asserted, by the `boon` validator).
 
 mod contract;
+mod refunds_flow;
 mod scripted_flow;
 mod tariffs_flow;
 
