@@ -30,6 +30,8 @@ ROUTES = {
     ("GET", "/v1/bookings"): "BookingsFunction",
     ("GET", "/v1/bookings/{id}"): "BookingsFunction",
     ("POST", "/v1/bookings/{id}/cancel"): "BookingsFunction",
+    ("POST", "/v1/bookings/{id}/refunds"): "BookingsFunction",
+    ("GET", "/v1/bookings/{id}/receipt"): "BookingsFunction",
     ("GET", "/v1/assets/{asset_id}/availability"): "BookingsFunction",
     ("PUT", "/v1/tariffs/{tariff_id}"): "BookingsFunction",
     ("GET", "/v1/tariffs/{tariff_id}"): "BookingsFunction",
