@@ -86,19 +86,17 @@ pub async fn assign_tariff<S: TariffStore>(
 }
 
 /// The tariff that applies to `asset_id`: its own, else its type's (when the type is known).
-/// At most three point reads in two round trips: the asset's and the type's assignments at
-/// once (with no tariff, the default, that is all), then the tariff.
+/// At most three point reads in two requests: the asset's and the type's assignments at once
+/// (one BatchGetItem on DynamoDB; with no tariff, the default, that is all), then the tariff.
 pub async fn tariff_for<S: TariffStore>(
     store: &S,
     asset_id: AssetId,
     asset_type: Option<AssetType>,
 ) -> Result<Option<StoredTariff>, AppError> {
-    let own = store.get_assignment(TariffTarget::Asset(asset_id));
     let assigned = match asset_type {
-        None => own.await?,
+        None => store.get_assignment(TariffTarget::Asset(asset_id)).await?,
         Some(t) => {
-            let typed = store.get_assignment(TariffTarget::AssetType(t));
-            let (own, typed) = futures::try_join!(own, typed)?;
+            let (own, typed) = store.get_assignments(asset_id, t).await?;
             own.or(typed)
         }
     };

@@ -5,6 +5,7 @@ use std::future::Future;
 
 use super::store::StoreError;
 use crate::domain::tariff::{StoredTariff, TariffId, TariffTarget};
+use crate::domain::{AssetId, AssetType};
 
 pub trait TariffStore: Send + Sync {
     /// The tariff, read strongly consistently.
@@ -27,6 +28,22 @@ pub trait TariffStore: Send + Sync {
         &self,
         target: TariffTarget,
     ) -> impl Future<Output = Result<Option<TariffId>, StoreError>> + Send;
+
+    /// The assignments of the asset and of its type at once, `(asset's, type's)`, both read
+    /// strongly consistently. By default two concurrent point reads; DynamoDB makes it one
+    /// request (BatchGetItem).
+    fn get_assignments(
+        &self,
+        asset: AssetId,
+        asset_type: AssetType,
+    ) -> impl Future<Output = Result<(Option<TariffId>, Option<TariffId>), StoreError>> + Send {
+        async move {
+            futures::try_join!(
+                self.get_assignment(TariffTarget::Asset(asset)),
+                self.get_assignment(TariffTarget::AssetType(asset_type))
+            )
+        }
+    }
 
     /// Assigns `tariff` to `target`, replacing any earlier assignment, if the tariff exists
     /// (checked in the same write). `Ok(false)`: it does not; nothing was written.

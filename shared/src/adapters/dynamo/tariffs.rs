@@ -2,12 +2,15 @@
 //! - `tariff#<tariff_id>`: the tariff, its `version` and its prices in minor units;
 //! - `asset#<asset_id>` and `asset-type#<asset_type>`: `tariff_id`, the assignment.
 //!
-//! Every read is a strongly consistent GetItem; a tariff is written with a condition on the
-//! version read; an assignment in a transaction that checks the tariff exists.
+//! Every read is strongly consistent: a GetItem, or one BatchGetItem for an asset's and its
+//! type's assignments (a booking creation's lookup); a tariff is written with a condition on
+//! the version read; an assignment in a transaction that checks the tariff exists.
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, KeysAndAttributes, Put, TransactWriteItem,
+};
 
 use super::items::{build_error, corrupt, n, num, s, str_attr, unavailable, Item};
 use super::DynamoStore;
@@ -177,7 +180,79 @@ impl DynamoStore {
     }
 }
 
+/// How many times BatchGetItem's `UnprocessedKeys` are asked for again (DynamoDB returns them
+/// when throttled; its guidance is to retry them with exponential backoff:
+/// <https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html>).
+const BATCH_RETRIES: u32 = 4;
+
+fn assignment_from(item: &Item) -> Result<TariffId, StoreError> {
+    TariffId::parse(str_attr(item, "tariff_id")?).map_err(|_| corrupt("tariff_id"))
+}
+
+impl DynamoStore {
+    /// The items of `keys` (`pk` values) of the tariffs table, by `pk`, in one BatchGetItem
+    /// (and its unprocessed keys asked again, a bounded number of times).
+    async fn batch_get_tariff_items(
+        &self,
+        keys: Vec<String>,
+    ) -> Result<std::collections::HashMap<String, Item>, StoreError> {
+        let table = &self.tables.tariffs;
+        let mut found = std::collections::HashMap::new();
+        let mut wanted = KeysAndAttributes::builder()
+            .set_keys(Some(
+                keys.into_iter()
+                    .map(|k| std::collections::HashMap::from([("pk".to_string(), s(k))]))
+                    .collect(),
+            ))
+            .consistent_read(true)
+            .build()
+            .map_err(build_error)?;
+        for attempt in 0..=BATCH_RETRIES {
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+            }
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(table, wanted.clone())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out
+                .responses
+                .unwrap_or_default()
+                .remove(table)
+                .unwrap_or_default()
+            {
+                let pk = str_attr(&item, "pk")?.to_string();
+                found.insert(pk, item);
+            }
+            match out.unprocessed_keys.unwrap_or_default().remove(table) {
+                Some(rest) if !rest.keys.is_empty() => wanted = rest,
+                _ => return Ok(found),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "DynamoDB left tariff assignments unprocessed after retries".into(),
+        ))
+    }
+}
+
 impl TariffStore for DynamoStore {
+    async fn get_assignments(
+        &self,
+        asset: crate::domain::AssetId,
+        asset_type: crate::domain::AssetType,
+    ) -> Result<(Option<TariffId>, Option<TariffId>), StoreError> {
+        let own_key = target_key(TariffTarget::Asset(asset));
+        let type_key = target_key(TariffTarget::AssetType(asset_type));
+        let found = self
+            .batch_get_tariff_items(vec![own_key.clone(), type_key.clone()])
+            .await?;
+        let read = |key: &str| found.get(key).map(assignment_from).transpose();
+        Ok((read(&own_key)?, read(&type_key)?))
+    }
+
     async fn get_tariff(&self, id: &TariffId) -> Result<Option<StoredTariff>, StoreError> {
         self.get_tariff_item(tariff_key(id))
             .await?
@@ -217,9 +292,7 @@ impl TariffStore for DynamoStore {
         let Some(item) = self.get_tariff_item(target_key(target)).await? else {
             return Ok(None);
         };
-        TariffId::parse(str_attr(&item, "tariff_id")?)
-            .map(Some)
-            .map_err(|_| corrupt("tariff_id"))
+        assignment_from(&item).map(Some)
     }
 
     async fn put_assignment(
