@@ -18,6 +18,7 @@ mod keys;
 pub mod reconcile;
 pub mod refunds;
 pub mod tariffs;
+pub mod terms;
 mod versioned;
 
 pub use error::AppError;

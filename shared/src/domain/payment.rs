@@ -16,6 +16,7 @@ use super::ids::IntentId;
 use super::money::Money;
 use super::other_intents::{OtherIntentIssue, RefundRefusal};
 use super::refunds::AfterPayment;
+use super::terms::Fee;
 
 /// Where the booking's payment stands, as the webhook and cancellation move it.
 /// `completed` and `refunded` are never left by a Stripe event.
@@ -105,6 +106,11 @@ pub struct Payment {
     /// The last owed refund Stripe refused, recorded on its own (no payment write sets or
     /// removes it): it waits for an operator.
     pub refund_refusal: Option<RefundRefusal>,
+    /// The fee a cancellation took under the booking's terms (`domain::terms`): kept out of
+    /// the refund of a paid booking, or captured from the hold of an authorized one.
+    pub cancellation_fee: Option<Fee>,
+    /// The no-show fee the scheduled run decided (and captured from the hold).
+    pub no_show_fee: Option<Fee>,
 }
 
 impl Payment {
@@ -129,6 +135,8 @@ impl Payment {
             authorization: None,
             other_intents: Vec::new(),
             refund_refusal: None,
+            cancellation_fee: None,
+            no_show_fee: None,
         }
     }
 
