@@ -14,6 +14,7 @@ pub mod event_list;
 pub mod events;
 pub mod holds;
 pub mod intents;
+mod no_shows;
 mod keys;
 pub mod reconcile;
 pub mod refunds;
