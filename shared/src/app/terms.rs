@@ -114,9 +114,7 @@ pub(super) async fn settle_cancel<P: PaymentProvider>(
                 // Decided by the scheduled run, not captured yet: captured here, with the
                 // run's key (one capture whoever gets there first).
                 (Some(fee), _) => (fee.minor, no_show_key(booking.id, &intent.id, fee.minor)),
-                (None, Decision::Take(fee)) => {
-                    (fee, late_cancel_key(booking.id, &intent.id, fee))
-                }
+                (None, Decision::Take(fee)) => (fee, late_cancel_key(booking.id, &intent.id, fee)),
                 (None, Decision::NoFee | Decision::Waive(..)) => {
                     return release(provider, payment, decision, &intent.id).await;
                 }
@@ -146,7 +144,10 @@ async fn release<P: PaymentProvider>(
     decision: Decision,
     intent_id: &crate::domain::IntentId,
 ) -> Result<Settled, AppError> {
-    match provider.cancel_intent(intent_id, &cancel_key(intent_id)).await {
+    match provider
+        .cancel_intent(intent_id, &cancel_key(intent_id))
+        .await
+    {
         Ok(_) => {
             let mut payment = payment.clone();
             payment.cancellation_fee = decision.fee();

@@ -72,8 +72,7 @@ async fn route<S: BookingStore + TariffStore, P: PaymentProvider>(
         ["v1", "bookings", id, "check-in"] => match *method {
             // No body is read (the app or the charger may send `{}`).
             Method::POST => {
-                let booking =
-                    crate::app::terms::check_in(store, booking_id(id)?, Utc::now).await?;
+                let booking = crate::app::terms::check_in(store, booking_id(id)?, Utc::now).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     &booking_json(&booking.as_of(Utc::now())),

@@ -20,7 +20,10 @@ pub(super) const CHECKED_IN_AT: &str = "checked_in_at";
 pub(super) fn fee_value(fee: &Fee) -> AttributeValue {
     let mut map = Item::from([("minor".to_string(), num(fee.minor))]);
     if let Some(Waiver::BelowMinimum { min_minor }) = fee.waived {
-        map.insert("waived".into(), s(Waiver::BelowMinimum { min_minor }.code()));
+        map.insert(
+            "waived".into(),
+            s(Waiver::BelowMinimum { min_minor }.code()),
+        );
         map.insert("min_minor".into(), num(min_minor));
     }
     AttributeValue::M(map)

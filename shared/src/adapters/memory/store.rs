@@ -282,7 +282,10 @@ impl BookingStore for InMemoryStore {
         let Some(current) = state.bookings.get_mut(&booking.id) else {
             return Ok(false);
         };
-        let no_show = current.payment.as_ref().is_some_and(|p| p.no_show_fee.is_some());
+        let no_show = current
+            .payment
+            .as_ref()
+            .is_some_and(|p| p.no_show_fee.is_some());
         if current.status != BookingStatus::Confirmed
             || current.updated_at != booking.updated_at
             || current.checked_in_at.is_some()

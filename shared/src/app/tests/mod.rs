@@ -14,6 +14,7 @@ mod reconcile;
 mod reconcile_wedge;
 mod refunds;
 mod tariffs;
+mod terms;
 mod uc;
 mod versioned_writes;
 

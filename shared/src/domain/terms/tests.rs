@@ -39,7 +39,10 @@ const USD_MIN: Waiver = Waiver::BelowMinimum { min_minor: 50 };
 
 #[test]
 fn a_tariff_without_fees_has_no_terms_and_absent_minutes_are_zero() {
-    assert_eq!(Terms::of(&tariff("usd", &[("per_hour", "3.00")], &[])), None);
+    assert_eq!(
+        Terms::of(&tariff("usd", &[("per_hour", "3.00")], &[])),
+        None
+    );
     // Minutes alone are no terms: nothing is ever charged.
     let minutes_only = tariff(
         "usd",
@@ -99,7 +102,10 @@ fn without_a_free_window_cancelling_is_free_until_the_start() {
 fn a_fee_never_exceeds_what_the_booking_can_give() {
     let t = ev_standard();
     let late = start();
-    assert_eq!(cancellation_fee(&t, start(), late, 100), Decision::Take(100));
+    assert_eq!(
+        cancellation_fee(&t, start(), late, 100),
+        Decision::Take(100)
+    );
     assert_eq!(cancellation_fee(&t, start(), late, 99), Decision::Take(99));
     assert_eq!(cancellation_fee(&t, start(), late, 50), Decision::Take(50));
     // Capped below the minimum: waived with what it would have been.
@@ -193,10 +199,7 @@ fn a_zero_fee_is_no_fee() {
         &[],
     ))
     .unwrap();
-    assert_eq!(
-        cancellation_fee(&t, start(), start(), 350),
-        Decision::NoFee
-    );
+    assert_eq!(cancellation_fee(&t, start(), start(), 350), Decision::NoFee);
     assert_eq!(
         no_show_fee(&t, start(), None, start(), 350),
         Some(Decision::NoFee)
@@ -233,7 +236,13 @@ fn a_no_show_is_due_from_its_instant_unless_checked_in_strictly_before() {
     // Checked in at the instant or later: late, still a no-show.
     for checked_in in [due, due + ms(1), due + Duration::minutes(5)] {
         assert_eq!(
-            no_show_fee(&t, start(), Some(checked_in), due + Duration::minutes(10), 800),
+            no_show_fee(
+                &t,
+                start(),
+                Some(checked_in),
+                due + Duration::minutes(10),
+                800
+            ),
             Some(Decision::Take(200)),
             "{checked_in}"
         );

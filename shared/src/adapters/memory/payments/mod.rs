@@ -177,6 +177,11 @@ impl FakeStripe {
         self.lock().refund_status = Some(status);
     }
 
+    /// The refunds made of this intent, oldest first.
+    pub fn refunds(&self, id: &IntentId) -> Vec<Refund> {
+        self.lock().refunded.get(id).cloned().unwrap_or_default()
+    }
+
     /// How many calls of this kind reached Stripe.
     pub fn calls(&self, call: Call) -> usize {
         self.lock().calls.iter().filter(|c| **c == call).count()
