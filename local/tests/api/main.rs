@@ -26,4 +26,5 @@ mod sample_events;
 mod stripe_layer;
 mod support;
 mod tariffs;
+mod terms;
 mod webhook_security;

@@ -133,6 +133,19 @@ pub(super) async fn settle_cancel<P: PaymentProvider>(
             }
             Ok(Settled::Done(PaymentStatus::Completed, Box::new(payment)))
         }
+        // Released already: by our own release a moment ago (its event, or a racer's write,
+        // came between it and our write), or by a racer. A waiver is recorded again; a fee
+        // to take was not taken, so none is shown.
+        IntentStatus::Canceled if payment.authorization.is_some() && no_show.is_none() => {
+            let held = payment.authorization.map_or(0, |a| a.amount_minor);
+            let decision = cancellation_fee(terms, booking.slot.start(), at, held);
+            let mut payment = payment.clone();
+            payment.cancellation_fee = match decision {
+                Decision::Waive(..) => decision.fee(),
+                Decision::NoFee | Decision::Take(_) => None,
+            };
+            Ok(Settled::Done(PaymentStatus::Canceled, Box::new(payment)))
+        }
         _ => Ok(Settled::AsWithout),
     }
 }

@@ -558,3 +558,26 @@ async fn a_no_show_decided_but_not_captured_is_captured_by_a_cancel_with_the_run
     );
     assert_eq!(w.stripe.intent(&pi).unwrap().amount_received, Some(200));
 }
+
+#[tokio::test]
+async fn a_waiver_is_kept_when_the_release_s_event_lands_before_the_cancel_s_write() {
+    let w = World::new();
+    let (id, pi) = authorized(&w, tariff("0.30", "2.00")).await;
+    let at = late(&w.get(id).await);
+    let (hook_w, hook_pi) = (w.clone(), pi.clone());
+    w.stripe.on(
+        Call::Cancel,
+        When::After,
+        Box::new(move || {
+            Box::pin(async move {
+                deliver(&hook_w, id, &hook_pi, IntentEvent::Canceled, 200).await;
+            })
+        }),
+    );
+    let b = cancel_booking(&*w.store, &*w.stripe, id, || at)
+        .await
+        .unwrap();
+    assert_eq!(b.payment_status, PaymentStatus::Canceled);
+    let fee = b.payment.unwrap().cancellation_fee.unwrap();
+    assert_eq!(fee.waived, Some(Waiver::BelowMinimum { min_minor: 50 }));
+}
