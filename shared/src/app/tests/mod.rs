@@ -9,6 +9,7 @@ mod create_intent;
 mod events;
 mod holds;
 mod holds_support;
+mod no_shows;
 mod passed_holds;
 mod reconcile;
 mod reconcile_wedge;
