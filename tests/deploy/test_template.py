@@ -30,6 +30,7 @@ ROUTES = {
     ("GET", "/v1/bookings"): "BookingsFunction",
     ("GET", "/v1/bookings/{id}"): "BookingsFunction",
     ("POST", "/v1/bookings/{id}/cancel"): "BookingsFunction",
+    ("POST", "/v1/bookings/{id}/check-in"): "BookingsFunction",
     ("GET", "/v1/assets/{asset_id}/availability"): "BookingsFunction",
     ("PUT", "/v1/tariffs/{tariff_id}"): "BookingsFunction",
     ("GET", "/v1/tariffs/{tariff_id}"): "BookingsFunction",

@@ -6,6 +6,7 @@
 mod contract;
 mod scripted_flow;
 mod tariffs_flow;
+mod terms_flow;
 
 use std::collections::BTreeSet;
 
@@ -16,11 +17,12 @@ use serde_json::{json, Value};
 
 /// What the functions serve (shared::http::bookings, shared::http::create_intent, shared::http::webhook), as
 /// (method, path template).
-const SERVED: [(&str, &str); 13] = [
+const SERVED: [(&str, &str); 14] = [
     ("POST", "/v1/bookings"),
     ("GET", "/v1/bookings"),
     ("GET", "/v1/bookings/{id}"),
     ("POST", "/v1/bookings/{id}/cancel"),
+    ("POST", "/v1/bookings/{id}/check-in"),
     ("GET", "/v1/assets/{asset_id}/availability"),
     ("PUT", "/v1/tariffs/{tariff_id}"),
     ("GET", "/v1/tariffs/{tariff_id}"),

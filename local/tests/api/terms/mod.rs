@@ -14,6 +14,8 @@ use crate::support::{new_id, rfc3339, spawn_app, Answer, TestApp, CARD_OK};
 
 mod no_shows;
 
+pub(crate) use no_shows::set_start;
+
 /// Terms: free until 60 minutes before the start, `late` after it; `no_show` 15 minutes after
 /// the start. Priced 3.50 flat; authorized (manual capture) for 8.00, its `max_price`.
 fn tariff(late: f64, no_show: f64) -> Value {
@@ -23,7 +25,7 @@ fn tariff(late: f64, no_show: f64) -> Value {
 
 /// A booking of a new asset under `tariff`, starting `from_now` from now (to the minute),
 /// lasting 30 minutes.
-pub(super) async fn booking_under(app: &TestApp, tariff: &Value, from_now: Duration) -> String {
+pub(crate) async fn booking_under(app: &TestApp, tariff: &Value, from_now: Duration) -> String {
     let (asset, tariff_id) = (new_id(), format!("t-{}", new_id()));
     let put = |path: String, body: Value| async move {
         app.send(app.keyed(Method::PUT, &path).json(&body)).await
@@ -51,7 +53,7 @@ pub(super) async fn booking_under(app: &TestApp, tariff: &Value, from_now: Durat
 }
 
 /// Paid its price (3.50), the webhook's success applied. Returns the intent.
-pub(super) async fn pay(app: &TestApp, id: &str) -> String {
+pub(crate) async fn pay(app: &TestApp, id: &str) -> String {
     let made = app.create_intent(&json!({"booking_id": id})).await;
     assert_eq!(made.status, 200, "{:?}", made.body);
     let pi = made.body["payment_intent_id"].as_str().unwrap().to_string();
@@ -62,7 +64,7 @@ pub(super) async fn pay(app: &TestApp, id: &str) -> String {
 }
 
 /// Authorized for 8.00 (the tariff's `max_price`), the webhook's event applied.
-pub(super) async fn authorize(app: &TestApp, id: &str) -> String {
+pub(crate) async fn authorize(app: &TestApp, id: &str) -> String {
     let made = app
         .create_intent(&json!({"booking_id": id, "capture_method": "manual"}))
         .await;

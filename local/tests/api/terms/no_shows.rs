@@ -38,6 +38,22 @@ async fn let_time_pass(app: &TestApp, id: &str, by: Duration) {
     update.send().await.unwrap();
 }
 
+/// The booking's stored start moved to `start` (its end 30 minutes later), as time passing
+/// would move now past it.
+pub(crate) async fn set_start(app: &TestApp, id: &str, start: DateTime<Utc>) {
+    let fmt = |t: DateTime<Utc>| AttributeValue::S(t.to_rfc3339_opts(SecondsFormat::Secs, true));
+    app.dynamodb()
+        .update_item()
+        .table_name("bookings")
+        .key("id", AttributeValue::S(id.into()))
+        .update_expression("SET start_time = :s, end_time = :e")
+        .expression_attribute_values(":s", fmt(start))
+        .expression_attribute_values(":e", fmt(start + Duration::minutes(30)))
+        .send()
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_no_show_has_its_fee_captured_by_the_scheduled_run_once() {
     let app = spawn_app().await;
