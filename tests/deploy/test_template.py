@@ -32,6 +32,7 @@ ROUTES = {
     ("POST", "/v1/bookings/{id}/cancel"): "BookingsFunction",
     ("POST", "/v1/bookings/{id}/refunds"): "BookingsFunction",
     ("GET", "/v1/bookings/{id}/receipt"): "BookingsFunction",
+    ("POST", "/v1/bookings/{id}/check-in"): "BookingsFunction",
     ("GET", "/v1/assets/{asset_id}/availability"): "BookingsFunction",
     ("PUT", "/v1/tariffs/{tariff_id}"): "BookingsFunction",
     ("GET", "/v1/tariffs/{tariff_id}"): "BookingsFunction",

@@ -28,4 +28,5 @@ mod sample_events;
 mod stripe_layer;
 mod support;
 mod tariffs;
+mod terms;
 mod webhook_security;

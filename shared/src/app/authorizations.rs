@@ -88,13 +88,18 @@ pub(super) async fn settle_holds<S: BookingStore, P: PaymentProvider>(
 }
 
 /// The booking's hold, if it is a live authorization of a confirmed booking.
+/// A hold whose no-show fee was decided is the no-show step's to capture (`app::no_shows`).
 fn held(booking: &Booking) -> Option<Authorization> {
     if booking.status != BookingStatus::Confirmed
         || booking.payment_status != PaymentStatus::Authorized
     {
         return None;
     }
-    booking.payment.as_ref()?.authorization
+    let payment = booking.payment.as_ref()?;
+    if payment.no_show_fee.is_some() {
+        return None;
+    }
+    payment.authorization
 }
 
 /// Reads the intent's charge for its `capture_before` and records it; `None` when the intent

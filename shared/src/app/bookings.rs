@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use super::holds::{settle_passed_hold, Settled};
 use super::keys::{cancel_key, refund_key};
 use super::refunds::settle_owed_once;
+use super::terms::Settled as TermsSettled;
 use super::AppError;
 use crate::domain::idempotency::{hash_request, IdempotencyRecord, RETENTION};
 use crate::domain::payment::decide;
@@ -293,7 +294,7 @@ pub async fn cancel_booking<S: BookingStore, P: PaymentProvider>(
             settle_passed_hold(store, provider, booking, rules, &now).await?;
             continue;
         }
-        let Some((payment_status, payment)) = settle_payment(provider, &booking).await? else {
+        let Some((payment_status, payment)) = settle_payment(provider, &booking, at).await? else {
             continue;
         };
         let at = now();
@@ -314,11 +315,19 @@ pub async fn cancel_booking<S: BookingStore, P: PaymentProvider>(
 async fn settle_payment<P: PaymentProvider>(
     provider: &P,
     booking: &Booking,
+    at: DateTime<Utc>,
 ) -> Result<Option<(PaymentStatus, Option<Payment>)>, AppError> {
     let Some(payment) = &booking.payment else {
         return Ok(Some((booking.payment_status, None)));
     };
     let intent = provider.retrieve_intent(&payment.intent_id).await?;
+    if let Some(terms) = booking.terms() {
+        match super::terms::settle_cancel(provider, booking, &terms, &intent, at).await? {
+            TermsSettled::AsWithout => {}
+            TermsSettled::LookAgain => return Ok(None),
+            TermsSettled::Done(status, payment) => return Ok(Some((status, Some(*payment)))),
+        }
+    }
     let mut payment = payment.clone();
     match decide(&intent.status, Want::Cancel) {
         IntentAction::Dead => Ok(Some((PaymentStatus::Canceled, Some(payment)))),

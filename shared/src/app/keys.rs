@@ -54,6 +54,26 @@ pub fn refund_key(intent_id: &IntentId) -> String {
     format!("refund-{intent_id}")
 }
 
+/// Deterministic, one per intent whatever the amount: every refund a cancellation under terms
+/// makes (everything, or what was paid minus the fee). Two cancels deciding differently (one
+/// each side of the free window's end) send different parameters with the same key, and
+/// Stripe answers the second `idempotency_error`: exactly one of them is done, and the other
+/// looks again.
+pub fn cancel_refund_key(intent_id: &IntentId) -> String {
+    format!("cancel-refund-{intent_id}")
+}
+
+/// Deterministic: the late-cancellation fee captured from a booking's hold, once.
+pub fn late_cancel_key(booking_id: BookingId, intent_id: &IntentId, fee_minor: i64) -> String {
+    format!("late-cancel-{booking_id}-{intent_id}-{fee_minor}")
+}
+
+/// Deterministic, per booking: the no-show fee captured from its hold, once across racing
+/// runs, retries and a cancel that finds the no-show decided.
+pub fn no_show_key(booking_id: BookingId, intent_id: &IntentId, fee_minor: i64) -> String {
+    format!("no-show-{booking_id}-{intent_id}-{fee_minor}")
+}
+
 /// How long to let a racer's request finish at Stripe before asking again with its key
 /// (jittered, so racers do not come back in step).
 pub(super) async fn pause_for_key_in_use() {
@@ -110,5 +130,13 @@ mod tests {
         assert!(with_receipt(intent_key(b, Some(&long), &a350, manual), Some(&email)).len() <= 255);
         assert_eq!(capture_key(&pi, 275), capture_key(&pi, 275));
         assert_ne!(capture_key(&pi, 275), capture_key(&pi, 276));
+        // The fee keys: their own, per booking and amount; a cancellation's refund one per
+        // intent.
+        assert_eq!(late_cancel_key(b, &pi, 100), late_cancel_key(b, &pi, 100));
+        assert_ne!(late_cancel_key(b, &pi, 100), no_show_key(b, &pi, 100));
+        assert_ne!(late_cancel_key(b, &pi, 100), capture_key(&pi, 100));
+        assert_ne!(no_show_key(b, &pi, 100), no_show_key(b, &pi, 200));
+        assert_ne!(cancel_refund_key(&pi), refund_key(&pi));
+        assert!(no_show_key(b, &long, 99_999_999).len() <= 255);
     }
 }

@@ -15,10 +15,12 @@ pub mod events;
 pub mod holds;
 pub mod intents;
 mod keys;
+mod no_shows;
 pub mod operator_refunds;
 pub mod reconcile;
 pub mod refunds;
 pub mod tariffs;
+pub mod terms;
 mod versioned;
 
 pub use error::AppError;

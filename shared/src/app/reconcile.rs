@@ -10,9 +10,12 @@
 //!    checked against the intent Stripe has, and what Stripe says is applied through the same
 //!    state machine (a synthetic event, `created` = now).
 //! 3. **Owed.** The refunds the webhook recorded as owed are carried out: see [`settle_owed`].
-//! 4. **Holds.** See [`settle_holds`]: authorizations get their charge's `capture_before`, and
+//! 4. **No-shows.** See `app::no_shows`: an authorized booking under terms not checked in by
+//!    its no-show instant has its `no_show_fee` captured (before the holds' step, so a fee is
+//!    taken before its hold could be captured whole at the safety margin).
+//! 5. **Holds.** See `settle_holds`: authorizations get their charge's `capture_before`, and
 //!    those within the safety margin of it are captured in full or released, by policy.
-//! 5. **Passed holds of unpaid bookings** end only when Stripe agrees: see
+//! 6. **Passed holds of unpaid bookings** end only when Stripe agrees: see
 //!    [`expire_due_holds`].
 //!
 //! Every step runs even when one before it failed (a Stripe outage listing events must not
@@ -90,6 +93,12 @@ pub struct Summary {
     pub authorizations_captured: usize,
     /// Card authorizations released at their safety margin.
     pub authorizations_released: usize,
+    /// No-show fees captured from the hold (`app::no_shows`).
+    pub no_shows_charged: usize,
+    /// No-show fees waived (below Stripe's minimum charge): the hold released.
+    pub no_shows_waived: usize,
+    /// No-show fees decided that Stripe or the store kept from being taken (tried again).
+    pub no_shows_failed: usize,
 }
 
 impl Summary {
@@ -112,6 +121,9 @@ impl Summary {
             authorizations_read = self.authorizations_read,
             authorizations_captured = self.authorizations_captured,
             authorizations_released = self.authorizations_released,
+            no_shows_charged = self.no_shows_charged,
+            no_shows_waived = self.no_shows_waived,
+            no_shows_failed = self.no_shows_failed,
             "reconcile run"
         );
     }
@@ -216,6 +228,10 @@ pub async fn reconcile_within<S: BookingStore, P: PaymentProvider>(
     keep(
         "owed refunds",
         settle_owed(store, provider, now, budget, &mut summary).await,
+    );
+    keep(
+        "no-shows",
+        super::no_shows::settle_no_shows(store, provider, now, budget, &mut summary).await,
     );
     // Counted into the summary also when the step stops halfway (the run's error log).
     let mut settled = Default::default();

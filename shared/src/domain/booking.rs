@@ -102,6 +102,9 @@ pub struct Booking {
     pub hold_expires_at: Option<DateTime<Utc>>,
     /// Its price, frozen at creation from the tariff that applied then (`None`: no tariff).
     pub price: Option<super::tariff::Quote>,
+    /// When the driver was reported arrived (`POST /v1/bookings/{id}/check-in`); the first
+    /// report is kept.
+    pub checked_in_at: Option<DateTime<Utc>>,
 }
 
 impl Booking {
@@ -122,6 +125,7 @@ impl Booking {
             cancelled_at: None,
             hold_expires_at: None,
             price: None,
+            checked_in_at: None,
         }
     }
 
@@ -149,6 +153,11 @@ impl Booking {
         } else {
             self.hold_expires_at
         }
+    }
+
+    /// The terms its frozen tariff sells it under, if any (`domain::terms`).
+    pub fn terms(&self) -> Option<super::terms::Terms> {
+        super::terms::Terms::of(&self.price.as_ref()?.tariff.tariff)
     }
 
     /// The booking's current PaymentIntent, if it has one.

@@ -21,6 +21,7 @@ pub mod refunds;
 pub mod secret;
 pub mod slot;
 pub mod tariff;
+pub mod terms;
 
 pub use booking::{AssetType, Booking, BookingStatus, NewBooking};
 pub use capture::{Authorization, CaptureAmount, CaptureMethod, CaptureRefusal, CaptureStep};

@@ -17,6 +17,7 @@ use super::money::Money;
 use super::other_intents::{OtherIntentIssue, RefundRefusal};
 use super::refund_log::RefundEntry;
 use super::refunds::AfterPayment;
+use super::terms::Fee;
 
 /// Where the booking's payment stands, as the webhook and cancellation move it.
 /// `completed` and `refunded` are never left by a Stripe event.
@@ -110,6 +111,11 @@ pub struct Payment {
     pub refund_refusal: Option<RefundRefusal>,
     /// Its refunds one by one, ours and Stripe's (`domain::refund_log`), oldest first.
     pub refunds: Vec<RefundEntry>,
+    /// The fee a cancellation took under the booking's terms (`domain::terms`): kept out of
+    /// the refund of a paid booking, or captured from the hold of an authorized one.
+    pub cancellation_fee: Option<Fee>,
+    /// The no-show fee the scheduled run decided (and captured from the hold).
+    pub no_show_fee: Option<Fee>,
 }
 
 impl Payment {
@@ -135,6 +141,8 @@ impl Payment {
             other_intents: Vec::new(),
             refund_refusal: None,
             refunds: Vec::new(),
+            cancellation_fee: None,
+            no_show_fee: None,
         }
     }
 

@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use super::money::Currency;
 use super::refund_log::{self, EntryStatus};
 use super::tariff::LineType;
+use super::terms::FeeStatus;
 use super::{Booking, CaptureMethod, IntentId};
 
 /// What a charge line is for.
@@ -104,6 +105,27 @@ pub struct Receipt {
     pub total_charged: i64,
     pub total_refunded: i64,
     pub total: i64,
+}
+
+/// The fees the booking's terms took from its payment (`cancellation_fee`, `no_show_fee`),
+/// those charged only: a waived fee took nothing, and a pending or uncollected one nothing yet.
+pub fn taken_fees(booking: &Booking) -> Vec<Fee> {
+    let Some(payment) = &booking.payment else {
+        return Vec::new();
+    };
+    [
+        (FeeKind::CancellationFee, payment.cancellation_fee),
+        (FeeKind::NoShowFee, payment.no_show_fee),
+    ]
+    .into_iter()
+    .filter_map(|(kind, fee)| {
+        fee.filter(|f| f.status(booking.payment_status) == FeeStatus::Charged)
+            .map(|f| Fee {
+                kind,
+                minor: f.minor,
+            })
+    })
+    .collect()
 }
 
 /// The booking's receipt, with these fees; `None` before any money moved (nothing captured).

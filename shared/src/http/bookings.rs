@@ -1,6 +1,7 @@
 //! The `bookings` function: `POST/GET /v1/bookings`, `GET /v1/bookings/{id}`,
-//! `POST /v1/bookings/{id}/cancel`, `GET /v1/assets/{asset_id}/availability`, a booking's
-//! refunds and receipt (`http::refunds`), and the tariff routes (`http::tariffs`).
+//! `POST /v1/bookings/{id}/cancel`, `POST /v1/bookings/{id}/check-in`,
+//! `GET /v1/assets/{asset_id}/availability`, a booking's refunds and receipt (`http::refunds`),
+//! and the tariff routes (`http::tariffs`).
 
 use chrono::Utc;
 use lambda_http::http::{HeaderValue, Method, StatusCode};
@@ -66,6 +67,17 @@ async fn route<S: BookingStore + TariffStore, P: PaymentProvider>(
                     bookings::cancel_booking(store, provider, booking_id(id)?, rules, Utc::now)
                         .await?;
                 Ok(json_response(StatusCode::OK, &booking_json(&booking)))
+            }
+            _ => Err(ApiError::MethodNotAllowed("POST")),
+        },
+        ["v1", "bookings", id, "check-in"] => match *method {
+            // No body is read (the app or the charger may send `{}`).
+            Method::POST => {
+                let booking = crate::app::terms::check_in(store, booking_id(id)?, Utc::now).await?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &booking_json(&booking.as_of(Utc::now())),
+                ))
             }
             _ => Err(ApiError::MethodNotAllowed("POST")),
         },

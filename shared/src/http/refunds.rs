@@ -15,7 +15,7 @@ use crate::app::bookings::get_booking;
 use crate::app::operator_refunds::refund_booking;
 use crate::domain::money::{check_capture_amount, format_minor};
 use crate::domain::operator_refund::{RefundAsk, RefundReason};
-use crate::domain::receipt::{receipt, Receipt};
+use crate::domain::receipt::{receipt, taken_fees, Receipt};
 use crate::domain::{BookingId, Currency, DomainError};
 use crate::ports::{BookingStore, PaymentProvider};
 
@@ -93,8 +93,7 @@ async fn create<S: BookingStore, P: PaymentProvider>(
 
 async fn show_receipt<S: BookingStore>(store: &S, id: &str) -> Result<Response<Body>, ApiError> {
     let booking = get_booking(store, booking_id(id)?).await?;
-    // The terms' fees (cancellation_fee, no_show_fee) join here once bookings carry them.
-    let Some(r) = receipt(&booking, &[]) else {
+    let Some(r) = receipt(&booking, &taken_fees(&booking)) else {
         return Err(ApiError::NotFound(
             "No money has moved for this booking".into(),
         ));

@@ -5,7 +5,8 @@ use serde_json::Value;
 use crate::app::bookings::Busy;
 use crate::domain::refund_log::RefundEntry;
 use crate::domain::slot::{format_stored_time, format_time, Window};
-use crate::domain::{AssetId, Booking, Currency};
+use crate::domain::terms::Fee;
+use crate::domain::{AssetId, Booking, Currency, PaymentStatus};
 
 /// An asset's availability: its busy intervals in the window, times as booking times are
 /// shown. No booking ids, users or payments.
@@ -49,6 +50,9 @@ pub fn booking_json(b: &Booking) -> Value {
     if let Some(price) = &b.price {
         v["price"] = super::tariffs::quote_json(price);
     }
+    if let Some(at) = b.checked_in_at {
+        v["checked_in_at"] = Value::String(format_stored_time(at));
+    }
     if let Some(p) = &b.payment {
         v["payment_intent_id"] = Value::String(p.intent_id.to_string());
         v["currency"] = Value::String(p.amount.currency.code.to_string());
@@ -74,6 +78,12 @@ pub fn booking_json(b: &Booking) -> Value {
         }
         if let Some(at) = p.paid_at {
             v["paid_at"] = Value::String(format_stored_time(at));
+        }
+        if let Some(fee) = &p.cancellation_fee {
+            v["cancellation_fee"] = fee_json(fee, b.payment_status, &p.amount.currency);
+        }
+        if let Some(fee) = &p.no_show_fee {
+            v["no_show_fee"] = fee_json(fee, b.payment_status, &p.amount.currency);
         }
         if let Some(reason) = &p.failure_reason {
             v["payment_failure_reason"] = Value::String(reason.clone());
@@ -152,6 +162,24 @@ pub fn refund_json(r: &RefundEntry, currency: &Currency) -> Value {
         "reason": r.reason,
         "created_at": r.created_at.map(format_stored_time),
     })
+}
+
+/// A fee under the booking's terms: `amount`, `amount_minor`, `currency`, `status`
+/// (`charged`, `waived`, `pending`, `uncollected`: `domain::terms::FeeStatus`) and, when
+/// waived, `reason`.
+fn fee_json(fee: &Fee, payment_status: PaymentStatus, currency: &Currency) -> Value {
+    let mut v = serde_json::json!({
+        "amount_minor": fee.minor,
+        "currency": currency.code,
+        "status": fee.status(payment_status).as_str(),
+    });
+    if let Some(amount) = decimal(&crate::domain::money::format_minor(fee.minor, currency)) {
+        v["amount"] = amount;
+    }
+    if let Some(waiver) = fee.waived {
+        v["reason"] = Value::String(waiver.reason(currency));
+    }
+    v
 }
 
 /// An amount as the exact decimal JSON number the client sent (350 usd -> `3.50`), never

@@ -228,6 +228,15 @@ pub trait BookingStore: Send + Sync {
         payment: Option<&Payment>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Records the driver's arrival at `at` on `booking` (as read: confirmed, not checked in,
+    /// no no-show fee decided, unchanged since: its `updated_at`), moving `updated_at` on.
+    /// `Ok(false)` if the booking changed since it was read.
+    fn check_in(
+        &self,
+        booking: &Booking,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Sets the booking's payment to `payment_status` / `payment` if it is still as
     /// `expected`.
     fn update_payment(

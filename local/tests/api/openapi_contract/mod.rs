@@ -7,6 +7,7 @@ mod contract;
 mod refunds_flow;
 mod scripted_flow;
 mod tariffs_flow;
+mod terms_flow;
 
 use std::collections::BTreeSet;
 
@@ -17,13 +18,14 @@ use serde_json::{json, Value};
 
 /// What the functions serve (shared::http::bookings, shared::http::create_intent, shared::http::webhook), as
 /// (method, path template).
-const SERVED: [(&str, &str); 15] = [
+const SERVED: [(&str, &str); 16] = [
     ("POST", "/v1/bookings"),
     ("GET", "/v1/bookings"),
     ("GET", "/v1/bookings/{id}"),
     ("POST", "/v1/bookings/{id}/cancel"),
     ("POST", "/v1/bookings/{id}/refunds"),
     ("GET", "/v1/bookings/{id}/receipt"),
+    ("POST", "/v1/bookings/{id}/check-in"),
     ("GET", "/v1/assets/{asset_id}/availability"),
     ("PUT", "/v1/tariffs/{tariff_id}"),
     ("GET", "/v1/tariffs/{tariff_id}"),

@@ -72,6 +72,9 @@ pub(super) fn booking_to_item(b: &Booking) -> Item {
     if let Some(price) = &b.price {
         item.insert("price".into(), super::tariffs::price_value(price));
     }
+    if let Some(at) = b.checked_in_at {
+        item.insert(super::fees::CHECKED_IN_AT.into(), s(format_stored_time(at)));
+    }
     if let Some(p) = &b.payment {
         item.extend(
             payment_values(p)
@@ -160,6 +163,8 @@ pub(super) fn payment_from_item(item: &Item) -> Result<Option<Payment>, StoreErr
                     .ok_or_else(|| corrupt(super::reconcile::REFUSAL_ATTR))?,
             ),
         },
+        cancellation_fee: super::fees::fee_from(item, super::fees::CANCELLATION_FEE)?,
+        no_show_fee: super::fees::fee_from(item, super::fees::NO_SHOW_FEE)?,
     }))
 }
 
@@ -202,6 +207,10 @@ pub(super) fn booking_from_item(item: &Item) -> Result<Booking, StoreError> {
         price: item
             .get("price")
             .map(super::tariffs::price_from_value)
+            .transpose()?,
+        checked_in_at: item
+            .get(super::fees::CHECKED_IN_AT)
+            .map(|_| time_attr(item, super::fees::CHECKED_IN_AT))
             .transpose()?,
     })
 }

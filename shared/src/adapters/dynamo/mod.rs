@@ -6,6 +6,7 @@
 //! are mapped to and from domain types in `items`; list cursors in `cursor`.
 
 mod cursor;
+mod fees;
 mod items;
 mod other_intents;
 mod payment_update;
@@ -167,6 +168,10 @@ impl BookingStore for DynamoStore {
         payment: Option<&Payment>,
     ) -> Result<bool, StoreError> {
         self.try_cancel(booking, now, payment_status, payment).await
+    }
+
+    async fn check_in(&self, booking: &Booking, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.try_check_in(booking, at).await
     }
 
     async fn update_payment(

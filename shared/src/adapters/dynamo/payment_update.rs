@@ -13,7 +13,7 @@ use crate::domain::{
 use crate::ports::{EventWrite, Expected, StoreError};
 
 /// The payment attributes of a booking item, in one place for writes and reads.
-pub(super) const PAYMENT_ATTRS: [&str; 22] = [
+pub(super) const PAYMENT_ATTRS: [&str; 24] = [
     "payment_intent_id",
     "amount_minor",
     "currency",
@@ -36,6 +36,8 @@ pub(super) const PAYMENT_ATTRS: [&str; 22] = [
     "capture_before_from_charge",
     super::other_intents::ATTR,
     super::refund_list::ATTR,
+    super::fees::CANCELLATION_FEE,
+    super::fees::NO_SHOW_FEE,
 ];
 
 pub(super) fn payment_values(p: &Payment) -> Vec<(&'static str, AttributeValue)> {
@@ -104,6 +106,12 @@ pub(super) fn payment_values(p: &Payment) -> Vec<(&'static str, AttributeValue)>
     }
     if let Some(auth) = &p.authorization {
         v.extend(authorization_values(auth));
+    }
+    if let Some(fee) = &p.cancellation_fee {
+        v.push((super::fees::CANCELLATION_FEE, super::fees::fee_value(fee)));
+    }
+    if let Some(fee) = &p.no_show_fee {
+        v.push((super::fees::NO_SHOW_FEE, super::fees::fee_value(fee)));
     }
     v
 }

@@ -277,6 +277,27 @@ impl BookingStore for InMemoryStore {
         Ok(true)
     }
 
+    async fn check_in(&self, booking: &Booking, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let Some(current) = state.bookings.get_mut(&booking.id) else {
+            return Ok(false);
+        };
+        let no_show = current
+            .payment
+            .as_ref()
+            .is_some_and(|p| p.no_show_fee.is_some());
+        if current.status != BookingStatus::Confirmed
+            || current.updated_at != booking.updated_at
+            || current.checked_in_at.is_some()
+            || no_show
+        {
+            return Ok(false);
+        }
+        current.checked_in_at = Some(at);
+        current.updated_at = at.max(booking.updated_at + chrono::Duration::milliseconds(1));
+        Ok(true)
+    }
+
     async fn update_payment(
         &self,
         booking_id: BookingId,

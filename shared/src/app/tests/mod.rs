@@ -9,6 +9,7 @@ mod create_intent;
 mod events;
 mod holds;
 mod holds_support;
+mod no_shows;
 mod operator_refunds;
 mod passed_holds;
 mod receipt_email;
@@ -16,6 +17,7 @@ mod reconcile;
 mod reconcile_wedge;
 mod refunds;
 mod tariffs;
+mod terms;
 mod uc;
 mod versioned_writes;
 

@@ -230,3 +230,58 @@ fn the_lines_always_add_up() {
     }
     assert_eq!(checked, 3 * 4 * 4 * 3 * 5 * 2);
 }
+
+/// Only a charged fee is on the receipt: every combination of the two fees (none, waived, to
+/// take) and every payment status.
+#[test]
+fn only_the_fees_the_terms_charged_are_taken() {
+    use crate::domain::terms::{Fee as TermsFee, Waiver};
+    let options = [
+        None,
+        Some(TermsFee {
+            minor: 100,
+            waived: None,
+        }),
+        Some(TermsFee {
+            minor: 20,
+            waived: Some(Waiver::BelowMinimum { min_minor: 50 }),
+        }),
+    ];
+    for status in PaymentStatus::ALL {
+        for cancellation in options {
+            for no_show in options {
+                let mut b = paid("usd", 350, 350, status);
+                let p = b.payment.as_mut().unwrap();
+                p.cancellation_fee = cancellation;
+                p.no_show_fee = no_show;
+                let want: Vec<Fee> = [
+                    (FeeKind::CancellationFee, cancellation),
+                    (FeeKind::NoShowFee, no_show),
+                ]
+                .into_iter()
+                .filter_map(|(kind, f)| {
+                    let f = f?;
+                    // Charged: not waived, and the payment was taken (paid).
+                    (f.waived.is_none() && status.is_paid()).then_some(Fee {
+                        kind,
+                        minor: f.minor,
+                    })
+                })
+                .collect();
+                assert_eq!(
+                    taken_fees(&b),
+                    want,
+                    "{status:?} {cancellation:?} {no_show:?}"
+                );
+                if status.is_paid() {
+                    assert!(want.iter().all(|f| f.minor == 100));
+                } else {
+                    assert!(want.is_empty(), "{status:?}: nothing taken");
+                }
+            }
+        }
+    }
+    let mut unpaid = booking();
+    unpaid.payment = None;
+    assert!(taken_fees(&unpaid).is_empty());
+}
