@@ -394,3 +394,65 @@ async fn a_waiver_is_kept_when_the_release_s_event_lands_before_the_cancel_s_wri
     let fee = b.payment.unwrap().cancellation_fee.unwrap();
     assert_eq!(fee.waived, Some(Waiver::BelowMinimum { min_minor: 50 }));
 }
+
+/// An operator refund before a late cancel: the cancel refunds what is still refundable minus
+/// the fee, so the driver never gets back more than was paid, and the fee is taken once. An
+/// operator refund whose outcome is unknown (Stripe unreachable, still reserved) counts as
+/// given: neither the fee nor the cancel's refund takes it.
+#[tokio::test]
+async fn a_late_cancel_after_an_operator_refund_refunds_only_what_is_left_minus_the_fee() {
+    use crate::app::operator_refunds::refund_booking;
+    use crate::domain::operator_refund::{RefundAsk, RefundReason};
+    use crate::domain::IdempotencyKey;
+    use crate::ports::ProviderError;
+    // (operator refund, its outcome known, the cancel's refund, the fee taken)
+    for (operator, operator_minor, known, cancel_refund, fee) in [
+        ("1.25", 125, true, Some(125), Some(100)),
+        ("2.50", 250, true, None, Some(100)),
+        ("1.25", 125, false, Some(125), Some(100)),
+        ("3.00", 300, true, None, Some(50)),
+    ] {
+        let w = World::new();
+        let (id, pi) = paid(&w, Some(tariff("1.00", "2.00"))).await;
+        if !known {
+            w.stripe.fail_next(
+                Call::Refund,
+                ProviderError::Unavailable("connection reset".into()),
+            );
+        }
+        let ask = RefundAsk {
+            amount_raw: operator.into(),
+            reason: RefundReason::RequestedByCustomer,
+        };
+        let key = IdempotencyKey::parse("op-1")
+            .unwrap()
+            .for_caller("api-key-1");
+        let made = refund_booking(&*w.store, &*w.stripe, id, &ask, &key, Utc::now).await;
+        assert_eq!(made.is_ok(), known, "{operator}: {made:?}");
+        let at = late(&w.get(id).await);
+        let b = cancel_booking(&*w.store, &*w.stripe, id, || at)
+            .await
+            .unwrap();
+        let at_stripe = refunded(&w, &pi);
+        let expected: Vec<Option<i64>> = [
+            known.then_some(Some(operator_minor)),
+            cancel_refund.map(Some),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        assert_eq!(at_stripe, expected, "{operator} {known}: refunds at Stripe");
+        let p = b.payment.as_ref().unwrap();
+        assert_eq!(
+            p.cancellation_fee.map(|f| f.minor),
+            fee,
+            "{operator} {known}: the fee"
+        );
+        let given: i64 = at_stripe.iter().flatten().sum();
+        assert!(
+            given + fee.unwrap_or(0) <= 350,
+            "{operator} {known}: over-refunded"
+        );
+        assert_eq!(b.status, BookingStatus::Cancelled);
+    }
+}
